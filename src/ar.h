@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * ar.h
+ *	  Shared declarations of ar: the amount type and the currency table.
+ *
+ * src/ar.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AR_H
+#define AR_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+/*
+ * ar.amount: an exact amount of money.  A signed 64-bit count of the
+ * currency's minor units plus the ISO 4217 alphabetic code packed into 32
+ * bits (three upper-case ASCII letters, 'S'<<16 | 'E'<<8 | 'K').  Fixed
+ * length, 16 bytes, passed by reference, double-aligned.  No floating point
+ * is ever involved.
+ */
+typedef struct ArAmount
+{
+	int64		units;			/* minor units: öre, cents, fils, ... */
+	uint32		currency;		/* packed alphabetic code */
+	int32		reserved;		/* always zero */
+} ArAmount;
+
+#define DatumGetArAmountP(X)	((ArAmount *) DatumGetPointer(X))
+#define ArAmountPGetDatum(X)	PointerGetDatum(X)
+#define PG_GETARG_AMOUNT_P(n)	DatumGetArAmountP(PG_GETARG_DATUM(n))
+#define PG_RETURN_AMOUNT_P(x)	return ArAmountPGetDatum(x)
+
+/* One row of the ISO 4217 table (currency.c). */
+typedef struct ArCurrency
+{
+	const char *code;			/* "SEK" */
+	int16		numeric_code;	/* 752 */
+	int16		minor_unit;		/* 2; -1 where ISO says N.A. */
+	const char *name;			/* "Swedish Krona" */
+} ArCurrency;
+
+/* The largest minor unit ISO 4217 uses (CLF, UYW). */
+#define AR_MAX_MINOR_UNIT 4
+
+/* currency.c */
+extern void ArCurrencyInit(void);
+extern const ArCurrency *ArCurrencyLookup(uint32 packed);
+extern uint32 ArCurrencyPack(const char *code, int len);
+extern void ArCurrencyUnpack(uint32 packed, char *buf);
+extern uint32 ArCurrencyParse(const char *code);
+extern int	ArMinorUnit(uint32 packed);
+extern const int64 ArPow10[];
+
+/* amount.c */
+extern ArAmount *ArAmountMake(int64 units, uint32 currency);
+extern Datum ArUnitsToNumeric(int64 units, int scale);
+extern int64 ArNumericToUnits(Datum num, uint32 currency, bool round);
+extern char *ArAmountToCString(const ArAmount *a);
+extern int64 ArNumericToInt64(Datum num, bool *overflow);
+
+/* refs.c */
+extern bool ArIbanValid(const char *iban);
+
+/* amount_ops.c */
+extern void ArCheckSameCurrency(const ArAmount *a, const ArAmount *b);
+
+#endif							/* AR_H */

@@ -1,0 +1,366 @@
+/*-------------------------------------------------------------------------
+ *
+ * refs.c
+ *	  Payment references (Swedish OCR, Norwegian KID, Finnish viite,
+ *	  ISO 11649 RF, Danish FIK) and IBAN validation (ISO 13616).
+ *
+ * Algorithms and test vectors: DOMAIN.md §1.  Blanks are ignored in input,
+ * since references and IBANs are printed in groups.
+ *
+ * src/refs.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "ar.h"
+
+typedef enum RefScheme
+{
+	REF_OCR,					/* Luhn check digit */
+	REF_OCR_LEN,				/* length digit + Luhn check digit */
+	REF_KID10,					/* Luhn, 2-25 digits */
+	REF_KID11,					/* MOD11, '-' for check value 10 */
+	REF_FI,						/* Finnish 7-3-1 */
+	REF_RF,						/* ISO 11649 */
+	REF_FIK						/* Danish FIK +71: 15 digits, Luhn */
+} RefScheme;
+
+static const struct
+{
+	const char *name;
+	RefScheme	scheme;
+	int			min_len;		/* total length of a valid reference */
+	int			max_len;
+}			schemes[] = {
+	{"ocr", REF_OCR, 2, 25},
+	{"ocr_len", REF_OCR_LEN, 3, 25},
+	{"kid10", REF_KID10, 2, 25},
+	{"kid11", REF_KID11, 2, 25},
+	{"fi", REF_FI, 4, 20},
+	{"rf", REF_RF, 5, 25},
+	{"fik", REF_FIK, 15, 15},
+};
+
+static int
+scheme_index(const char *name)
+{
+	for (int i = 0; i < (int) lengthof(schemes); i++)
+		if (pg_strcasecmp(name, schemes[i].name) == 0)
+			return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown payment reference scheme \"%s\"", name),
+			 errhint("Known schemes are ocr, ocr_len, kid10, kid11, fi, rf and fik.")));
+	return -1;					/* keep compiler quiet */
+}
+
+/* Copy s without blanks, upper-cased. */
+static char *
+compact(const char *s)
+{
+	char	   *out = palloc(strlen(s) + 1);
+	char	   *o = out;
+
+	for (; *s; s++)
+		if (!isspace((unsigned char) *s))
+			*o++ = (char) toupper((unsigned char) *s);
+	*o = '\0';
+	return out;
+}
+
+static bool
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char) *s))
+			return false;
+	return true;
+}
+
+/* Luhn check digit of a digit string: weights 2,1,2,... from the right. */
+static int
+luhn_digit(const char *d, int len)
+{
+	int			sum = 0;
+
+	for (int i = len - 1, w = 2; i >= 0; i--, w = 3 - w)
+	{
+		int			p = (d[i] - '0') * w;
+
+		sum += p > 9 ? p - 9 : p;
+	}
+	return (10 - sum % 10) % 10;
+}
+
+/* MOD11 check character: weights 2..7 repeating from the right. */
+static char
+mod11_char(const char *d, int len)
+{
+	int			sum = 0;
+	int			r;
+
+	for (int i = len - 1, w = 2; i >= 0; i--, w = (w == 7 ? 2 : w + 1))
+		sum += (d[i] - '0') * w;
+	r = sum % 11;
+	if (r == 0)
+		return '0';
+	if (r == 1)
+		return '-';
+	return (char) ('0' + 11 - r);
+}
+
+/* Finnish check digit: weights 7,3,1 repeating from the right. */
+static int
+fi_digit(const char *d, int len)
+{
+	static const int weights[3] = {7, 3, 1};
+	int			sum = 0;
+
+	for (int i = len - 1, k = 0; i >= 0; i--, k = (k + 1) % 3)
+		sum += (d[i] - '0') * weights[k];
+	return (10 - sum % 10) % 10;
+}
+
+/*
+ * ISO 7064 MOD 97-10 over an alphanumeric string (letters A=10 .. Z=35),
+ * read as if its first four characters stood at the end.  -1 on a
+ * character that is neither digit nor letter.
+ */
+static int
+mod97_rotated(const char *s, int len)
+{
+	int			r = 0;
+
+	for (int k = 0; k < len; k++)
+	{
+		char		c = s[(k + 4) % len];
+
+		if (isdigit((unsigned char) c))
+			r = (r * 10 + (c - '0')) % 97;
+		else if (c >= 'A' && c <= 'Z')
+			r = (r * 100 + (c - 'A' + 10)) % 97;
+		else
+			return -1;
+	}
+	return r;
+}
+
+static bool
+alnum_upper(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char) *s) && !(*s >= 'A' && *s <= 'Z'))
+			return false;
+	return true;
+}
+
+static bool
+reference_valid(RefScheme scheme, const char *ref, int min_len, int max_len)
+{
+	int			len = strlen(ref);
+
+	if (len < min_len || len > max_len)
+		return false;
+
+	switch (scheme)
+	{
+		case REF_OCR:
+		case REF_KID10:
+		case REF_FIK:
+			return all_digits(ref) && luhn_digit(ref, len - 1) == ref[len - 1] - '0';
+		case REF_OCR_LEN:
+			return all_digits(ref) &&
+				luhn_digit(ref, len - 1) == ref[len - 1] - '0' &&
+				ref[len - 2] - '0' == len % 10;
+		case REF_KID11:
+			{
+				char	   *body = pnstrdup(ref, len - 1);
+
+				if (!all_digits(body))
+					return false;
+				return mod11_char(ref, len - 1) == ref[len - 1];
+			}
+		case REF_FI:
+			return all_digits(ref) && ref[0] != '0' &&
+				fi_digit(ref, len - 1) == ref[len - 1] - '0';
+		case REF_RF:
+			return ref[0] == 'R' && ref[1] == 'F' &&
+				isdigit((unsigned char) ref[2]) && isdigit((unsigned char) ref[3]) &&
+				alnum_upper(ref + 4) && mod97_rotated(ref, len) == 1;
+	}
+	return false;
+}
+
+/*
+ * ar.reference_valid(scheme text, ref text) → boolean
+ */
+PG_FUNCTION_INFO_V1(ar_reference_valid);
+Datum
+ar_reference_valid(PG_FUNCTION_ARGS)
+{
+	int			i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *ref = compact(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+
+	PG_RETURN_BOOL(reference_valid(schemes[i].scheme, ref,
+								   schemes[i].min_len, schemes[i].max_len));
+}
+
+static void
+bad_base(const char *scheme, const char *base, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid base \"%s\" for payment reference scheme \"%s\"",
+					base, scheme),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * ar.payment_reference(scheme text, base text) → text: the reference built
+ * from base with the scheme's control digits.
+ */
+PG_FUNCTION_INFO_V1(ar_payment_reference);
+Datum
+ar_payment_reference(PG_FUNCTION_ARGS)
+{
+	int			i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	const char *name = schemes[i].name;
+	char	   *orig = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *base = compact(orig);
+	int			len = strlen(base);
+	int			room = schemes[i].max_len - (schemes[i].scheme == REF_OCR_LEN ? 2 :
+											 schemes[i].scheme == REF_RF ? 4 : 1);
+	StringInfoData out;
+
+	if (len == 0)
+		bad_base(name, orig, "The base is empty.");
+	if (schemes[i].scheme == REF_RF)
+	{
+		if (!alnum_upper(base))
+			bad_base(name, orig, "An RF reference carries only letters A-Z and digits.");
+	}
+	else if (!all_digits(base))
+		bad_base(name, orig, "This scheme carries digits only.");
+	if (schemes[i].scheme == REF_FIK)
+	{
+		/* the betalings-id is 14 digits, zero-padded, plus the check digit */
+		if (len > 14)
+			bad_base(name, orig, "A FIK payment id has at most 14 digits before its check digit.");
+	}
+	else if (len > room)
+		bad_base(name, orig,
+				 psprintf("The base may have at most %d characters, so that the reference fits in %d.",
+						  room, schemes[i].max_len));
+	if (schemes[i].scheme == REF_FI)
+	{
+		if (len < 3)
+			bad_base(name, orig, "A Finnish reference base has 3 to 19 digits.");
+		if (base[0] == '0')
+			bad_base(name, orig, "A Finnish reference does not start with zero.");
+	}
+
+	initStringInfo(&out);
+	switch (schemes[i].scheme)
+	{
+		case REF_OCR:
+		case REF_KID10:
+			appendStringInfo(&out, "%s%d", base, luhn_digit(base, len));
+			break;
+		case REF_OCR_LEN:
+			appendStringInfo(&out, "%s%d", base, (len + 2) % 10);
+			appendStringInfo(&out, "%d", luhn_digit(out.data, len + 1));
+			break;
+		case REF_KID11:
+			appendStringInfo(&out, "%s%c", base, mod11_char(base, len));
+			break;
+		case REF_FI:
+			appendStringInfo(&out, "%s%d", base, fi_digit(base, len));
+			break;
+		case REF_RF:
+			{
+				char	   *probe = psprintf("RF00%s", base);
+				int			r = mod97_rotated(probe, len + 4);
+
+				appendStringInfo(&out, "RF%02d%s", 98 - r, base);
+				break;
+			}
+		case REF_FIK:
+			appendStringInfoSpaces(&out, 14 - len);
+			for (int k = 0; k < 14 - len; k++)
+				out.data[k] = '0';
+			appendStringInfoString(&out, base);
+			appendStringInfo(&out, "%d", luhn_digit(out.data, 14));
+			break;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+}
+
+/* IBAN lengths per country (ISO 13616 registry, SWIFT IBAN Registry). */
+static const struct
+{
+	char		cc[3];
+	int			len;
+}			iban_lengths[] = {
+	{"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20},
+	{"BE", 16}, {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28},
+	{"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27},
+	{"DK", 18}, {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18},
+	{"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22}, {"GE", 22}, {"GI", 23},
+	{"GL", 18}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21}, {"HU", 28},
+	{"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30},
+	{"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20},
+	{"LU", 20}, {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22},
+	{"MK", 19}, {"MN", 20}, {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28},
+	{"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24}, {"PL", 28}, {"PS", 29},
+	{"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33}, {"SA", 24},
+	{"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27},
+	{"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26},
+	{"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
+};
+
+/* The registered IBAN length of a country, or 0 when it has no IBAN. */
+static int
+iban_length(const char *cc)
+{
+	for (int i = 0; i < (int) lengthof(iban_lengths); i++)
+		if (cc[0] == iban_lengths[i].cc[0] && cc[1] == iban_lengths[i].cc[1])
+			return iban_lengths[i].len;
+	return 0;
+}
+
+/* Is iban (blanks allowed, any case) a valid IBAN? */
+bool
+ArIbanValid(const char *iban)
+{
+	char	   *s = compact(iban);
+	int			len = strlen(s);
+
+	if (len < 5 || len > 34)
+		return false;
+	if (!(s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' &&
+		  isdigit((unsigned char) s[2]) && isdigit((unsigned char) s[3])))
+		return false;
+	if (!alnum_upper(s) || iban_length(s) != len)
+		return false;
+	return mod97_rotated(s, len) == 1;
+}
+
+/*
+ * ar.iban_valid(text) → boolean
+ */
+PG_FUNCTION_INFO_V1(ar_iban_valid);
+Datum
+ar_iban_valid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ArIbanValid(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
