@@ -251,7 +251,8 @@ BEGIN
 	 ORDER BY f.valid_on DESC
 	 LIMIT 1;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'no exchange rate from % to % on or before %', from_cur, to_cur, on_date
+		RAISE EXCEPTION 'no exchange rate from % to % on or before %', from_cur, to_cur,
+			to_char(on_date, 'YYYY-MM-DD')
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
 	END IF;

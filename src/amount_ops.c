@@ -21,13 +21,20 @@
 
 #include "ar.h"
 
+/* Raise the overflow error; expr shows the operation and its operands. */
 static void
-report_overflow(const char *what)
+report_overflow(const char *expr)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("ar.amount out of range in %s", what),
+			 errmsg("ar.amount out of range: %s", expr),
 			 errdetail("An amount holds at most 9223372036854775807 minor units of its currency.")));
+}
+
+static void
+report_overflow2(const ArAmount *a, const char *op, const char *b)
+{
+	report_overflow(psprintf("%s %s %s", ArAmountToCString(a), op, b));
 }
 
 /* Raise an error naming both currencies unless they are one. */
@@ -129,7 +136,7 @@ ar_amount_pl(PG_FUNCTION_ARGS)
 
 	ArCheckSameCurrency(a, b);
 	if (unlikely(pg_add_s64_overflow(a->units, b->units, &r)))
-		report_overflow("addition");
+		report_overflow2(a, "+", ArAmountToCString(b));
 	PG_RETURN_AMOUNT_P(ArAmountMake(r, a->currency));
 }
 
@@ -146,7 +153,7 @@ ar_amount_mi(PG_FUNCTION_ARGS)
 
 	ArCheckSameCurrency(a, b);
 	if (unlikely(pg_sub_s64_overflow(a->units, b->units, &r)))
-		report_overflow("subtraction");
+		report_overflow2(a, "-", ArAmountToCString(b));
 	PG_RETURN_AMOUNT_P(ArAmountMake(r, a->currency));
 }
 
@@ -161,7 +168,7 @@ ar_amount_um(PG_FUNCTION_ARGS)
 	int64		r;
 
 	if (unlikely(pg_sub_s64_overflow(0, a->units, &r)))
-		report_overflow("negation");
+		report_overflow(psprintf("-(%s)", ArAmountToCString(a)));
 	PG_RETURN_AMOUNT_P(ArAmountMake(r, a->currency));
 }
 
@@ -175,13 +182,13 @@ numeric_sgn(Datum num)
 
 /* Convert a rounded, integral numeric to minor units or raise overflow. */
 static int64
-integral_numeric_to_units(Datum num, const char *what)
+integral_numeric_to_units(Datum num, const ArAmount *a, const char *op, Numeric f)
 {
 	bool		have_error = false;
 	int64		r = ArNumericToInt64(num, &have_error);
 
 	if (have_error)
-		report_overflow(what);
+		report_overflow2(a, op, numeric_normalize(f));
 	return r;
 }
 
@@ -199,11 +206,10 @@ amount_times(const ArAmount *a, Datum factor)
 	product = NumericGetDatum(numeric_mul_opt_error(int64_to_numeric(a->units), f,
 													&have_error));
 	if (have_error)
-		report_overflow("multiplication");
+		report_overflow2(a, "*", numeric_normalize(f));
 	/* numeric rounding is half away from zero */
 	product = DirectFunctionCall2(numeric_round, product, Int32GetDatum(0));
-	return ArAmountMake(integral_numeric_to_units(product, "multiplication"),
-						a->currency);
+	return ArAmountMake(integral_numeric_to_units(product, a, "*", f), a->currency);
 }
 
 /*
@@ -256,7 +262,7 @@ ar_amount_div_num(PG_FUNCTION_ARGS)
 							DirectFunctionCall2(numeric_mul, q, NumericGetDatum(d)));
 	twice_r = DirectFunctionCall1(numeric_abs,
 								  DirectFunctionCall2(numeric_add, r, r));
-	result = integral_numeric_to_units(q, "division");
+	result = integral_numeric_to_units(q, a, "/", d);
 	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, twice_r,
 										  DirectFunctionCall1(numeric_abs,
 															  NumericGetDatum(d)))) >= 0)
@@ -265,7 +271,7 @@ ar_amount_div_num(PG_FUNCTION_ARGS)
 		bool		negative = (numeric_sgn(r) < 0) != (numeric_sgn(NumericGetDatum(d)) < 0);
 
 		if (unlikely(pg_add_s64_overflow(result, negative ? -1 : 1, &result)))
-			report_overflow("division");
+			report_overflow2(a, "/", numeric_normalize(d));
 	}
 	PG_RETURN_AMOUNT_P(ArAmountMake(result, a->currency));
 }
@@ -309,7 +315,8 @@ ar_amount_sum_accum(PG_FUNCTION_ARGS)
 
 	ArCheckSameCurrency(state, value);
 	if (unlikely(pg_add_s64_overflow(state->units, value->units, &r)))
-		report_overflow("sum()");
+		report_overflow(psprintf("sum() passed %s + %s", ArAmountToCString(state),
+								 ArAmountToCString(value)));
 	if (AggCheckCallContext(fcinfo, NULL))
 	{
 		state->units = r;

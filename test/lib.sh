@@ -21,7 +21,11 @@ as_owner() {
 cluster_start() {
 	local dir=$1; shift
 	mkdir -p "$dir"
-	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown postgres: "$dir"
+		# the owner must reach DIR through a mktemp -d parent (mode 700)
+		chmod o+x "$(dirname "$dir")"
+	fi
 	chmod 755 "$dir"
 	as_owner initdb -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
 		|| { cat "$dir/initdb.log"; return 1; }

@@ -1,0 +1,92 @@
+-- test/demo/demo.sql: the ar walk-through on generated data.
+\pset border 2
+\pset null '∅'
+SELECT setseed(0.42) \gset
+
+\echo
+\echo '================================================================'
+\echo ' ar demo: accounts receivable inside PostgreSQL'
+\echo '================================================================'
+
+\echo
+\echo '1. Money with currency: ar.amount is exact (int64 minor units + ISO 4217)'
+SELECT '1234.5 SEK'::ar.amount AS "1234.5 SEK", 'NOK 99'::ar.amount AS "NOK 99",
+       '-5 JPY'::ar.amount AS "-5 JPY", '0.125 KWD'::ar.amount AS "0.125 KWD",
+       '0.1 EUR'::ar.amount + '0.2 EUR' AS "0.1 + 0.2 EUR";
+
+\echo
+\echo '   Line amounts rounded half away from zero, VAT at 25 / 12 / 6 %'
+SELECT q AS quantity, p AS unit_price, ar.round_amount(q * p, 'SEK') AS net,
+       r AS vat_pct, ar.round_amount(q * p, 'SEK') * (r / 100.0) AS vat
+  FROM (VALUES (3, 19.99, 25), (7, 0.125, 12), (1, 1005.005, 6), (2, 12.345, 25)) v(q, p, r);
+
+\echo
+\echo '   10 000 generated invoice totals per currency: sum, min, max (exact)'
+CREATE TEMP TABLE demo_invoice AS
+SELECT g AS id, c AS currency,
+       ar.amount_of_minor((100000 + floor(random() * 5000000))::bigint, c) AS total
+  FROM generate_series(1, 10000) g,
+       LATERAL (SELECT (ARRAY['SEK', 'NOK', 'DKK', 'EUR'])[1 + g % 4] AS c) cur;
+SELECT currency, count(*) AS invoices, sum(total) AS total, min(total) AS smallest,
+       max(total) AS largest
+  FROM demo_invoice GROUP BY currency ORDER BY currency;
+
+\echo
+\echo '   Mixing currencies is refused, naming both:'
+DO $$
+BEGIN
+	PERFORM '100 SEK'::ar.amount + '100 EUR'::ar.amount;
+EXCEPTION WHEN others THEN
+	RAISE NOTICE 'refused: %', SQLERRM;
+END $$;
+
+\echo
+\echo '   Conversion at the dated rate (ar.fx_rate)'
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate, source) VALUES
+	('EUR', 'SEK', '2026-10-01', 11.0215, 'demo'),
+	('EUR', 'SEK', '2026-11-01', 10.9870, 'demo'),
+	('NOK', 'SEK', '2026-11-01', 0.9412, 'demo');
+SELECT a AS amount, d AS on_date, ar.convert(a, 'SEK', d) AS in_sek
+  FROM (VALUES ('1500.00 EUR'::ar.amount, '2026-10-15'::date),
+               ('1500.00 EUR', '2026-11-20'), ('2499.90 NOK', '2026-11-20')) v(a, d);
+
+\echo
+\echo '2. Payment references built from invoice numbers, and checked'
+SELECT n AS invoice_no,
+       ar.payment_reference('ocr', n::text) AS "SE ocr",
+       ar.payment_reference('ocr_len', n::text) AS "SE ocr_len",
+       ar.payment_reference('kid10', n::text) AS "NO kid10",
+       ar.payment_reference('kid11', n::text) AS "NO kid11",
+       ar.payment_reference('fi', n::text) AS "FI viite",
+       ar.payment_reference('rf', n::text) AS "RF",
+       ar.payment_reference('fik', n::text) AS "DK fik"
+  FROM (VALUES (202600001), (202600002), (202600417)) v(n);
+
+\echo
+\echo '   A typo in a reference is caught by its check digit'
+SELECT ref, note, ar.reference_valid('ocr', ref) AS valid
+  FROM (VALUES ('2026000014', 'as issued'), ('2026000015', 'last digit mistyped'),
+               ('2026000104', 'two digits swapped'), ('202600001', 'check digit left out')) v(ref, note);
+
+\echo
+\echo '   IBANs (ISO 13616: country length + MOD 97-10)'
+SELECT iban, ar.iban_valid(iban) AS valid
+  FROM (VALUES ('SE45 5000 0000 0583 9825 7466'), ('NO93 8601 1117 947'),
+               ('DK50 0040 0440 1162 43'), ('FI21 1234 5600 0007 85'),
+               ('SE45 5000 0000 0583 9825 7467')) v(iban);
+
+\echo
+\echo '3. Invoice status: the transition rule'
+SELECT f AS "from", string_agg(t::text, ', ' ORDER BY t) AS "may become"
+  FROM unnest(enum_range(NULL::ar.invoice_status)) f,
+       unnest(enum_range(NULL::ar.invoice_status)) t
+ WHERE ar.status_transition_allowed(f, t)
+ GROUP BY f ORDER BY f;
+DO $$
+BEGIN
+	PERFORM ar.check_status_transition('paid', 'draft');
+EXCEPTION WHEN others THEN
+	RAISE NOTICE 'refused: %', SQLERRM;
+END $$;
+\echo
+\echo 'Demo complete.'
