@@ -37,23 +37,21 @@ report_overflow2(const ArAmount *a, const char *op, const char *b)
 	report_overflow(psprintf("%s %s %s", ArAmountToCString(a), op, b));
 }
 
-/* Raise an error naming both currencies unless they are one. */
+/* The mixed-currency error, naming both; see ArCheckSameCurrency(). */
 void
-ArCheckSameCurrency(const ArAmount *a, const ArAmount *b)
+ArReportCurrencyMismatch(const ArAmount *a, const ArAmount *b)
 {
-	if (unlikely(a->currency != b->currency))
-	{
-		char		ca[4];
-		char		cb[4];
+	char		ca[4];
+	char		cb[4];
 
-		ArCurrencyUnpack(a->currency, ca);
-		ArCurrencyUnpack(b->currency, cb);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("cannot combine amounts in different currencies: %s and %s",
-						ca, cb),
-				 errhint("Convert one side first with ar.convert().")));
-	}
+	ArCurrencyUnpack(a->currency, ca);
+	ArCurrencyUnpack(b->currency, cb);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("cannot combine amounts in different currencies: %s and %s",
+					ca, cb),
+			 errhint("Convert one side first with ar.convert().")));
+	pg_unreachable();
 }
 
 static inline int

@@ -65,6 +65,14 @@ extern int64 ArNumericToInt64(Datum num, bool *overflow);
 extern bool ArIbanValid(const char *iban);
 
 /* amount_ops.c */
-extern void ArCheckSameCurrency(const ArAmount *a, const ArAmount *b);
+extern void ArReportCurrencyMismatch(const ArAmount *a, const ArAmount *b) pg_attribute_noreturn();
+
+/* Raise an error naming both currencies unless they are one. */
+static inline void
+ArCheckSameCurrency(const ArAmount *a, const ArAmount *b)
+{
+	if (unlikely(a->currency != b->currency))
+		ArReportCurrencyMismatch(a, b);
+}
 
 #endif							/* AR_H */

@@ -3,7 +3,7 @@
 # when it is missing.  Safe to run again; does nothing when all is there.
 set -euo pipefail
 
-PKGS="postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-pgtap
+PKGS="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
 libxml2-dev libxml2-utils libtap-parser-sourcehandler-pgtap-perl
 default-jre-headless libsaxonhe-java build-essential pkg-config"
 
@@ -21,12 +21,6 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Do not let the package start a cluster of its own: ar starts throwaway ones.
-mkdir -p /etc/postgresql-common
-if [ ! -f /etc/postgresql-common/createcluster.conf ] || \
-   ! grep -q '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
-	echo "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf
-fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "ar: packages installed"
