@@ -7,7 +7,7 @@
 -- ar.status_guard() raise an error naming both states.
 SET search_path = public, ar;
 BEGIN;
-SELECT plan(1);
+SELECT plan(77);
 
 -- all 49 pairs of ar.status_transition_allowed ------------------------------------------
 SELECT is(ar.status_transition_allowed('draft', 'draft'), false, 'draft -> draft is refused');
