@@ -9,7 +9,8 @@ OBJS = \
 	src/amount.o \
 	src/amount_ops.o \
 	src/status.o \
-	src/refs.o
+	src/refs.o \
+	src/numbering.o
 
 DATA = ar--1.0.sql
 

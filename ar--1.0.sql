@@ -24,12 +24,15 @@ CREATE FUNCTION ar.amount_recv(internal) RETURNS ar.amount
 	AS 'MODULE_PATHNAME', 'ar_amount_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ar.amount_send(ar.amount) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'ar_amount_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ar.amount_typanalyze(internal) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_amount_typanalyze' LANGUAGE C STRICT;
 
 CREATE TYPE ar.amount (
 	INPUT = ar.amount_in,
 	OUTPUT = ar.amount_out,
 	RECEIVE = ar.amount_recv,
 	SEND = ar.amount_send,
+	ANALYZE = ar.amount_typanalyze,
 	INTERNALLENGTH = 16,
 	ALIGNMENT = double,
 	STORAGE = plain
@@ -63,7 +66,7 @@ COMMENT ON FUNCTION ar.minor_units(ar.amount) IS 'signed count of minor units of
 
 -- comparison
 CREATE FUNCTION ar.amount_eq(ar.amount, ar.amount) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'ar_amount_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	AS 'MODULE_PATHNAME', 'ar_amount_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ar.amount_ne(ar.amount, ar.amount) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_amount_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION ar.amount_lt(ar.amount, ar.amount) RETURNS boolean
@@ -226,7 +229,6 @@ CREATE TABLE ar.fx_rate (
 );
 COMMENT ON TABLE ar.fx_rate IS
 	'exchange rates: 1 unit of from_currency = rate units of to_currency, valid from valid_on until the next row';
-SELECT pg_catalog.pg_extension_config_dump('ar.fx_rate', '');
 
 CREATE FUNCTION ar.convert(amount ar.amount, to_currency text, on_date date)
 	RETURNS ar.amount
@@ -305,3 +307,898 @@ CREATE FUNCTION ar.iban_valid(iban text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_iban_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.iban_valid(text) IS
 	'is the text a valid IBAN (ISO 13616: country length and MOD 97-10; blanks ignored)';
+
+/* ------------------------------------------------------------------------
+ * 3. Master data: countries, entities, customers, series
+ * ------------------------------------------------------------------------ */
+
+CREATE FUNCTION ar.series_pattern_check(pattern text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_series_pattern_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.series_pattern_check(text) IS
+	'true for a valid series pattern, else an error saying what is wrong';
+CREATE FUNCTION ar.format_number(pattern text, n bigint, on_date date) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_format_number' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.format_number(text, bigint, date) IS
+	'renders a series pattern for number n on a date: {YYYY} {YY} {MM} {N} {N:width}';
+
+CREATE TABLE ar.country (
+	code text PRIMARY KEY CHECK (code ~ '^[A-Z]{2}$'),
+	name text NOT NULL
+);
+COMMENT ON TABLE ar.country IS 'ISO 3166-1 alpha-2 country codes';
+INSERT INTO ar.country (code, name) VALUES
+	('AD', 'Andorra'),
+	('AE', 'United Arab Emirates'),
+	('AF', 'Afghanistan'),
+	('AG', 'Antigua and Barbuda'),
+	('AI', 'Anguilla'),
+	('AL', 'Albania'),
+	('AM', 'Armenia'),
+	('AO', 'Angola'),
+	('AQ', 'Antarctica'),
+	('AR', 'Argentina'),
+	('AS', 'American Samoa'),
+	('AT', 'Austria'),
+	('AU', 'Australia'),
+	('AW', 'Aruba'),
+	('AX', 'Åland Islands'),
+	('AZ', 'Azerbaijan'),
+	('BA', 'Bosnia and Herzegovina'),
+	('BB', 'Barbados'),
+	('BD', 'Bangladesh'),
+	('BE', 'Belgium'),
+	('BF', 'Burkina Faso'),
+	('BG', 'Bulgaria'),
+	('BH', 'Bahrain'),
+	('BI', 'Burundi'),
+	('BJ', 'Benin'),
+	('BL', 'Saint Barthélemy'),
+	('BM', 'Bermuda'),
+	('BN', 'Brunei Darussalam'),
+	('BO', 'Bolivia'),
+	('BQ', 'Bonaire, Sint Eustatius and Saba'),
+	('BR', 'Brazil'),
+	('BS', 'Bahamas'),
+	('BT', 'Bhutan'),
+	('BV', 'Bouvet Island'),
+	('BW', 'Botswana'),
+	('BY', 'Belarus'),
+	('BZ', 'Belize'),
+	('CA', 'Canada'),
+	('CC', 'Cocos (Keeling) Islands'),
+	('CD', 'Congo, The Democratic Republic of the'),
+	('CF', 'Central African Republic'),
+	('CG', 'Congo'),
+	('CH', 'Switzerland'),
+	('CI', 'Côte d''Ivoire'),
+	('CK', 'Cook Islands'),
+	('CL', 'Chile'),
+	('CM', 'Cameroon'),
+	('CN', 'China'),
+	('CO', 'Colombia'),
+	('CR', 'Costa Rica'),
+	('CU', 'Cuba'),
+	('CV', 'Cabo Verde'),
+	('CW', 'Curaçao'),
+	('CX', 'Christmas Island'),
+	('CY', 'Cyprus'),
+	('CZ', 'Czechia'),
+	('DE', 'Germany'),
+	('DJ', 'Djibouti'),
+	('DK', 'Denmark'),
+	('DM', 'Dominica'),
+	('DO', 'Dominican Republic'),
+	('DZ', 'Algeria'),
+	('EC', 'Ecuador'),
+	('EE', 'Estonia'),
+	('EG', 'Egypt'),
+	('EH', 'Western Sahara'),
+	('ER', 'Eritrea'),
+	('ES', 'Spain'),
+	('ET', 'Ethiopia'),
+	('FI', 'Finland'),
+	('FJ', 'Fiji'),
+	('FK', 'Falkland Islands (Malvinas)'),
+	('FM', 'Micronesia, Federated States of'),
+	('FO', 'Faroe Islands'),
+	('FR', 'France'),
+	('GA', 'Gabon'),
+	('GB', 'United Kingdom'),
+	('GD', 'Grenada'),
+	('GE', 'Georgia'),
+	('GF', 'French Guiana'),
+	('GG', 'Guernsey'),
+	('GH', 'Ghana'),
+	('GI', 'Gibraltar'),
+	('GL', 'Greenland'),
+	('GM', 'Gambia'),
+	('GN', 'Guinea'),
+	('GP', 'Guadeloupe'),
+	('GQ', 'Equatorial Guinea'),
+	('GR', 'Greece'),
+	('GS', 'South Georgia and the South Sandwich Islands'),
+	('GT', 'Guatemala'),
+	('GU', 'Guam'),
+	('GW', 'Guinea-Bissau'),
+	('GY', 'Guyana'),
+	('HK', 'Hong Kong'),
+	('HM', 'Heard Island and McDonald Islands'),
+	('HN', 'Honduras'),
+	('HR', 'Croatia'),
+	('HT', 'Haiti'),
+	('HU', 'Hungary'),
+	('ID', 'Indonesia'),
+	('IE', 'Ireland'),
+	('IL', 'Israel'),
+	('IM', 'Isle of Man'),
+	('IN', 'India'),
+	('IO', 'British Indian Ocean Territory'),
+	('IQ', 'Iraq'),
+	('IR', 'Iran'),
+	('IS', 'Iceland'),
+	('IT', 'Italy'),
+	('JE', 'Jersey'),
+	('JM', 'Jamaica'),
+	('JO', 'Jordan'),
+	('JP', 'Japan'),
+	('KE', 'Kenya'),
+	('KG', 'Kyrgyzstan'),
+	('KH', 'Cambodia'),
+	('KI', 'Kiribati'),
+	('KM', 'Comoros'),
+	('KN', 'Saint Kitts and Nevis'),
+	('KP', 'North Korea'),
+	('KR', 'South Korea'),
+	('KW', 'Kuwait'),
+	('KY', 'Cayman Islands'),
+	('KZ', 'Kazakhstan'),
+	('LA', 'Laos'),
+	('LB', 'Lebanon'),
+	('LC', 'Saint Lucia'),
+	('LI', 'Liechtenstein'),
+	('LK', 'Sri Lanka'),
+	('LR', 'Liberia'),
+	('LS', 'Lesotho'),
+	('LT', 'Lithuania'),
+	('LU', 'Luxembourg'),
+	('LV', 'Latvia'),
+	('LY', 'Libya'),
+	('MA', 'Morocco'),
+	('MC', 'Monaco'),
+	('MD', 'Moldova'),
+	('ME', 'Montenegro'),
+	('MF', 'Saint Martin (French part)'),
+	('MG', 'Madagascar'),
+	('MH', 'Marshall Islands'),
+	('MK', 'North Macedonia'),
+	('ML', 'Mali'),
+	('MM', 'Myanmar'),
+	('MN', 'Mongolia'),
+	('MO', 'Macao'),
+	('MP', 'Northern Mariana Islands'),
+	('MQ', 'Martinique'),
+	('MR', 'Mauritania'),
+	('MS', 'Montserrat'),
+	('MT', 'Malta'),
+	('MU', 'Mauritius'),
+	('MV', 'Maldives'),
+	('MW', 'Malawi'),
+	('MX', 'Mexico'),
+	('MY', 'Malaysia'),
+	('MZ', 'Mozambique'),
+	('NA', 'Namibia'),
+	('NC', 'New Caledonia'),
+	('NE', 'Niger'),
+	('NF', 'Norfolk Island'),
+	('NG', 'Nigeria'),
+	('NI', 'Nicaragua'),
+	('NL', 'Netherlands'),
+	('NO', 'Norway'),
+	('NP', 'Nepal'),
+	('NR', 'Nauru'),
+	('NU', 'Niue'),
+	('NZ', 'New Zealand'),
+	('OM', 'Oman'),
+	('PA', 'Panama'),
+	('PE', 'Peru'),
+	('PF', 'French Polynesia'),
+	('PG', 'Papua New Guinea'),
+	('PH', 'Philippines'),
+	('PK', 'Pakistan'),
+	('PL', 'Poland'),
+	('PM', 'Saint Pierre and Miquelon'),
+	('PN', 'Pitcairn'),
+	('PR', 'Puerto Rico'),
+	('PS', 'Palestine, State of'),
+	('PT', 'Portugal'),
+	('PW', 'Palau'),
+	('PY', 'Paraguay'),
+	('QA', 'Qatar'),
+	('RE', 'Réunion'),
+	('RO', 'Romania'),
+	('RS', 'Serbia'),
+	('RU', 'Russian Federation'),
+	('RW', 'Rwanda'),
+	('SA', 'Saudi Arabia'),
+	('SB', 'Solomon Islands'),
+	('SC', 'Seychelles'),
+	('SD', 'Sudan'),
+	('SE', 'Sweden'),
+	('SG', 'Singapore'),
+	('SH', 'Saint Helena, Ascension and Tristan da Cunha'),
+	('SI', 'Slovenia'),
+	('SJ', 'Svalbard and Jan Mayen'),
+	('SK', 'Slovakia'),
+	('SL', 'Sierra Leone'),
+	('SM', 'San Marino'),
+	('SN', 'Senegal'),
+	('SO', 'Somalia'),
+	('SR', 'Suriname'),
+	('SS', 'South Sudan'),
+	('ST', 'Sao Tome and Principe'),
+	('SV', 'El Salvador'),
+	('SX', 'Sint Maarten (Dutch part)'),
+	('SY', 'Syria'),
+	('SZ', 'Eswatini'),
+	('TC', 'Turks and Caicos Islands'),
+	('TD', 'Chad'),
+	('TF', 'French Southern Territories'),
+	('TG', 'Togo'),
+	('TH', 'Thailand'),
+	('TJ', 'Tajikistan'),
+	('TK', 'Tokelau'),
+	('TL', 'Timor-Leste'),
+	('TM', 'Turkmenistan'),
+	('TN', 'Tunisia'),
+	('TO', 'Tonga'),
+	('TR', 'Türkiye'),
+	('TT', 'Trinidad and Tobago'),
+	('TV', 'Tuvalu'),
+	('TW', 'Taiwan'),
+	('TZ', 'Tanzania'),
+	('UA', 'Ukraine'),
+	('UG', 'Uganda'),
+	('UM', 'United States Minor Outlying Islands'),
+	('US', 'United States'),
+	('UY', 'Uruguay'),
+	('UZ', 'Uzbekistan'),
+	('VA', 'Holy See (Vatican City State)'),
+	('VC', 'Saint Vincent and the Grenadines'),
+	('VE', 'Venezuela'),
+	('VG', 'Virgin Islands, British'),
+	('VI', 'Virgin Islands, U.S.'),
+	('VN', 'Vietnam'),
+	('VU', 'Vanuatu'),
+	('WF', 'Wallis and Futuna'),
+	('WS', 'Samoa'),
+	('YE', 'Yemen'),
+	('YT', 'Mayotte'),
+	('ZA', 'South Africa'),
+	('ZM', 'Zambia'),
+	('ZW', 'Zimbabwe');
+SELECT pg_catalog.pg_extension_config_dump('ar.country', 'WHERE false');
+
+-- A VAT id starts with its country's prefix (Greece: EL) and has 2-13
+-- letters or digits after it.
+CREATE FUNCTION ar.vat_id_valid(vat_id text, country text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT vat_id OPERATOR(pg_catalog.~) ('^' OPERATOR(pg_catalog.||)
+		CASE country WHEN 'GR' THEN 'EL' ELSE country END
+		OPERATOR(pg_catalog.||) '[0-9A-Z+*.]{2,13}$')
+$$;
+COMMENT ON FUNCTION ar.vat_id_valid(text, text) IS
+	'does the VAT id carry the country prefix (EL for GR) followed by 2-13 characters';
+
+CREATE FUNCTION ar.bankgiro_valid(bankgiro text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT bankgiro OPERATOR(pg_catalog.~) '^[0-9]{3,4}-?[0-9]{4}$'
+	   AND ar.reference_valid('ocr', replace(bankgiro, '-', ''))
+$$;
+COMMENT ON FUNCTION ar.bankgiro_valid(text) IS
+	'Swedish bankgiro number: 7 or 8 digits (NNN-NNNN or NNNN-NNNN) with a Luhn check digit';
+
+CREATE TABLE ar.entity (
+	id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	code text NOT NULL UNIQUE,
+	name text NOT NULL CHECK (name <> ''),
+	country text NOT NULL REFERENCES ar.country (code),
+	vat_id text,
+	company_id text,
+	currency text NOT NULL REFERENCES ar.currency (code),
+	street text,
+	city text,
+	postal_code text,
+	iban text,
+	bic text,
+	bankgiro text,
+	peppol_scheme text,
+	peppol_id text,
+	reference_scheme text NOT NULL DEFAULT 'ocr',
+	jurisdiction text REFERENCES ar.country (code),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT entity_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)),
+	CONSTRAINT entity_iban_check CHECK (iban IS NULL OR ar.iban_valid(iban)),
+	CONSTRAINT entity_bic_check CHECK (bic IS NULL OR bic ~ '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$'),
+	CONSTRAINT entity_bankgiro_check CHECK (bankgiro IS NULL OR ar.bankgiro_valid(bankgiro)),
+	CONSTRAINT entity_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
+	CONSTRAINT entity_peppol_scheme_check CHECK (peppol_scheme ~ '^[0-9]{4}$'),
+	CONSTRAINT entity_reference_scheme_check CHECK (reference_scheme IN
+		('ocr', 'ocr_len', 'kid10', 'kid11', 'fi', 'rf', 'fik'))
+);
+COMMENT ON TABLE ar.entity IS
+	'legal entities that invoice: the tenant boundary of ar; jurisdiction (default: country) names the late-payment law';
+
+CREATE TABLE ar.customer (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	customer_no text NOT NULL CHECK (customer_no <> ''),
+	name text NOT NULL CHECK (name <> ''),
+	country text NOT NULL REFERENCES ar.country (code),
+	vat_id text,
+	company_id text,
+	street text,
+	city text,
+	postal_code text,
+	email text CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
+	peppol_scheme text CHECK (peppol_scheme ~ '^[0-9]{4}$'),
+	peppol_id text,
+	channel text NOT NULL DEFAULT 'email' CHECK (channel IN ('peppol', 'email', 'print')),
+	currency text NOT NULL REFERENCES ar.currency (code),
+	language text NOT NULL DEFAULT 'en',
+	payment_terms_days integer NOT NULL DEFAULT 30 CHECK (payment_terms_days BETWEEN 0 AND 365),
+	credit_limit ar.amount,
+	on_hold boolean NOT NULL DEFAULT false,
+	segment text NOT NULL DEFAULT 'standard' CHECK (segment IN ('standard', 'key', 'consumer')),
+	dunning_policy_id integer,
+	account_manager text,
+	auto_issue boolean NOT NULL DEFAULT false,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (entity_id, customer_no),
+	UNIQUE (entity_id, id),
+	CONSTRAINT customer_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)),
+	CONSTRAINT customer_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
+	CONSTRAINT customer_peppol_channel_check CHECK (channel <> 'peppol' OR peppol_id IS NOT NULL),
+	CONSTRAINT customer_credit_limit_check CHECK (credit_limit IS NULL OR
+		(ar.currency_of(credit_limit) = currency AND ar.minor_units(credit_limit) >= 0))
+);
+COMMENT ON TABLE ar.customer IS 'customers of an entity; credit_limit is in the customer''s currency';
+
+CREATE TABLE ar.series (
+	id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	code text NOT NULL CHECK (code <> ''),
+	kind text NOT NULL DEFAULT 'invoice' CHECK (kind IN ('invoice', 'credit_note')),
+	pattern text NOT NULL CHECK (ar.series_pattern_check(pattern)),
+	reset text NOT NULL DEFAULT 'never' CHECK (reset IN ('never', 'yearly')),
+	is_default boolean NOT NULL DEFAULT true,
+	UNIQUE (entity_id, code),
+	UNIQUE (entity_id, id),
+	CONSTRAINT series_yearly_check CHECK (reset = 'never' OR pattern ~ '\{YY(YY)?\}')
+);
+CREATE UNIQUE INDEX series_one_default ON ar.series (entity_id, kind) WHERE is_default;
+COMMENT ON TABLE ar.series IS
+	'gapless number series; pattern tokens {YYYY} {YY} {MM} {N} {N:width}; a yearly series restarts at 1 each year and needs {YYYY} or {YY}';
+
+-- The gapless counters: one row per series and period (the year for a
+-- yearly series, 0 otherwise).  ar.issue locks the row from number
+-- assignment to the end of the transaction; a rollback gives numbers back.
+CREATE TABLE ar.series_counter (
+	series_id integer NOT NULL REFERENCES ar.series (id),
+	period integer NOT NULL,
+	last_value bigint NOT NULL DEFAULT 0 CHECK (last_value >= 0),
+	last_date date,
+	PRIMARY KEY (series_id, period)
+);
+COMMENT ON TABLE ar.series_counter IS 'last number and date given out per series and period';
+
+/* ------------------------------------------------------------------------
+ * 4. Invoices
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE ar.invoice (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	customer_id bigint NOT NULL,
+	series_id integer,
+	kind text NOT NULL DEFAULT 'invoice' CHECK (kind IN ('invoice', 'credit_note')),
+	credited_invoice_id bigint REFERENCES ar.invoice (id),
+	number text,
+	seq_period integer,
+	seq_no bigint,
+	status ar.invoice_status NOT NULL DEFAULT 'draft',
+	issue_date date,
+	due_date date,
+	currency text NOT NULL REFERENCES ar.currency (code),
+	net_total ar.amount,
+	tax_total ar.amount,
+	total ar.amount,
+	open_amount ar.amount,
+	payment_reference text,
+	buyer_reference text,
+	order_reference text,
+	note text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	issued_at timestamptz,
+	FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id),
+	FOREIGN KEY (entity_id, series_id) REFERENCES ar.series (entity_id, id),
+	UNIQUE (entity_id, id),
+	CONSTRAINT invoice_number_check CHECK ((number IS NULL) = (status IN ('draft', 'cancelled'))
+		AND (number IS NULL) = (seq_no IS NULL)),
+	CONSTRAINT invoice_credit_check CHECK ((kind = 'credit_note') = (credited_invoice_id IS NOT NULL)),
+	CONSTRAINT invoice_due_check CHECK (due_date >= issue_date)
+);
+CREATE UNIQUE INDEX invoice_series_no ON ar.invoice (series_id, seq_period, seq_no);
+CREATE UNIQUE INDEX invoice_number_unique ON ar.invoice (entity_id, number);
+CREATE UNIQUE INDEX invoice_reference_unique ON ar.invoice (entity_id, payment_reference);
+CREATE INDEX invoice_customer_open ON ar.invoice (customer_id) WHERE status IN ('issued', 'partially_paid');
+CREATE INDEX invoice_credited ON ar.invoice (credited_invoice_id) WHERE credited_invoice_id IS NOT NULL;
+COMMENT ON TABLE ar.invoice IS
+	'invoices and credit notes; number, dates, parties and amounts are immutable once issued';
+
+CREATE TABLE ar.invoice_line (
+	invoice_id bigint NOT NULL REFERENCES ar.invoice (id),
+	line_no integer NOT NULL CHECK (line_no > 0),
+	item_name text NOT NULL CHECK (item_name <> ''),
+	description text,
+	quantity numeric NOT NULL CHECK (quantity <> 0),
+	unit_code text NOT NULL DEFAULT 'C62' CHECK (unit_code ~ '^[A-Z0-9]{2,3}$'),
+	unit_price numeric NOT NULL CHECK (unit_price >= 0),
+	currency text,
+	vat_category text NOT NULL DEFAULT 'S' CHECK (vat_category IN ('S', 'Z', 'E', 'AE', 'K', 'G', 'O')),
+	vat_rate numeric NOT NULL DEFAULT 25 CHECK (vat_rate >= 0 AND vat_rate < 100),
+	vat_exemption_code text,
+	vat_exemption_reason text,
+	net_amount ar.amount,
+	PRIMARY KEY (invoice_id, line_no),
+	CONSTRAINT line_rate_check CHECK ((vat_category = 'S') = (vat_rate > 0))
+);
+COMMENT ON TABLE ar.invoice_line IS
+	'invoice lines; net_amount = quantity x unit_price rounded half away from zero to the currency''s minor unit, set by a trigger';
+
+-- The VAT breakdown of an issued invoice: one row per category and rate.
+CREATE TABLE ar.invoice_tax (
+	invoice_id bigint NOT NULL REFERENCES ar.invoice (id),
+	vat_category text NOT NULL,
+	vat_rate numeric NOT NULL,
+	taxable_amount ar.amount NOT NULL,
+	tax_amount ar.amount NOT NULL,
+	exemption_code text,
+	exemption_reason text,
+	PRIMARY KEY (invoice_id, vat_category, vat_rate)
+);
+COMMENT ON TABLE ar.invoice_tax IS 'VAT breakdown per category and rate (EN 16931 BG-23), written by ar.issue';
+
+-- Lines: currency follows the invoice; the net amount is computed here.
+CREATE FUNCTION ar.invoice_line_before() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	inv record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		SELECT i.status, i.number INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id;
+		IF FOUND AND inv.status <> 'draft' THEN
+			RAISE EXCEPTION 'cannot delete line % of issued invoice %', OLD.line_no, inv.number
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Issued documents are immutable; correct them with ar.credit().';
+		END IF;
+		RETURN OLD;
+	END IF;
+	SELECT i.status, i.number, i.currency INTO inv FROM ar.invoice i WHERE i.id = NEW.invoice_id;
+	IF NOT FOUND THEN
+		RETURN NEW;				-- the foreign key reports it
+	END IF;
+	IF inv.status <> 'draft' OR (TG_OP = 'UPDATE' AND OLD.invoice_id <> NEW.invoice_id) THEN
+		RAISE EXCEPTION 'cannot change the lines of issued invoice %', inv.number
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Issued documents are immutable; correct them with ar.credit().';
+	END IF;
+	IF NEW.currency IS NULL THEN
+		NEW.currency := inv.currency;
+	ELSIF upper(NEW.currency) <> inv.currency THEN
+		RAISE EXCEPTION 'line % is in % but invoice % is in %', NEW.line_no, NEW.currency,
+			NEW.invoice_id, inv.currency
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	NEW.net_amount := ar.round_amount(NEW.quantity * NEW.unit_price, inv.currency);
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER invoice_line_before BEFORE INSERT OR UPDATE OR DELETE ON ar.invoice_line
+	FOR EACH ROW EXECUTE FUNCTION ar.invoice_line_before();
+
+-- Issued documents are immutable: only status, open amount and note move.
+CREATE FUNCTION ar.invoice_before() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF OLD.status <> 'draft' THEN
+			RAISE EXCEPTION 'cannot delete % % (status %)',
+				replace(OLD.kind, '_', ' '), coalesce(OLD.number, OLD.id::text), OLD.status
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Issued documents are immutable; correct them with ar.credit().';
+		END IF;
+		DELETE FROM ar.invoice_line l WHERE l.invoice_id = OLD.id;
+		RETURN OLD;
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.status <> 'draft' OR NEW.number IS NOT NULL THEN
+			RAISE EXCEPTION 'a new invoice must be a draft without a number (got status %)', NEW.status
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Insert a draft, add its lines, then call ar.issue().';
+		END IF;
+		NEW.net_total := NULL; NEW.tax_total := NULL; NEW.total := NULL; NEW.open_amount := NULL;
+		RETURN NEW;
+	END IF;
+	IF OLD.status <> 'draft' AND (
+		NEW.entity_id, NEW.customer_id, NEW.series_id, NEW.kind, NEW.credited_invoice_id,
+		NEW.number, NEW.seq_period, NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency,
+		NEW.net_total::text, NEW.tax_total::text, NEW.total::text, NEW.payment_reference,
+		NEW.buyer_reference, NEW.order_reference, NEW.issued_at)
+		IS DISTINCT FROM (
+		OLD.entity_id, OLD.customer_id, OLD.series_id, OLD.kind, OLD.credited_invoice_id,
+		OLD.number, OLD.seq_period, OLD.seq_no, OLD.issue_date, OLD.due_date, OLD.currency,
+		OLD.net_total::text, OLD.tax_total::text, OLD.total::text, OLD.payment_reference,
+		OLD.buyer_reference, OLD.order_reference, OLD.issued_at) THEN
+		RAISE EXCEPTION '% % is issued and cannot be changed', initcap(replace(OLD.kind, '_', ' ')), OLD.number
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Amounts, lines, parties, number and dates of an issued document are immutable.',
+				  HINT = 'Correct it with a credit note: ar.credit().';
+	END IF;
+	IF OLD.status = 'draft' AND NEW.status <> 'draft' AND NEW.status <> 'cancelled' AND
+	   NEW.number IS NULL THEN
+		RAISE EXCEPTION 'invoice % must be issued with ar.issue()', OLD.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Issuing assigns the number, dates, totals and payment reference.';
+	END IF;
+	IF NEW.open_amount IS DISTINCT FROM OLD.open_amount AND NEW.open_amount IS NOT NULL AND (
+		ar.minor_units(NEW.open_amount) * sign(ar.minor_units(NEW.total)) < 0 OR
+		abs(ar.minor_units(NEW.open_amount)) > abs(ar.minor_units(NEW.total))) THEN
+		RAISE EXCEPTION 'open amount % of invoice % is outside 0 .. %', NEW.open_amount,
+			OLD.number, NEW.total
+			USING ERRCODE = 'check_violation';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER invoice_before BEFORE INSERT OR UPDATE OR DELETE ON ar.invoice
+	FOR EACH ROW EXECUTE FUNCTION ar.invoice_before();
+CREATE TRIGGER invoice_status BEFORE UPDATE OF status ON ar.invoice
+	FOR EACH ROW EXECUTE FUNCTION ar.status_guard('status');
+
+/* ------------------------------------------------------------------------
+ * 5. Outbox (delivery of documents by channel)
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE ar.outbox (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	customer_id bigint,
+	invoice_id bigint REFERENCES ar.invoice (id),
+	kind text NOT NULL CHECK (kind IN ('invoice', 'credit_note', 'reminder', 'collection_notice',
+									   'manager_alert', 'service_suspension')),
+	channel text NOT NULL CHECK (channel IN ('peppol', 'email', 'print', 'internal')),
+	payload text,
+	status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+	attempts integer NOT NULL DEFAULT 0,
+	last_error text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	sent_at timestamptz
+);
+CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
+COMMENT ON TABLE ar.outbox IS
+	'documents to deliver; rows appear in the transaction of their cause, NOTIFY ar_outbox fires on commit';
+
+/* ------------------------------------------------------------------------
+ * Issuing
+ * ------------------------------------------------------------------------ */
+
+CREATE TYPE ar.issue_item AS (
+	id bigint,
+	entity_id integer,
+	customer_id bigint,
+	series_id integer,
+	kind text,
+	currency text,
+	minor_unit smallint,
+	issue_date date,
+	due_date date,
+	period integer,
+	pattern text,
+	ref_scheme text,
+	channel text
+);
+
+CREATE FUNCTION ar.issue(invoice_ids bigint[])
+	RETURNS TABLE (invoice_id bigint, number text)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	items ar.issue_item[];
+	bad record;
+	n_locked integer;
+BEGIN
+	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
+		RETURN;
+	END IF;
+	IF array_position(invoice_ids, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot issue a NULL invoice id' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	-- Lock the documents in id order, so concurrent issuers cannot deadlock.
+	SELECT count(*) INTO n_locked
+	  FROM (SELECT 1 FROM ar.invoice i WHERE i.id = ANY (invoice_ids) ORDER BY i.id FOR UPDATE) l;
+	IF n_locked <> (SELECT count(DISTINCT x) FROM unnest(invoice_ids) x) THEN
+		SELECT x AS id INTO bad FROM unnest(invoice_ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = x) ORDER BY x LIMIT 1;
+		RAISE EXCEPTION 'invoice % does not exist', bad.id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF n_locked <> cardinality(invoice_ids) THEN
+		SELECT x AS id INTO bad FROM unnest(invoice_ids) x GROUP BY x HAVING count(*) > 1 ORDER BY x LIMIT 1;
+		RAISE EXCEPTION 'invoice % is listed twice', bad.id USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	SELECT i.id, i.status, i.number INTO bad FROM ar.invoice i
+	 WHERE i.id = ANY (invoice_ids) AND i.status <> 'draft' ORDER BY i.id LIMIT 1;
+	IF FOUND THEN
+		IF bad.number IS NOT NULL THEN
+			RAISE EXCEPTION 'invoice % is already issued as %', bad.id, bad.number
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		RAISE EXCEPTION 'invoice % is % and cannot be issued', bad.id, bad.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT i.id INTO bad FROM ar.invoice i
+	 WHERE i.id = ANY (invoice_ids)
+	   AND NOT EXISTS (SELECT 1 FROM ar.invoice_line l WHERE l.invoice_id = i.id)
+	 ORDER BY i.id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invoice % has no lines', bad.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add rows to ar.invoice_line before issuing.';
+	END IF;
+
+	-- What each document needs: its series, dates and the parties' settings.
+	SELECT array_agg(ROW(i.id, i.entity_id, i.customer_id, s.id, i.kind, i.currency, cur.minor_unit,
+						 d.issue_date,
+						 coalesce(i.due_date, d.issue_date + c.payment_terms_days),
+						 CASE s.reset WHEN 'yearly' THEN extract(year FROM d.issue_date)::integer ELSE 0 END,
+						 s.pattern, e.reference_scheme, c.channel)::ar.issue_item ORDER BY i.id)
+	  INTO items
+	  FROM ar.invoice i
+	  JOIN ar.customer c ON c.id = i.customer_id
+	  JOIN ar.entity e ON e.id = i.entity_id
+	  JOIN ar.currency cur ON cur.code = i.currency
+	  CROSS JOIN LATERAL (SELECT coalesce(i.issue_date, current_date) AS issue_date) d
+	  LEFT JOIN ar.series s ON s.id = coalesce(i.series_id,
+		  (SELECT ds.id FROM ar.series ds WHERE ds.entity_id = i.entity_id AND ds.kind = i.kind AND ds.is_default))
+	 WHERE i.id = ANY (invoice_ids);
+
+	SELECT it.id, it.entity_id, it.kind INTO bad FROM unnest(items) it WHERE it.series_id IS NULL LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'entity % has no default % series for invoice %', bad.entity_id,
+			replace(bad.kind, '_', ' '), bad.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Create one in ar.series with is_default, or set invoice.series_id.';
+	END IF;
+	SELECT it.id, s.code, s.kind, it.kind AS want INTO bad FROM unnest(items) it
+	  JOIN ar.series s ON s.id = it.series_id WHERE s.kind <> it.kind LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'series % numbers %s, not the % %', bad.code, replace(bad.kind, '_', ' '),
+			replace(bad.want, '_', ' '), bad.id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT it.id, it.issue_date, it.due_date INTO bad FROM unnest(items) it
+	 WHERE it.due_date < it.issue_date LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invoice % is due on % before its issue date %', bad.id, bad.due_date, bad.issue_date
+			USING ERRCODE = 'invalid_datetime_format';
+	END IF;
+
+	-- Credit check: open exposure plus what is being issued, per customer.
+	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
+		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
+		  FROM (SELECT it.customer_id, it.currency,
+					   sum(ar.round_amount((SELECT sum(ar.value_of(l.net_amount) * (1 + l.vat_rate / 100))
+											  FROM ar.invoice_line l WHERE l.invoice_id = it.id), it.currency))
+					   AS new_amount
+				  FROM unnest(items) it WHERE it.kind = 'invoice'
+				 GROUP BY it.customer_id, it.currency) n
+		  JOIN ar.customer c ON c.id = n.customer_id
+		  CROSS JOIN LATERAL (
+			SELECT n.new_amount OPERATOR(ar.+) coalesce(
+				(SELECT ar.sum(o.open_amount) FROM ar.invoice o
+				  WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
+					AND o.kind = 'invoice' AND o.currency = n.currency),
+				ar.amount(0, n.currency)) AS exposure) x
+		 WHERE c.on_hold
+			OR (c.credit_limit IS NOT NULL AND ar.currency_of(c.credit_limit) = n.currency
+				AND x.exposure OPERATOR(ar.>) c.credit_limit)
+		 ORDER BY c.id LIMIT 1;
+		IF FOUND THEN
+			IF bad.on_hold THEN
+				RAISE EXCEPTION 'customer % (%) is on hold', bad.customer_no, bad.name
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+						  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
+			END IF;
+			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure about % > limit %',
+				bad.customer_no, bad.name, bad.exposure, bad.credit_limit
+				USING ERRCODE = 'check_violation',
+					  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
+		END IF;
+	END IF;
+
+	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
+	-- summed base, rounded half away from zero to 2 decimals (to the minor
+	-- unit for currencies with fewer).
+	INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
+								exemption_code, exemption_reason)
+	SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
+		   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
+								 least(2, it.minor_unit)), it.currency),
+		   max(l.vat_exemption_code), max(l.vat_exemption_reason)
+	  FROM unnest(items) it
+	  JOIN ar.invoice_line l ON l.invoice_id = it.id
+	 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate;
+
+	-- Numbering comes last: the counter row stays locked until commit, so
+	-- the shorter the rest of the transaction, the more issuers get through.
+	INSERT INTO ar.series_counter (series_id, period)
+	SELECT DISTINCT it.series_id, it.period FROM unnest(items) it
+	ON CONFLICT DO NOTHING;
+	PERFORM 1 FROM ar.series_counter sc
+	 WHERE (sc.series_id, sc.period) IN (SELECT it.series_id, it.period FROM unnest(items) it)
+	 ORDER BY sc.series_id, sc.period FOR UPDATE;
+	-- numbers follow dates: no document may be dated before the last one
+	SELECT s.code, sc.last_date, min(it.issue_date) AS first_date INTO bad
+	  FROM unnest(items) it
+	  JOIN ar.series_counter sc ON sc.series_id = it.series_id AND sc.period = it.period
+	  JOIN ar.series s ON s.id = it.series_id
+	 GROUP BY s.code, sc.last_date
+	HAVING min(it.issue_date) < sc.last_date LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'issue date % is before %, the date of the last number of series %',
+			bad.first_date, bad.last_date, bad.code
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Numbers of a series must follow the order of their dates.';
+	END IF;
+	SELECT it.id INTO bad FROM (
+		SELECT it.id, it.issue_date,
+			   lag(it.issue_date) OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS prev
+		  FROM unnest(items) it) it
+	 WHERE it.issue_date < it.prev LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invoice % is dated before an invoice with a lower id in the same batch', bad.id
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Numbers are given in id order and must follow the order of the dates.';
+	END IF;
+
+	RETURN QUERY
+	WITH n AS (
+		SELECT it.*, row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k,
+			   count(*) OVER (PARTITION BY it.series_id, it.period) AS cnt,
+			   max(it.issue_date) OVER (PARTITION BY it.series_id, it.period) AS max_date
+		  FROM unnest(items) it
+	), counters AS (
+		UPDATE ar.series_counter sc
+		   SET last_value = sc.last_value + g.cnt, last_date = g.max_date
+		  FROM (SELECT DISTINCT n.series_id, n.period, n.cnt, n.max_date FROM n) g
+		 WHERE sc.series_id = g.series_id AND sc.period = g.period
+		RETURNING sc.series_id, sc.period, sc.last_value - g.cnt AS base
+	), t AS (
+		SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
+		  FROM ar.invoice_tax x WHERE x.invoice_id = ANY (invoice_ids)
+		 GROUP BY x.invoice_id
+	), upd AS (
+		UPDATE ar.invoice i
+		   SET number = ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
+			   seq_period = n.period,
+			   seq_no = counters.base + n.k,
+			   series_id = n.series_id,
+			   status = 'issued',
+			   issue_date = n.issue_date,
+			   due_date = n.due_date,
+			   net_total = t.net,
+			   tax_total = t.tax,
+			   total = t.net OPERATOR(ar.+) t.tax,
+			   open_amount = t.net OPERATOR(ar.+) t.tax,
+			   payment_reference = CASE n.kind WHEN 'invoice' THEN
+				   ar.payment_reference(n.ref_scheme,
+					   right(regexp_replace(ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
+											'[^0-9]', '', 'g'),
+							 CASE n.ref_scheme WHEN 'fik' THEN 14 WHEN 'fi' THEN 19 WHEN 'rf' THEN 21
+											   WHEN 'ocr_len' THEN 23 ELSE 24 END)) END,
+			   issued_at = now()
+		  FROM n
+		  JOIN counters ON counters.series_id = n.series_id AND counters.period = n.period
+		  JOIN t ON t.invoice_id = n.id
+		 WHERE i.id = n.id
+		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel
+	), queued AS (
+		INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel)
+		SELECT upd.entity_id, upd.customer_id, upd.id, upd.kind, upd.channel FROM upd
+		RETURNING 1
+	)
+	SELECT upd.id, upd.number FROM upd ORDER BY upd.id;
+
+	PERFORM pg_notify('ar_outbox', '');
+END
+$$;
+COMMENT ON FUNCTION ar.issue(bigint[]) IS
+	'issues drafts in one statement: totals, gapless numbers in id order, dates, payment references, outbox; all or nothing';
+
+CREATE FUNCTION ar.issue(invoice_id bigint) RETURNS text
+	LANGUAGE sql
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.number FROM ar.issue(ARRAY[invoice_id]) r
+$$;
+COMMENT ON FUNCTION ar.issue(bigint) IS 'issues one draft and returns its number';
+
+CREATE FUNCTION ar.verify_series(series_id integer)
+	RETURNS TABLE (problem text, detail text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH docs AS (
+		SELECT i.seq_period, i.seq_no, i.number, i.issue_date
+		  FROM ar.invoice i WHERE i.series_id = verify_series.series_id AND i.seq_no IS NOT NULL
+	), per AS (
+		SELECT d.seq_period, count(*) AS n, count(DISTINCT d.seq_no) AS distinct_n, max(d.seq_no) AS top
+		  FROM docs d GROUP BY d.seq_period
+	), counter AS (
+		SELECT sc.period, sc.last_value FROM ar.series_counter sc
+		 WHERE sc.series_id = verify_series.series_id
+	)
+	SELECT 'gap', format('period %s: number %s is missing', p.seq_period, g)
+	  FROM per p, generate_series(1, p.top) g
+	 WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.seq_period = p.seq_period AND d.seq_no = g)
+	UNION ALL
+	SELECT 'duplicate', format('period %s: number %s appears %s times', d.seq_period, d.seq_no, count(*))
+	  FROM docs d GROUP BY d.seq_period, d.seq_no HAVING count(*) > 1
+	UNION ALL
+	SELECT 'duplicate', format('number %s appears %s times', d.number, count(*))
+	  FROM docs d GROUP BY d.number HAVING count(*) > 1
+	UNION ALL
+	SELECT 'date order', format('%s dated %s follows %s dated %s', x.number, x.issue_date, x.prev_number, x.prev_date)
+	  FROM (SELECT d.number, d.issue_date,
+				   lag(d.number) OVER w AS prev_number, lag(d.issue_date) OVER w AS prev_date
+			  FROM docs d WINDOW w AS (PARTITION BY d.seq_period ORDER BY d.seq_no)) x
+	 WHERE x.issue_date < x.prev_date
+	UNION ALL
+	SELECT 'counter', format('period %s: counter is at %s but the highest number is %s',
+							 c.period, c.last_value, coalesce(p.top, 0))
+	  FROM counter c LEFT JOIN per p ON p.seq_period = c.period
+	 WHERE c.last_value <> coalesce(p.top, 0)
+$$;
+COMMENT ON FUNCTION ar.verify_series(integer) IS
+	'gaps, duplicates, dates out of number order and counter drift of a series; no rows means sound';
+
+/* ------------------------------------------------------------------------
+ * pg_dump carries every table and sequence of ar.  The reference tables
+ * (ar.currency, ar.country) are filled by CREATE EXTENSION and registered
+ * above with 'WHERE false'; everything else is registered here, whole.
+ * This block stays last so that it sees every table.
+ * ------------------------------------------------------------------------ */
+DO $$
+DECLARE
+	rel regclass;
+BEGIN
+	FOR rel IN
+		SELECT c.oid::regclass
+		  FROM pg_catalog.pg_class c
+		 WHERE c.relnamespace = 'ar'::regnamespace
+		   AND c.relkind IN ('r', 'S')
+		   AND c.oid NOT IN ('ar.currency'::regclass, 'ar.country'::regclass)
+		 ORDER BY c.relname
+	LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(rel, '');
+	END LOOP;
+END
+$$;

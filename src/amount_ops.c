@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "commands/vacuum.h"
 #include "common/hashfn.h"
 #include "common/int.h"
 #include "utils/builtins.h"
@@ -93,17 +94,22 @@ ar_amount_cmp(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Hash over the 12 meaningful bytes (units, then currency).  The 32-bit hash
+ * equals the low half of the extended hash with seed 0, as access/hash.h
+ * requires.
+ */
+#define AMOUNT_HASH_BYTES (sizeof(int64) + sizeof(uint32))
+StaticAssertDecl(offsetof(ArAmount, currency) == sizeof(int64),
+				 "ArAmount must keep units and currency adjacent");
+
+/*
  * hash support function 1
  */
 PG_FUNCTION_INFO_V1(ar_amount_hash);
 Datum
 ar_amount_hash(PG_FUNCTION_ARGS)
 {
-	ArAmount   *a = PG_GETARG_AMOUNT_P(0);
-	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) &a->units,
-											sizeof(int64)));
-
-	PG_RETURN_UINT32(hash_combine(h, a->currency));
+	return hash_any((const unsigned char *) PG_GETARG_AMOUNT_P(0), AMOUNT_HASH_BYTES);
 }
 
 /*
@@ -113,12 +119,111 @@ PG_FUNCTION_INFO_V1(ar_amount_hash_extended);
 Datum
 ar_amount_hash_extended(PG_FUNCTION_ARGS)
 {
-	ArAmount   *a = PG_GETARG_AMOUNT_P(0);
-	uint64		seed = PG_GETARG_INT64(1);
-	uint64		h = DatumGetUInt64(hash_any_extended((const unsigned char *) &a->units,
-													 sizeof(int64), seed));
+	return hash_any_extended((const unsigned char *) PG_GETARG_AMOUNT_P(0),
+							 AMOUNT_HASH_BYTES, PG_GETARG_INT64(1));
+}
 
-	PG_RETURN_UINT64(hash_combine64(h, a->currency));
+/* Total order by (currency, units), for ANALYZE only: never user-visible. */
+static int
+amount_total_cmp(const void *a, const void *b)
+{
+	const ArAmount *x = (const ArAmount *) a;
+	const ArAmount *y = (const ArAmount *) b;
+
+	if (x->currency != y->currency)
+		return x->currency < y->currency ? -1 : 1;
+	if (x->units != y->units)
+		return x->units < y->units ? -1 : 1;
+	return 0;
+}
+
+/*
+ * ANALYZE statistics for ar.amount: null fraction, width and the number of
+ * distinct values.  No MCV list or histogram: using them would make the
+ * planner compare amounts of different currencies, which raises an error,
+ * so a column mixing currencies could not be analyzed or planned.
+ */
+static void
+compute_amount_stats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
+					 int samplerows, double totalrows)
+{
+	ArAmount   *values = palloc(sizeof(ArAmount) * Max(samplerows, 1));
+	int			nonnull = 0;
+	int			nulls = 0;
+	int			distinct = 0;
+	int			once = 0;
+
+	for (int i = 0; i < samplerows; i++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		vacuum_delay_point();
+		d = fetchfunc(stats, i, &isnull);
+		if (isnull)
+		{
+			nulls++;
+			continue;
+		}
+		values[nonnull++] = *DatumGetArAmountP(d);
+	}
+
+	stats->stats_valid = true;
+	stats->stawidth = sizeof(ArAmount);
+	stats->stanullfrac = samplerows > 0 ? (float4) nulls / samplerows : 0;
+	if (nonnull == 0)
+	{
+		stats->stadistinct = 0.0;
+		return;
+	}
+
+	qsort(values, nonnull, sizeof(ArAmount), amount_total_cmp);
+	for (int i = 0; i < nonnull;)
+	{
+		int			j = i + 1;
+
+		while (j < nonnull && amount_total_cmp(&values[i], &values[j]) == 0)
+			j++;
+		distinct++;
+		if (j - i == 1)
+			once++;
+		i = j;
+	}
+
+	if (once == nonnull)
+		stats->stadistinct = -1.0 * (1.0 - stats->stanullfrac);
+	else if (once == 0)
+		stats->stadistinct = distinct;
+	else
+	{
+		/* Haas and Stokes' Duj1 estimator, as analyze.c uses it */
+		double		n = samplerows;
+		double		N = totalrows;
+		double		est = (n * distinct) / ((n - once) + once * n / N);
+
+		est = Max(est, distinct);
+		est = Min(est, N);
+		stats->stadistinct = (float4) (int64) (est + 0.5);
+	}
+	if (stats->stadistinct > 0.1 * totalrows)
+		stats->stadistinct = -(stats->stadistinct / totalrows);
+}
+
+/*
+ * ar.amount_typanalyze(internal): the ANALYZE hook of ar.amount.
+ */
+PG_FUNCTION_INFO_V1(ar_amount_typanalyze);
+Datum
+ar_amount_typanalyze(PG_FUNCTION_ARGS)
+{
+	VacAttrStats *stats = (VacAttrStats *) PG_GETARG_POINTER(0);
+	int			target = stats->attr->attstattarget;
+
+	if (target < 0)
+		target = default_statistics_target;
+	stats->compute_stats = compute_amount_stats;
+	stats->minrows = 300 * target;
+	PG_RETURN_BOOL(true);
 }
 
 /*

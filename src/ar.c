@@ -24,6 +24,9 @@ AR_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* ar.credit_check: read by ar.issue through current_setting() */
+static bool ar_credit_check = true;
+
 void
 _PG_init(void)
 {
@@ -31,6 +34,15 @@ _PG_init(void)
 		return;
 
 	ArCurrencyInit();
+
+	DefineCustomBoolVariable("ar.credit_check",
+							 "Refuse to issue invoices past a customer's credit limit or hold.",
+							 "Set to off (for example SET LOCAL) to override the check.",
+							 &ar_credit_check,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ar");
 }

@@ -45,39 +45,39 @@ SELECT is('100 JPY'::ar.amount / -8, '-13 JPY'::ar.amount, '100 JPY / -8 = -12.5
 SELECT is('9223372036854775806 JPY'::ar.amount + '1 JPY'::ar.amount, '9223372036854775807 JPY'::ar.amount,
 	'addition up to the largest amount');
 SELECT throws_ok($$SELECT '9223372036854775807 JPY'::ar.amount + '1 JPY'::ar.amount$$,
-	'22003', 'ar.amount out of range in addition', 'addition past the largest amount');
+	'22003', 'ar.amount out of range: 9223372036854775807 JPY + 1 JPY', 'addition past the largest amount');
 SELECT throws_ok($$SELECT '-9223372036854775808 JPY'::ar.amount + '-1 JPY'::ar.amount$$,
-	'22003', 'ar.amount out of range in addition', 'addition past the smallest amount');
+	'22003', 'ar.amount out of range: -9223372036854775808 JPY + -1 JPY', 'addition past the smallest amount');
 SELECT is('-9223372036854775807 JPY'::ar.amount - '1 JPY'::ar.amount, '-9223372036854775808 JPY'::ar.amount,
 	'subtraction down to the smallest amount');
 SELECT throws_ok($$SELECT '-9223372036854775808 JPY'::ar.amount - '1 JPY'::ar.amount$$,
-	'22003', 'ar.amount out of range in subtraction', 'subtraction past the smallest amount');
+	'22003', 'ar.amount out of range: -9223372036854775808 JPY - 1 JPY', 'subtraction past the smallest amount');
 SELECT throws_ok($$SELECT '0 JPY'::ar.amount - '-9223372036854775808 JPY'::ar.amount$$,
-	'22003', 'ar.amount out of range in subtraction', '0 minus the smallest amount');
+	'22003', 'ar.amount out of range: 0 JPY - -9223372036854775808 JPY', '0 minus the smallest amount');
 SELECT is(-'9223372036854775807 JPY'::ar.amount, '-9223372036854775807 JPY'::ar.amount, 'negation of the largest amount');
 SELECT throws_ok($$SELECT -'-9223372036854775808 JPY'::ar.amount$$,
-	'22003', 'ar.amount out of range in negation', 'negation of the smallest amount');
+	'22003', 'ar.amount out of range: -(-9223372036854775808 JPY)', 'negation of the smallest amount');
 SELECT throws_ok($$SELECT '9223372036854775807 JPY'::ar.amount * 2$$,
-	'22003', 'ar.amount out of range in multiplication', 'multiplication past the largest amount');
+	'22003', 'ar.amount out of range: 9223372036854775807 JPY * 2', 'multiplication past the largest amount');
 SELECT throws_ok($$SELECT '-9223372036854775808 JPY'::ar.amount * -1$$,
-	'22003', 'ar.amount out of range in multiplication', 'the smallest amount times -1');
+	'22003', 'ar.amount out of range: -9223372036854775808 JPY * -1', 'the smallest amount times -1');
 SELECT throws_ok($$SELECT '-4611686018427387905 JPY'::ar.amount * 2$$,
-	'22003', 'ar.amount out of range in multiplication', 'multiplication past the smallest amount');
+	'22003', 'ar.amount out of range: -4611686018427387905 JPY * 2', 'multiplication past the smallest amount');
 SELECT is('-4611686018427387904 JPY'::ar.amount * 2, '-9223372036854775808 JPY'::ar.amount,
 	'multiplication down to the smallest amount');
 SELECT throws_ok($$SELECT '9223372036854775807 JPY'::ar.amount * 1.0000000000000000001$$,
-	'22003', 'ar.amount out of range in multiplication', 'the largest amount times a factor just above 1 rounds past the limit');
+	'22003', 'ar.amount out of range: 9223372036854775807 JPY * 1.0000000000000000001', 'the largest amount times a factor just above 1 rounds past the limit');
 SELECT throws_ok($$SELECT '-9223372036854775808 JPY'::ar.amount / -1$$,
-	'22003', 'ar.amount out of range in division', 'the smallest amount divided by -1');
+	'22003', 'ar.amount out of range: -9223372036854775808 JPY / -1', 'the smallest amount divided by -1');
 SELECT throws_ok($$SELECT '9223372036854775807 JPY'::ar.amount / 0.5$$,
-	'22003', 'ar.amount out of range in division', 'the largest amount divided by 0.5');
+	'22003', 'ar.amount out of range: 9223372036854775807 JPY / 0.5', 'the largest amount divided by 0.5');
 SELECT throws_ok($$SELECT '9223372036854775807 JPY'::ar.amount / 0.9999999999999999999$$,
-	'22003', 'ar.amount out of range in division', 'the largest amount divided by a divisor just below 1 rounds past the limit');
+	'22003', 'ar.amount out of range: 9223372036854775807 JPY / 0.9999999999999999999', 'the largest amount divided by a divisor just below 1 rounds past the limit');
 SELECT is('9223372036854775807 JPY'::ar.amount / 1, '9223372036854775807 JPY'::ar.amount, 'the largest amount divided by 1');
 SELECT throws_ok($$SELECT ar.sum(a) FROM (VALUES ('9223372036854775807 JPY'::ar.amount), ('1 JPY')) v(a)$$,
-	'22003', 'ar.amount out of range in sum()', 'sum past the largest amount');
+	'22003', 'ar.amount out of range: sum() passed 9223372036854775807 JPY + 1 JPY', 'sum past the largest amount');
 SELECT throws_ok($$SELECT ar.sum(a) FROM (VALUES ('-9223372036854775808 JPY'::ar.amount), ('-1 JPY')) v(a)$$,
-	'22003', 'ar.amount out of range in sum()', 'sum past the smallest amount');
+	'22003', 'ar.amount out of range: sum() passed -9223372036854775808 JPY + -1 JPY', 'sum past the smallest amount');
 SELECT is((SELECT ar.sum(a) FROM (VALUES ('9223372036854775807 JPY'::ar.amount), ('-1 JPY'), ('1 JPY')) v(a)),
 	'9223372036854775807 JPY'::ar.amount, 'sum that touches but does not pass the largest amount');
 
