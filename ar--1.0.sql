@@ -233,7 +233,7 @@ COMMENT ON TABLE ar.fx_rate IS
 CREATE FUNCTION ar.convert(amount ar.amount, to_currency text, on_date date)
 	RETURNS ar.amount
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
 	from_cur text := ar.currency_of(amount);
@@ -582,7 +582,7 @@ SELECT pg_catalog.pg_extension_config_dump('ar.country', 'WHERE false');
 -- letters or digits after it.
 CREATE FUNCTION ar.vat_id_valid(vat_id text, country text) RETURNS boolean
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 	SELECT vat_id OPERATOR(pg_catalog.~) ('^' OPERATOR(pg_catalog.||)
 		CASE country WHEN 'GR' THEN 'EL' ELSE country END
@@ -593,7 +593,7 @@ COMMENT ON FUNCTION ar.vat_id_valid(text, text) IS
 
 CREATE FUNCTION ar.bankgiro_valid(bankgiro text) RETURNS boolean
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 	SELECT bankgiro OPERATOR(pg_catalog.~) '^[0-9]{3,4}-?[0-9]{4}$'
 	   AND ar.reference_valid('ocr', replace(bankgiro, '-', ''))
@@ -774,7 +774,7 @@ COMMENT ON TABLE ar.invoice_tax IS 'VAT breakdown per category and rate (EN 1693
 
 -- Lines: currency follows the invoice; the net amount is computed here.
 CREATE FUNCTION ar.invoice_line_before() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
 	inv record;
@@ -813,7 +813,7 @@ CREATE TRIGGER invoice_line_before BEFORE INSERT OR UPDATE OR DELETE ON ar.invoi
 
 -- Issued documents are immutable: only status, open amount and note move.
 CREATE FUNCTION ar.invoice_before() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
@@ -917,7 +917,7 @@ CREATE TYPE ar.issue_item AS (
 CREATE FUNCTION ar.issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
 	LANGUAGE plpgsql
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
 	items ar.issue_item[];
@@ -1001,6 +1001,19 @@ BEGIN
 			USING ERRCODE = 'invalid_datetime_format';
 	END IF;
 
+	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
+	-- summed base, rounded half away from zero to 2 decimals (to the minor
+	-- unit for currencies with fewer).
+	INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
+								exemption_code, exemption_reason)
+	SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
+		   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
+								 least(2, it.minor_unit)), it.currency),
+		   max(l.vat_exemption_code), max(l.vat_exemption_reason)
+	  FROM unnest(items) it
+	  JOIN ar.invoice_line l ON l.invoice_id = it.id
+	 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate;
+
 	-- Credit check: open exposure plus what is being issued, per customer.
 	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
 		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
@@ -1027,25 +1040,12 @@ BEGIN
 					USING ERRCODE = 'object_not_in_prerequisite_state',
 						  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
 			END IF;
-			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure about % > limit %',
+			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
 				bad.customer_no, bad.name, bad.exposure, bad.credit_limit
 				USING ERRCODE = 'check_violation',
 					  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
 		END IF;
 	END IF;
-
-	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
-	-- summed base, rounded half away from zero to 2 decimals (to the minor
-	-- unit for currencies with fewer).
-	INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
-								exemption_code, exemption_reason)
-	SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
-		   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
-								 least(2, it.minor_unit)), it.currency),
-		   max(l.vat_exemption_code), max(l.vat_exemption_reason)
-	  FROM unnest(items) it
-	  JOIN ar.invoice_line l ON l.invoice_id = it.id
-	 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate;
 
 	-- Numbering comes last: the counter row stays locked until commit, so
 	-- the shorter the rest of the transaction, the more issuers get through.
@@ -1135,7 +1135,7 @@ COMMENT ON FUNCTION ar.issue(bigint[]) IS
 
 CREATE FUNCTION ar.issue(invoice_id bigint) RETURNS text
 	LANGUAGE sql
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 	SELECT r.number FROM ar.issue(ARRAY[invoice_id]) r
 $$;
@@ -1144,7 +1144,7 @@ COMMENT ON FUNCTION ar.issue(bigint) IS 'issues one draft and returns its number
 CREATE FUNCTION ar.verify_series(series_id integer)
 	RETURNS TABLE (problem text, detail text)
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 	WITH docs AS (
 		SELECT i.seq_period, i.seq_no, i.number, i.issue_date
