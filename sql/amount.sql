@@ -2,6 +2,7 @@
 -- ar.amount: text and binary I/O, constructors, accessors, rejection list
 --
 SET search_path = public, ar;
+\set SHOW_CONTEXT never
 
 -- canonical output with exactly the currency's minor-unit digits
 SELECT '1234.5 SEK'::ar.amount AS sek, '-5 JPY'::ar.amount AS jpy,

@@ -2,6 +2,7 @@
 -- ar.amount: operators, operator classes, aggregates, overflow, conversion
 --
 SET search_path = public, ar;
+\set SHOW_CONTEXT never
 
 -- arithmetic
 SELECT '10.00 SEK'::ar.amount + '0.05 SEK' AS plus, '10 SEK'::ar.amount - '10.05 SEK' AS minus,

@@ -3,6 +3,7 @@
 -- immutability, credit check, ar.verify_series
 --
 SET search_path = public, ar;
+\set SHOW_CONTEXT never
 SET datestyle = ISO, YMD;
 
 -- master data and its constraints (terse: the failing rows carry timestamps)

@@ -2,6 +2,7 @@
 -- Payment references and IBAN (DOMAIN.md §1 test vectors)
 --
 SET search_path = public, ar;
+\set SHOW_CONTEXT never
 
 -- Swedish OCR (Luhn), OCR with length digit, Norwegian KID MOD10
 SELECT ar.payment_reference('ocr', '12345') AS ocr,

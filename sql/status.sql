@@ -2,6 +2,7 @@
 -- ar.invoice_status and its transition rule
 --
 SET search_path = public, ar;
+\set SHOW_CONTEXT never
 
 SELECT enum_range(NULL::ar.invoice_status);
 
