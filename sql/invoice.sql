@@ -2,6 +2,9 @@
 -- Invoicing core: master data, drafts, EN 16931 totals, gapless issuing,
 -- immutability, credit check, ar.verify_series
 --
+-- a clean slate: earlier test files leave documents behind
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
 SET search_path = public, ar;
 \set SHOW_CONTEXT never
 SET datestyle = ISO, YMD;

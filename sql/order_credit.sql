@@ -1,6 +1,9 @@
 --
 -- The ERP path (sales orders become invoices) and credit notes
 --
+-- a clean slate: earlier test files leave documents behind
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
 SET search_path = public, ar;
 \set SHOW_CONTEXT never
 SET datestyle = ISO, YMD;
