@@ -88,5 +88,64 @@ BEGIN
 EXCEPTION WHEN others THEN
 	RAISE NOTICE 'refused: %', SQLERRM;
 END $$;
+
+\echo
+\echo '4. Orders become invoices: an ERP writes 2 000 orders and marks them delivered'
+INSERT INTO ar.entity (code, name, country, vat_id, company_id, currency, street, city, postal_code,
+                       iban, bic, bankgiro, peppol_scheme, peppol_id, reference_scheme)
+VALUES ('NV', 'Nordvind AB', 'SE', 'SE556677889901', '5566778899', 'SEK', 'Storgatan 1', 'Stockholm',
+        '11122', 'SE4550000000058398257466', 'ESSESESS', '5050-1055', '0007', '5566778899', 'ocr');
+INSERT INTO ar.series (entity_id, code, kind, pattern, reset)
+SELECT e.id, v.code, v.kind, v.pattern, 'yearly'
+  FROM ar.entity e, (VALUES ('INV', 'invoice', 'INV-{YYYY}-{N:6}'),
+                            ('CN', 'credit_note', 'CN-{YYYY}-{N:5}')) v(code, kind, pattern)
+ WHERE e.code = 'NV';
+INSERT INTO ar.customer (entity_id, customer_no, name, country, vat_id, currency,
+                         payment_terms_days, credit_limit, segment, auto_issue)
+SELECT e.id, 'K' || lpad(g::text, 4, '0'),
+       (ARRAY['Berg', 'Lund', 'Ek', 'Holm', 'Strand', 'Dal'])[1 + g % 6] || ' '
+       || (ARRAY['Bygg', 'Data', 'Konsult', 'Handel', 'Transport'])[1 + g % 5] || ' AB',
+       'SE', 'SE' || (5560000000 + g * 7) || '01', 'SEK',
+       (ARRAY[10, 15, 30, 30, 30, 45])[1 + g % 6], ar.amount(500000, 'SEK'),
+       CASE WHEN g % 25 = 0 THEN 'key' ELSE 'standard' END, g % 10 = 0
+  FROM ar.entity e, generate_series(1, 200) g WHERE e.code = 'NV';
+INSERT INTO ar.sales_order (entity_id, customer_id, order_no, currency, buyer_reference)
+SELECT c.entity_id, c.id, 'SO-' || lpad(g::text, 6, '0'), 'SEK', 'Ref ' || (g % 97)
+  FROM generate_series(1, 2000) g
+  JOIN ar.customer c ON c.customer_no = 'K' || lpad((1 + g % 200)::text, 4, '0');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT o.id, l,
+       (ARRAY['Konsulttimme', 'Licens', 'Frakt', 'Bok', 'Livsmedel'])[1 + (o.id + l) % 5],
+       1 + (o.id * l) % 12,
+       round((50 + random() * 2000)::numeric, 2),
+       'S', (ARRAY[25, 25, 25, 6, 12])[1 + (o.id + l) % 5]
+  FROM ar.sales_order o, generate_series(1, 3) l;
+UPDATE ar.sales_order SET status = 'delivered';
+SELECT count(*) FILTER (WHERE i.status = 'draft') AS drafts,
+       count(*) FILTER (WHERE i.status = 'issued') AS "issued at once (auto_issue)"
+  FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id;
+
+\echo
+\echo '   The drafts are issued in one set-based call: gapless numbers in id order'
+SELECT count(*) AS issued, min(number) AS first, max(number) AS last
+  FROM ar.issue(ARRAY(SELECT id FROM ar.invoice WHERE status = 'draft' ORDER BY id));
+SELECT number, issue_date, due_date, net_total, tax_total, total, payment_reference
+  FROM ar.invoice WHERE kind = 'invoice' ORDER BY id LIMIT 5;
+SELECT vat_rate AS "VAT %", count(DISTINCT invoice_id) AS invoices, sum(taxable_amount) AS base,
+       sum(tax_amount) AS vat
+  FROM ar.invoice_tax GROUP BY vat_rate ORDER BY vat_rate;
+
+\echo
+\echo '   A returned delivery is credited in full; the series stay sound'
+SELECT ar.credit(min(id), 'Returned goods') AS cn_id FROM ar.invoice WHERE status = 'issued' \gset
+SELECT cn.number AS credit_note, i.number AS credits, i.status AS invoice_status, cn.total,
+       i.open_amount AS invoice_open
+  FROM ar.invoice cn JOIN ar.invoice i ON i.id = cn.credited_invoice_id WHERE cn.id = :cn_id;
+SELECT s.code AS series, count(i.id) AS documents,
+       coalesce((SELECT string_agg(v.problem, ', ') FROM ar.verify_series(s.id) v), 'sound') AS verify_series
+  FROM ar.series s LEFT JOIN ar.invoice i ON i.series_id = s.id
+ GROUP BY s.id, s.code ORDER BY s.code;
+SELECT channel, kind, count(*) AS queued FROM ar.outbox GROUP BY channel, kind ORDER BY 1, 2;
+
 \echo
 \echo 'Demo complete.'
