@@ -1,0 +1,134 @@
+# test/t/common.bash: helpers shared by the scripts in test/t/.  Source it,
+# do not run it (test/run.sh runs only test/t/*.sh, so this file is skipped).
+#
+# AR_TEST_SABOTAGE=gap|dup makes check_numbering look at a deliberately
+# broken copy of ar.invoice (one number removed, or one number doubled), so
+# that the failure path of a test can be seen: the test must then fail.
+
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+DB=${DB:-ar_t}
+
+say()  { echo "  $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# sql ARGS...: psql on $DB, unaligned, stop at the first error.
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+# One entity with a yearly default invoice series and 8 customers.
+setup_books() {
+	make_db "$DB" || fail "cannot create database $DB"
+	sql >/dev/null <<'SQL' || fail "setup of entity, series and customers failed"
+INSERT INTO ar.entity (code, name, country, vat_id, currency, iban, reference_scheme)
+VALUES ('SE1', 'Nordvind AB', 'SE', 'SE556677889901', 'SEK', 'SE4550000000058398257466', 'ocr');
+INSERT INTO ar.series (entity_id, code, kind, pattern, reset)
+VALUES (1, 'INV', 'invoice', 'INV-{YYYY}-{N:6}', 'yearly');
+INSERT INTO ar.customer (entity_id, customer_no, name, country, currency)
+SELECT 1, 'C' || g, 'Kund ' || g || ' AB', 'SE', 'SEK' FROM generate_series(1, 8) g;
+SQL
+}
+
+# numbering_sql TABLE: a query over TABLE (ar.invoice or a copy of it) that
+# returns one text row per problem and no rows when, for every series and
+# period, the numbered documents carry exactly the numbers 1..count, each
+# once, with distinct number strings that match the series pattern, and the
+# counter in ar.series_counter equals the highest number.
+numbering_sql() {
+	local tbl=$1
+	cat <<SQL
+WITH d AS (
+	SELECT i.id, i.entity_id, i.series_id, i.seq_period, i.seq_no, i.number, i.issue_date
+	  FROM $tbl i WHERE i.seq_no IS NOT NULL OR i.number IS NOT NULL
+), per AS (
+	SELECT d.series_id, d.seq_period, count(*) AS n, count(DISTINCT d.seq_no) AS n_seq,
+		   count(DISTINCT d.number) AS n_num, min(d.seq_no) AS lo, max(d.seq_no) AS hi
+	  FROM d GROUP BY d.series_id, d.seq_period
+)
+SELECT format('series %s period %s: %s documents, %s distinct seq_no, %s distinct numbers, seq_no %s..%s (want exactly 1..%s)',
+			  p.series_id, p.seq_period, p.n, p.n_seq, p.n_num, p.lo, p.hi, p.n)
+  FROM per p WHERE NOT (p.n = p.n_seq AND p.n = p.n_num AND p.lo = 1 AND p.hi = p.n)
+UNION ALL
+SELECT format('series %s period %s: counter at %s but the highest number is %s',
+			  coalesce(c.series_id, p.series_id), coalesce(c.period, p.seq_period), c.last_value, p.hi)
+  FROM ar.series_counter c
+  FULL JOIN per p ON p.series_id = c.series_id AND p.seq_period = c.period
+ WHERE c.last_value IS DISTINCT FROM coalesce(p.hi, 0)
+UNION ALL
+SELECT format('entity %s: number %s is used %s times', d.entity_id, d.number, count(*))
+  FROM d GROUP BY d.entity_id, d.number HAVING count(*) > 1
+UNION ALL
+SELECT format('invoice %s: seq_no %s but number %s (the pattern gives %s)',
+			  d.id, d.seq_no, d.number, ar.format_number(s.pattern, d.seq_no, d.issue_date))
+  FROM d LEFT JOIN ar.series s ON s.id = d.series_id
+ WHERE d.number IS DISTINCT FROM ar.format_number(s.pattern, d.seq_no, d.issue_date)
+LIMIT 20
+SQL
+}
+
+# verify_all: ar.verify_series over every series, one row per problem.
+VERIFY_ALL_SQL="SELECT s.code || ': ' || v.problem || ': ' || v.detail
+  FROM ar.series s CROSS JOIN LATERAL ar.verify_series(s.id) v"
+
+# check_numbering LABEL: (a) ar.verify_series is silent for every series,
+# (b) numbering_sql finds nothing; prints what it found per series/period.
+check_numbering() {
+	local label=$1 tbl=ar.invoice out
+	if [ -n "${AR_TEST_SABOTAGE:-}" ]; then
+		tbl=sabotaged_invoice
+		sql -c "DROP TABLE IF EXISTS public.$tbl" -c "CREATE TABLE public.$tbl AS SELECT * FROM ar.invoice" \
+			|| fail "cannot make the sabotaged copy"
+		case $AR_TEST_SABOTAGE in
+			gap) sql -c "DELETE FROM public.$tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM public.$tbl)" ;;
+			dup) sql -c "INSERT INTO public.$tbl SELECT * FROM public.$tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM public.$tbl)" ;;
+			*) fail "AR_TEST_SABOTAGE must be gap or dup" ;;
+		esac
+		tbl=public.$tbl
+		say "SABOTAGE ($AR_TEST_SABOTAGE): the numbering checks look at $tbl, a broken copy of ar.invoice"
+	fi
+	out=$(sql -c "$VERIFY_ALL_SQL") || fail "$label: ar.verify_series failed to run"
+	[ -z "$out" ] || fail "$label: ar.verify_series reports problems:
+$out"
+	say "ok: ar.verify_series returns no rows for every series"
+	out=$(sql -c "$(numbering_sql "$tbl")") || fail "$label: the numbering check failed to run"
+	[ -z "$out" ] || fail "$label: the numbering is not gapless:
+$out"
+	sql -F ' ' -c "
+		SELECT format('ok: series %s period %s: %s documents numbered %s..%s, %s distinct numbers, counter at %s',
+					  s.code, i.seq_period, count(*), min(i.seq_no), max(i.seq_no), count(DISTINCT i.number),
+					  min(c.last_value))
+		  FROM ar.invoice i JOIN ar.series s ON s.id = i.series_id
+		  LEFT JOIN ar.series_counter c ON c.series_id = i.series_id AND c.period = i.seq_period
+		 WHERE i.seq_no IS NOT NULL GROUP BY s.code, i.seq_period ORDER BY 1" | sed 's/^/  /'
+}
+
+# checks_can_fail: the checks above must notice a broken series.  Inside a
+# transaction that is rolled back, one numbered document in the middle is
+# deleted (with triggers and foreign keys off): ar.verify_series must report
+# a gap and numbering_sql a problem.  Then a temporary copy of ar.invoice
+# with one number doubled must make numbering_sql report a duplicate.
+checks_can_fail() {
+	local out
+	out=$(sql 2>&1 <<SQL
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ar.invoice WHERE seq_no IS NOT NULL
+   AND (series_id, seq_period, seq_no) = (SELECT series_id, seq_period, (max(seq_no) + 1) / 2 FROM ar.invoice
+										   WHERE seq_no IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1);
+SELECT 'verify_series: ' || x FROM ($VERIFY_ALL_SQL) q(x);
+SELECT 'numbering: ' || x FROM ($(numbering_sql ar.invoice)) q(x);
+ROLLBACK;
+CREATE TEMP TABLE doubled AS SELECT * FROM ar.invoice;
+INSERT INTO doubled SELECT * FROM ar.invoice WHERE seq_no IS NOT NULL ORDER BY seq_no DESC LIMIT 1;
+SELECT 'doubled: ' || x FROM ($(numbering_sql doubled)) q(x);
+SQL
+	) || fail "the self-test of the checks did not run: $out"
+	echo "$out" | grep -q '^verify_series: INV: gap' || fail "ar.verify_series did not see a deleted number:
+$out"
+	echo "$out" | grep -q '^numbering: ' || fail "the numbering check did not see a deleted number:
+$out"
+	echo "$out" | grep -q '^doubled: .*used 2 times' || fail "the numbering check did not see a doubled number:
+$out"
+	say "ok: the checks do fail on a broken series (rolled-back deletion of a middle number, a doubled copy):"
+	echo "$out" | sed -n '1p;/^numbering: /{p;q}' | sed 's/^/      /'
+	echo "$out" | grep -m1 '^doubled: ' | sed 's/^/      /'
+}
