@@ -894,6 +894,56 @@ CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
 COMMENT ON TABLE ar.outbox IS
 	'documents to deliver; rows appear in the transaction of their cause, NOTIFY ar_outbox fires on commit';
 
+-- A delivery agent claims pending rows in its own transaction, sends them,
+-- and reports each with ar.outbox_done before it commits.  SKIP LOCKED lets
+-- several agents work side by side without taking the same rows.
+CREATE FUNCTION ar.outbox_claim(max integer DEFAULT 10) RETURNS SETOF ar.outbox
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	IF max IS NULL OR max < 1 THEN
+		RAISE EXCEPTION 'ar.outbox_claim needs a positive number of rows, got %', max
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+	UPDATE ar.outbox o SET attempts = o.attempts + 1
+	 WHERE o.id IN (SELECT p.id FROM ar.outbox p WHERE p.status = 'pending'
+					 ORDER BY p.id LIMIT max FOR UPDATE SKIP LOCKED)
+	RETURNING o.*;
+END
+$$;
+COMMENT ON FUNCTION ar.outbox_claim(integer) IS
+	'hands up to max pending outbox rows to a delivery agent (FOR UPDATE SKIP LOCKED), counting an attempt';
+
+CREATE FUNCTION ar.outbox_done(id bigint, ok boolean, error text DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	row ar.outbox;
+BEGIN
+	SELECT * INTO row FROM ar.outbox o WHERE o.id = outbox_done.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'outbox row % does not exist', outbox_done.id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF row.status <> 'pending' THEN
+		RAISE EXCEPTION 'outbox row % is already %', outbox_done.id, row.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF ok THEN
+		UPDATE ar.outbox o SET status = 'sent', sent_at = now(), last_error = NULL WHERE o.id = row.id;
+	ELSE
+		UPDATE ar.outbox o
+		   SET last_error = coalesce(error, 'unknown error'),
+			   status = CASE WHEN o.attempts >= 5 THEN 'failed' ELSE 'pending' END
+		 WHERE o.id = row.id;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION ar.outbox_done(bigint, boolean, text) IS
+	'records a delivery: ok marks the row sent; a failure keeps it pending for another try, failed after 5 attempts';
+
 /* ------------------------------------------------------------------------
  * Issuing
  * ------------------------------------------------------------------------ */
