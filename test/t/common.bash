@@ -1,9 +1,11 @@
 # test/t/common.bash: helpers shared by the scripts in test/t/.  Source it,
 # do not run it (test/run.sh runs only test/t/*.sh, so this file is skipped).
 #
-# AR_TEST_SABOTAGE=gap|dup makes check_numbering look at a deliberately
-# broken copy of ar.invoice (one number removed, or one number doubled), so
-# that the failure path of a test can be seen: the test must then fail.
+# AR_TEST_SABOTAGE shows the failure path of a test, which must then fail:
+#   gap, dup: check_numbering looks at a broken copy of ar.invoice (the
+#             middle number removed, or doubled) instead of ar.invoice;
+#   realgap:  check_numbering first deletes the middle number from ar.invoice
+#             itself (in the throwaway cluster), so ar.verify_series sees it.
 
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -74,16 +76,19 @@ VERIFY_ALL_SQL="SELECT s.code || ': ' || v.problem || ': ' || v.detail
 check_numbering() {
 	local label=$1 tbl=ar.invoice out
 	if [ -n "${AR_TEST_SABOTAGE:-}" ]; then
-		tbl=sabotaged_invoice
-		sql -c "DROP TABLE IF EXISTS public.$tbl" -c "CREATE TABLE public.$tbl AS SELECT * FROM ar.invoice" \
-			|| fail "cannot make the sabotaged copy"
+		tbl=public.sabotaged_invoice
+		sql -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS $tbl" \
+			-c "CREATE TABLE $tbl AS SELECT * FROM ar.invoice" || fail "cannot make the sabotaged copy"
 		case $AR_TEST_SABOTAGE in
-			gap) sql -c "DELETE FROM public.$tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM public.$tbl)" ;;
-			dup) sql -c "INSERT INTO public.$tbl SELECT * FROM public.$tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM public.$tbl)" ;;
-			*) fail "AR_TEST_SABOTAGE must be gap or dup" ;;
+			gap) sql -c "DELETE FROM $tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM $tbl)" ;;
+			dup) sql -c "INSERT INTO $tbl SELECT * FROM $tbl WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM $tbl)" ;;
+			realgap)
+				tbl=ar.invoice
+				sql -c "SET session_replication_role = replica" \
+					-c "DELETE FROM ar.invoice WHERE seq_no = (SELECT (max(seq_no) + 1) / 2 FROM ar.invoice)" ;;
+			*) fail "AR_TEST_SABOTAGE must be gap, dup or realgap" ;;
 		esac
-		tbl=public.$tbl
-		say "SABOTAGE ($AR_TEST_SABOTAGE): the numbering checks look at $tbl, a broken copy of ar.invoice"
+		say "SABOTAGE ($AR_TEST_SABOTAGE): the numbering checks look at $tbl, deliberately broken"
 	fi
 	out=$(sql -c "$VERIFY_ALL_SQL") || fail "$label: ar.verify_series failed to run"
 	[ -z "$out" ] || fail "$label: ar.verify_series reports problems:

@@ -68,12 +68,14 @@ drafts_made() {
 # check_pgbench NAME: pgbench exited 0, no client aborted, no transaction
 # failed; sets PROCESSED to its count of transactions.
 check_pgbench() {
-	local name=$1 rc=$2 out=$TMP/$1.out err=$TMP/$1.err failed
+	local name=$1 rc=$2 out=$TMP/$1.out err=$TMP/$1.err failed aborted
 	PROCESSED=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
-	if [ "$rc" -ne 0 ] || [ -z "$PROCESSED" ] || [ "${failed:-0}" -ne 0 ] || grep -qiE 'abort|error' "$err"; then
+	aborted=$(grep -c 'aborted in command' "$err")
+	if [ "$rc" -ne 0 ] || [ -z "$PROCESSED" ] || [ "${failed:-1}" -ne 0 ] || [ "$aborted" -ne 0 ] ||
+	   grep -qiE 'abort|error' "$err"; then
 		cat "$out" "$err" >&2
-		fail "pgbench $name: exit status $rc, ${failed:-?} failed transactions (see above)"
+		fail "pgbench $name: exit status $rc, ${failed:-?} failed transactions, $aborted clients aborted on an error (see above)"
 	fi
 	say "ok: pgbench $name: $PROCESSED transactions, 0 failed, no client aborted"
 	grep -E '^(number of (serialization|deadlock) failures|tps)' "$out" | sed 's/^/      /'
