@@ -971,6 +971,7 @@ CREATE FUNCTION ar.issue(invoice_ids bigint[])
 AS $$
 DECLARE
 	items ar.issue_item[];
+	taxes ar.invoice_tax[];
 	bad record;
 	n_locked integer;
 BEGIN
@@ -1054,24 +1055,28 @@ BEGIN
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
 	-- summed base, rounded half away from zero to 2 decimals (to the minor
 	-- unit for currencies with fewer).
-	INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
-								exemption_code, exemption_reason)
-	SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
-		   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
-								 least(2, it.minor_unit)), it.currency),
-		   max(l.vat_exemption_code), max(l.vat_exemption_reason)
-	  FROM unnest(items) it
-	  JOIN ar.invoice_line l ON l.invoice_id = it.id
-	 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate;
+	WITH ins AS (
+		INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
+									exemption_code, exemption_reason)
+		SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
+			   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
+									 least(2, it.minor_unit)), it.currency),
+			   max(l.vat_exemption_code), max(l.vat_exemption_reason)
+		  FROM unnest(items) it
+		  JOIN ar.invoice_line l ON l.invoice_id = it.id
+		 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate
+		RETURNING *
+	)
+	SELECT array_agg(ins) INTO taxes FROM ins;
 
 	-- Credit check: open exposure plus what is being issued, per customer.
 	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
 		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
 		  FROM (SELECT it.customer_id, it.currency,
-					   sum(ar.round_amount((SELECT sum(ar.value_of(l.net_amount) * (1 + l.vat_rate / 100))
-											  FROM ar.invoice_line l WHERE l.invoice_id = it.id), it.currency))
-					   AS new_amount
-				  FROM unnest(items) it WHERE it.kind = 'invoice'
+					   ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS new_amount
+				  FROM unnest(items) it
+				  JOIN unnest(taxes) x ON x.invoice_id = it.id
+				 WHERE it.kind = 'invoice'
 				 GROUP BY it.customer_id, it.currency) n
 		  JOIN ar.customer c ON c.id = n.customer_id
 		  CROSS JOIN LATERAL (
@@ -1143,7 +1148,7 @@ BEGIN
 		RETURNING sc.series_id, sc.period, sc.last_value - g.cnt AS base
 	), t AS (
 		SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
-		  FROM ar.invoice_tax x WHERE x.invoice_id = ANY (invoice_ids)
+		  FROM unnest(taxes) x
 		 GROUP BY x.invoice_id
 	), upd AS (
 		UPDATE ar.invoice i
