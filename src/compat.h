@@ -35,7 +35,6 @@
 #if PG_VERSION_NUM >= 160000
 #include "nodes/miscnodes.h"
 #define AR_ERETURN(context, dummy, ...) ereturn(context, dummy, __VA_ARGS__)
-#define AR_SOFT_ERROR_OCCURRED(context) SOFT_ERROR_OCCURRED(context)
 #else
 #define AR_ERETURN(context, dummy, ...) \
 	do { \
@@ -43,14 +42,6 @@
 		ereport(ERROR, __VA_ARGS__); \
 		return dummy; \
 	} while (0)
-#define AR_SOFT_ERROR_OCCURRED(context) ((void) (context), false)
-#endif
-
-/* Custom wait events for background workers arrived in PG 17. */
-#if PG_VERSION_NUM >= 170000
-#define AR_WAIT_EVENT_MAIN(name) WaitEventExtensionNew(name)
-#else
-#define AR_WAIT_EVENT_MAIN(name) PG_WAIT_EXTENSION
 #endif
 
 #endif							/* AR_COMPAT_H */
