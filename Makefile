@@ -14,7 +14,7 @@ OBJS = \
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

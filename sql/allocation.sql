@@ -1,0 +1,74 @@
+--
+-- Payments allocated by hand: ar.allocate and ar.unallocate
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, iban) VALUES
+	(1, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK', 'SE4550000000058398257466'),
+	(2, 'SE2', 'Söder AB', 'SE', 'SE556677889901', 'SEK', NULL);
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES
+	(1, 'F', 'invoice', 'F{N}'), (1, 'K', 'credit_note', 'K{N}'), (2, 'F', 'invoice', 'G{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'C1', 'Kund Ett AB', 'SE', 'SEK'), (2, 2, 'C2', 'Kund Två AB', 'SE', 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(1, 1, 1, 'SEK', '2026-10-01'), (2, 1, 1, 'SEK', '2026-10-01'), (3, 2, 2, 'SEK', '2026-10-01'),
+	(4, 1, 1, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES
+	(1, 1, 'Konsult', 10, 100, 25), (2, 1, 'Konsult', 4, 100, 25), (3, 1, 'Konsult', 1, 100, 25),
+	(4, 1, 'Utkast', 1, 100, 25);
+SELECT ar.issue(ARRAY[1, 2]::bigint[]);
+SELECT ar.issue(3::bigint);
+
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, kind) VALUES
+	(1, 1, 'B1', '2026-10-20', '700.00 SEK', NULL, 'credit'),
+	(2, 1, 'B2', '2026-10-21', '1000.00 SEK', NULL, 'credit'),
+	(3, 1, 'B3', '2026-10-21', '50.00 EUR', NULL, 'credit'),
+	(4, 1, 'B4', '2026-10-22', '100.00 SEK', NULL, 'debit'),
+	(5, 2, 'B5', '2026-10-22', '125.00 SEK', NULL, 'credit');
+-- a new payment is unmatched with all of it unallocated; a debit has nothing to allocate
+SELECT id, kind, status, amount, unallocated FROM ar.payment ORDER BY id;
+-- the same bank_ref twice in one entity is refused
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES (6, 1, 'B1', '2026-10-20', '1.00 SEK');
+
+-- a partial payment, then the rest
+SELECT ar.allocate(1, 1, '700.00 SEK');
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
+SELECT status, unallocated FROM ar.payment WHERE id = 1;
+SELECT ar.allocate(2, 1);   -- default: as much as both allow (550.00)
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
+SELECT status, unallocated FROM ar.payment WHERE id = 2;
+-- the rest of payment 2 pays invoice 2 (500.00); -50.00 would be an overpayment
+SELECT ar.allocate(2, 2, '500.00 SEK');
+SELECT ar.allocate(2, 2);
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 2;
+SELECT status, unallocated FROM ar.payment WHERE id = 2;
+
+-- bad input: each is an error and changes nothing
+SELECT ar.allocate(99, 1);
+SELECT ar.allocate(1, 99);
+SELECT ar.allocate(3, 2);                 -- EUR payment, SEK invoice
+SELECT ar.allocate(4, 2);                 -- a debit entry
+SELECT ar.allocate(5, 2);                 -- other entity
+SELECT ar.allocate(2, 4);                 -- a draft
+SELECT ar.allocate(2, 2, '0.00 SEK');
+SELECT ar.allocate(2, 2, '-1.00 SEK');
+SELECT ar.allocate(2, 2, '1.00 EUR');
+-- payments are bank records
+UPDATE ar.payment SET amount = '1.00 SEK' WHERE id = 1;
+DELETE FROM ar.payment WHERE id = 1;
+
+-- undo: the invoice is open again, the payment unallocated
+SELECT id, payment_id, invoice_id, amount, rule, confidence, reversed_at IS NULL AS active
+  FROM ar.allocation ORDER BY id;
+SELECT ar.unallocate(2);
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
+SELECT status, unallocated FROM ar.payment WHERE id = 2;
+SELECT ar.unallocate(2);
+SELECT ar.unallocate(1);
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
+SELECT id, status, unallocated FROM ar.payment ORDER BY id;
+SELECT ar.unallocate(99);
