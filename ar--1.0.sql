@@ -1657,6 +1657,31 @@ CREATE CONSTRAINT TRIGGER sales_order_delivered_insert AFTER INSERT ON ar.sales_
 	EXECUTE FUNCTION ar.sales_order_delivered();
 
 /* ------------------------------------------------------------------------
+ * 5. E-invoices: UBL (Peppol BIS Billing 3.0) and readable renderings
+ * ------------------------------------------------------------------------ */
+-- (end of e-invoices)
+
+/* ------------------------------------------------------------------------
+ * 6. Bank statements: camt.053/054 and BgMax import
+ * ------------------------------------------------------------------------ */
+-- (end of bank import)
+
+/* ------------------------------------------------------------------------
+ * 6. Payment matching
+ * ------------------------------------------------------------------------ */
+-- (end of payment matching)
+
+/* ------------------------------------------------------------------------
+ * 10. Audit trail
+ * ------------------------------------------------------------------------ */
+-- (end of audit trail)
+
+/* ------------------------------------------------------------------------
+ * 10. Roles and row-level security
+ * ------------------------------------------------------------------------ */
+-- (end of roles and row-level security)
+
+/* ------------------------------------------------------------------------
  * pg_dump carries every table and sequence of ar.  The reference tables
  * (ar.currency, ar.country) are filled by CREATE EXTENSION and registered
  * above with 'WHERE false'; everything else is registered here, whole.
