@@ -10,11 +10,12 @@ OBJS = \
 	src/amount_ops.o \
 	src/status.o \
 	src/refs.o \
-	src/numbering.o
+	src/numbering.o \
+	src/restore.o
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -295,6 +295,13 @@ COMMENT ON FUNCTION ar.status_guard() IS
  * 2. Payment references and identifiers
  * ------------------------------------------------------------------------ */
 
+-- True while pg_restore or a pg_dump script loads rows with COPY (see
+-- src/restore.c); the triggers that guard documents then let rows in as dumped.
+CREATE FUNCTION ar.restoring() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_restoring' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ar.restoring() IS
+	'true while a superuser restores a dump (COPY with row_security off); ar''s guarding triggers then let rows in as dumped';
+
 CREATE FUNCTION ar.payment_reference(scheme text, base text) RETURNS text
 	AS 'MODULE_PATHNAME', 'ar_payment_reference' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.payment_reference(text, text) IS
@@ -779,6 +786,9 @@ AS $$
 DECLARE
 	inv record;
 BEGIN
+	IF ar.restoring() THEN
+		RETURN NEW;
+	END IF;
 	IF TG_OP = 'DELETE' THEN
 		SELECT i.status, i.number INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id;
 		IF FOUND AND inv.status <> 'draft' THEN
@@ -816,6 +826,9 @@ CREATE FUNCTION ar.invoice_before() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
+	IF ar.restoring() THEN
+		RETURN NEW;
+	END IF;
 	IF TG_OP = 'DELETE' THEN
 		IF OLD.status <> 'draft' THEN
 			RAISE EXCEPTION 'cannot delete % % (status %)',
@@ -1277,6 +1290,9 @@ CREATE FUNCTION ar.payment_before() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
+	IF ar.restoring() THEN
+		RETURN NEW;
+	END IF;
 	IF TG_OP = 'INSERT' THEN
 		NEW.unallocated := CASE WHEN NEW.kind = 'credit' THEN NEW.amount
 							ELSE ar.amount(0, ar.currency_of(NEW.amount)) END;
@@ -1653,7 +1669,7 @@ CREATE TRIGGER sales_order_delivered_update AFTER UPDATE OF status ON ar.sales_o
 	EXECUTE FUNCTION ar.sales_order_delivered();
 CREATE CONSTRAINT TRIGGER sales_order_delivered_insert AFTER INSERT ON ar.sales_order
 	DEFERRABLE INITIALLY DEFERRED
-	FOR EACH ROW WHEN (NEW.status = 'delivered' AND NEW.invoice_id IS NULL)
+	FOR EACH ROW WHEN (NEW.status = 'delivered' AND NEW.invoice_id IS NULL AND NOT ar.restoring())
 	EXECUTE FUNCTION ar.sales_order_delivered();
 
 /* ------------------------------------------------------------------------
@@ -1674,6 +1690,266 @@ CREATE CONSTRAINT TRIGGER sales_order_delivered_insert AFTER INSERT ON ar.sales_
 /* ------------------------------------------------------------------------
  * 10. Audit trail
  * ------------------------------------------------------------------------ */
+-- The audit trail.  Every insert, update and delete of invoices, lines,
+-- payments and allocations writes one row per changed row, with the new row
+-- (the old one for a delete) as jsonb and the row's sha256 hash.  At commit
+-- a deferred trigger seals the transaction's rows: one ar.audit_seal row
+-- whose hash chains the previous seal's hash with the hash of all the rows.
+-- Rows are written once; the chain head is locked only while sealing.
+CREATE SEQUENCE ar.audit_id_seq;
+CREATE TABLE ar.audit (
+	id bigint PRIMARY KEY DEFAULT nextval('ar.audit_id_seq'),
+	xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+	at timestamptz NOT NULL DEFAULT now(),
+	actor text NOT NULL,
+	table_name text NOT NULL,
+	op text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
+	row_key text NOT NULL,
+	entity_id integer,
+	data jsonb NOT NULL,
+	first_in_xact boolean NOT NULL DEFAULT false,
+	hash bytea NOT NULL
+);
+ALTER SEQUENCE ar.audit_id_seq OWNED BY ar.audit.id;
+CREATE INDEX audit_xid ON ar.audit (xid, id);
+CREATE INDEX audit_row ON ar.audit (table_name, row_key);
+COMMENT ON TABLE ar.audit IS
+	'append-only record of every change to invoices, lines, payments and allocations; hash = sha256 of the row, chained by ar.audit_seal';
+
+CREATE TABLE ar.audit_seal (
+	seq bigint PRIMARY KEY,
+	xid xid8 NOT NULL,
+	first_id bigint NOT NULL,
+	last_id bigint NOT NULL,
+	row_count bigint NOT NULL,
+	rows_hash bytea NOT NULL,
+	prev_hash bytea NOT NULL,
+	hash bytea NOT NULL,
+	sealed_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX audit_seal_xid ON ar.audit_seal (xid, last_id);
+COMMENT ON TABLE ar.audit_seal IS
+	'one link of the audit hash chain per sealed transaction: hash = sha256(prev_hash, seq, xid, ids, count, rows_hash)';
+
+-- The head of the chain: one row, locked while a transaction seals.
+CREATE TABLE ar.audit_head (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	seq bigint NOT NULL,
+	hash bytea NOT NULL
+);
+INSERT INTO ar.audit_head (seq, hash) VALUES (0, sha256('ar audit genesis'::bytea));
+COMMENT ON TABLE ar.audit_head IS 'the last link of the audit chain (seq 0 and the genesis hash before any seal)';
+
+-- The hash of one audit row over all of its columns but the hash itself.
+-- Timestamps enter as microseconds since the epoch, so that neither TimeZone
+-- nor DateStyle changes a hash.
+CREATE FUNCTION ar.audit_row_hash(id bigint, xid xid8, at timestamptz, actor text,
+								  table_name text, op text, row_key text, entity_id integer,
+								  data jsonb, first_in_xact boolean)
+	RETURNS bytea
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN sha256(convert_to(concat_ws('|', id, xid, (extract(epoch FROM at) * 1000000)::bigint,
+								   actor, table_name, op, row_key, coalesce(entity_id::text, ''),
+								   first_in_xact, data::text), 'UTF8'));
+
+CREATE FUNCTION ar.audit_seal_hash(prev_hash bytea, seq bigint, xid xid8, first_id bigint,
+								   last_id bigint, row_count bigint, rows_hash bytea)
+	RETURNS bytea
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN sha256(prev_hash || convert_to(concat_ws('|', seq, xid, first_id, last_id, row_count), 'UTF8')
+			  || rows_hash);
+
+-- Statement-level capture: one INSERT ... SELECT over the transition table.
+-- The first row a transaction writes while none of its rows waits for a
+-- seal is flagged; its deferred trigger seals at commit.
+CREATE FUNCTION ar.audit_capture() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x xid8;
+	need_seal boolean;
+	who text := CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text
+					 ELSE pg_catalog.current_setting('role') END;
+BEGIN
+	IF ar.restoring() THEN
+		RETURN NULL;
+	END IF;
+	x := pg_catalog.pg_current_xact_id();
+	need_seal := NOT EXISTS (
+		SELECT 1 FROM ar.audit a
+		 WHERE a.xid = x
+		   AND a.id > coalesce((SELECT max(s.last_id) FROM ar.audit_seal s WHERE s.xid = x), 0));
+	IF TG_OP = 'DELETE' THEN
+		INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key, entity_id, data,
+							  first_in_xact, hash)
+		SELECT r.id, x, r.at, who, TG_TABLE_NAME, TG_OP, r.k, r.e, r.d, r.f,
+			   ar.audit_row_hash(r.id, x, r.at, who, TG_TABLE_NAME, TG_OP, r.k, r.e, r.d, r.f)
+		  FROM (SELECT nextval('ar.audit_id_seq') AS id, now() AS at, d,
+					   coalesce(d->>'id', (d->>'invoice_id') || '/' || (d->>'line_no')) AS k,
+					   coalesce((d->>'entity_id')::integer,
+								(SELECT i.entity_id FROM ar.invoice i
+								  WHERE i.id = (d->>'invoice_id')::bigint)) AS e,
+					   need_seal AND row_number() OVER () = 1 AS f
+				  FROM (SELECT to_jsonb(o) AS d FROM old_rows o) j) r;
+	ELSE
+		INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key, entity_id, data,
+							  first_in_xact, hash)
+		SELECT r.id, x, r.at, who, TG_TABLE_NAME, TG_OP, r.k, r.e, r.d, r.f,
+			   ar.audit_row_hash(r.id, x, r.at, who, TG_TABLE_NAME, TG_OP, r.k, r.e, r.d, r.f)
+		  FROM (SELECT nextval('ar.audit_id_seq') AS id, now() AS at, d,
+					   coalesce(d->>'id', (d->>'invoice_id') || '/' || (d->>'line_no')) AS k,
+					   coalesce((d->>'entity_id')::integer,
+								(SELECT i.entity_id FROM ar.invoice i
+								  WHERE i.id = (d->>'invoice_id')::bigint)) AS e,
+					   need_seal AND row_number() OVER () = 1 AS f
+				  FROM (SELECT to_jsonb(n) AS d FROM new_rows n) j) r;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ar.audit_capture() IS
+	'statement trigger: writes one hashed ar.audit row per inserted, updated or deleted row';
+
+-- At commit: link this transaction's unsealed rows into the chain.
+CREATE FUNCTION ar.audit_seal() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x xid8 := pg_catalog.pg_current_xact_id();
+	lo bigint;
+	r record;
+	head record;
+BEGIN
+	SELECT coalesce(max(s.last_id), 0) INTO lo FROM ar.audit_seal s WHERE s.xid = x;
+	SELECT count(*) AS n, min(a.id) AS first_id, max(a.id) AS last_id,
+		   sha256(string_agg(a.hash, ''::bytea ORDER BY a.id)) AS rows_hash
+	  INTO r
+	  FROM ar.audit a WHERE a.xid = x AND a.id > lo;
+	IF r.n = 0 THEN
+		RETURN NULL;
+	END IF;
+	SELECT h.seq, h.hash INTO head FROM ar.audit_head h FOR UPDATE;
+	INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)
+	VALUES (head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash, head.hash,
+			ar.audit_seal_hash(head.hash, head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash));
+	UPDATE ar.audit_head h
+	   SET seq = head.seq + 1,
+		   hash = ar.audit_seal_hash(head.hash, head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ar.audit_seal() IS
+	'deferred trigger: at commit, chains the transaction''s audit rows to the previous seal under the head lock';
+
+CREATE CONSTRAINT TRIGGER audit_seal AFTER INSERT ON ar.audit
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.first_in_xact AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.audit_seal();
+
+-- Append-only: nobody updates, deletes or truncates the trail.
+CREATE FUNCTION ar.audit_refuse() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION '% on % is not allowed: the audit trail is append-only', TG_OP, TG_TABLE_NAME
+		USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON ar.audit
+	FOR EACH ROW EXECUTE FUNCTION ar.audit_refuse();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON ar.audit
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_refuse();
+CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON ar.audit_seal
+	FOR EACH ROW EXECUTE FUNCTION ar.audit_refuse();
+CREATE TRIGGER audit_seal_no_truncate BEFORE TRUNCATE ON ar.audit_seal
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_refuse();
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON ar.audit_head
+	FOR EACH ROW EXECUTE FUNCTION ar.audit_refuse();
+CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON ar.audit_head
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_refuse();
+
+-- The audited tables: separate triggers per event, each with its
+-- transition table.
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'payment', 'allocation'] LOOP
+		EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON ar.%I REFERENCING NEW TABLE AS new_rows '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture()', t || '_audit_insert', t);
+		EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON ar.%I REFERENCING NEW TABLE AS new_rows '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture()', t || '_audit_update', t);
+		EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON ar.%I REFERENCING OLD TABLE AS old_rows '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture()', t || '_audit_delete', t);
+	END LOOP;
+END
+$$;
+
+-- The first broken link, or no row.  Checks, in chain order: every row's
+-- own hash; every seal's row count, rows hash, link to the previous seal and
+-- own hash; rows that no seal covers; and that the head is the last seal.
+CREATE FUNCTION ar.verify_audit()
+	RETURNS TABLE (audit_id bigint, seal_seq bigint, problem text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+BEGIN ATOMIC
+	WITH all_rows AS (
+		SELECT a.id, a.xid, a.hash,
+			   a.hash = ar.audit_row_hash(a.id, a.xid, a.at, a.actor, a.table_name, a.op, a.row_key,
+										  a.entity_id, a.data, a.first_in_xact) AS hash_ok
+		  FROM ar.audit a
+	), seals AS (
+		SELECT s.*, lag(s.hash) OVER (ORDER BY s.seq) AS prior_hash,
+			   lag(s.seq) OVER (ORDER BY s.seq) AS prior_seq
+		  FROM ar.audit_seal s
+	), covered AS (
+		SELECT s.seq, count(r.id) AS n,
+			   sha256(coalesce(string_agg(r.hash, ''::bytea ORDER BY r.id), ''::bytea)) AS rows_hash
+		  FROM ar.audit_seal s
+		  LEFT JOIN all_rows r ON r.xid = s.xid AND r.id BETWEEN s.first_id AND s.last_id
+		 GROUP BY s.seq
+	), problems AS (
+		SELECT r.id AS audit_id, NULL::bigint AS seal_seq, 'row hash does not match its content' AS problem,
+			   r.id AS pos
+		  FROM all_rows r WHERE NOT r.hash_ok
+		UNION ALL
+		SELECT r.id, NULL, 'row is not covered by any seal', r.id
+		  FROM all_rows r
+		 WHERE NOT EXISTS (SELECT 1 FROM ar.audit_seal s
+							WHERE s.xid = r.xid AND r.id BETWEEN s.first_id AND s.last_id)
+		UNION ALL
+		SELECT NULL, s.seq,
+			   CASE WHEN s.prior_seq IS DISTINCT FROM nullif(s.seq - 1, 0)
+						 THEN 'seal ' || coalesce(s.seq - 1, 0) || ' is missing'
+					WHEN s.prev_hash <> coalesce(s.prior_hash, sha256('ar audit genesis'::bytea))
+						 THEN 'seal does not link to the previous seal'
+					WHEN c.n <> s.row_count THEN 'seal covers ' || s.row_count || ' rows, found ' || c.n
+					WHEN c.rows_hash <> s.rows_hash THEN 'rows do not match the seal''s rows hash'
+					ELSE 'seal hash does not match its content' END,
+			   s.first_id
+		  FROM seals s JOIN covered c ON c.seq = s.seq
+		 WHERE s.prior_seq IS DISTINCT FROM nullif(s.seq - 1, 0)
+			OR s.prev_hash <> coalesce(s.prior_hash, sha256('ar audit genesis'::bytea))
+			OR c.n <> s.row_count OR c.rows_hash <> s.rows_hash
+			OR s.hash <> ar.audit_seal_hash(s.prev_hash, s.seq, s.xid, s.first_id, s.last_id,
+											 s.row_count, s.rows_hash)
+		UNION ALL
+		SELECT NULL, h.seq, 'the chain head does not match the last seal', 9223372036854775807
+		  FROM ar.audit_head h
+		 WHERE h.seq <> (SELECT coalesce(max(s.seq), 0) FROM ar.audit_seal s)
+			OR h.hash <> coalesce((SELECT s.hash FROM ar.audit_seal s ORDER BY s.seq DESC LIMIT 1),
+								  sha256('ar audit genesis'::bytea))
+	)
+	SELECT p.audit_id, p.seal_seq, p.problem FROM problems p
+	 ORDER BY p.pos, p.seal_seq NULLS FIRST LIMIT 1;
+END;
+COMMENT ON FUNCTION ar.verify_audit() IS
+	'recomputes the audit hash chain; returns the first broken link (an altered, unsealed or missing row or seal) or no row';
 -- (end of audit trail)
 
 /* ------------------------------------------------------------------------

@@ -94,6 +94,15 @@ check_numbering() {
 	[ -z "$out" ] || fail "$label: ar.verify_series reports problems:
 $out"
 	say "ok: ar.verify_series returns no rows for every series"
+	out=$(sql -c "SELECT coalesce(audit_id::text, 'seal ' || seal_seq) || ': ' || problem FROM ar.verify_audit()") \
+		|| fail "$label: ar.verify_audit failed to run"
+	[ -z "$out" ] || fail "$label: ar.verify_audit reports a broken link: $out"
+	out=$(sql -c "SELECT count(*) FROM ar.invoice i WHERE i.number IS NOT NULL AND NOT EXISTS (
+					SELECT 1 FROM ar.audit a WHERE a.table_name = 'invoice' AND a.row_key = i.id::text
+					   AND a.data->>'number' = i.number)") || fail "$label: the audit coverage check failed to run"
+	[ "$out" = 0 ] || fail "$label: $out numbered documents have no audit row with their number"
+	sql -F ' ' -c "SELECT format('ok: ar.verify_audit returns no rows; %s audit rows in %s seals, every numbered document audited',
+					(SELECT count(*) FROM ar.audit), (SELECT count(*) FROM ar.audit_seal))" | sed 's/^/  /'
 	out=$(sql -c "$(numbering_sql "$tbl")") || fail "$label: the numbering check failed to run"
 	[ -z "$out" ] || fail "$label: the numbering is not gapless:
 $out"

@@ -1,0 +1,140 @@
+--
+-- The audit trail: a sha256 hash chain over every change to invoices,
+-- lines, payments and allocations
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency) VALUES
+	(1, 'FI1', 'Revontuli Oy', 'FI', 'FI12345671', 'EUR');
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES
+	(1, 'L', 'invoice', 'L{N}'), (1, 'H', 'credit_note', 'H{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'A1', 'Asiakas Oy', 'FI', 'EUR');
+
+-- an empty chain is sound
+SELECT * FROM ar.verify_audit();
+SELECT seq, encode(hash, 'hex') = encode(sha256('ar audit genesis'::bytea), 'hex') AS genesis
+  FROM ar.audit_head;
+
+-- one transaction: two drafts with lines, issued, a payment and an allocation
+BEGIN;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(1, 1, 1, 'EUR', '2026-11-02'), (2, 1, 1, 'EUR', '2026-11-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES
+	(1, 1, 'Sauna', 1, 100, 25.5), (1, 2, 'Puut', 2, 10, 25.5), (2, 1, 'Sauna', 1, 200, 25.5);
+SELECT ar.issue(ARRAY[1, 2]::bigint[]);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES
+	(1, 1, 'P1', '2026-11-20', '50.00 EUR');
+SELECT ar.allocate(1, 1);
+COMMIT;
+SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10);
+-- what the trail holds: one row per changed row
+SELECT id, table_name, op, row_key, entity_id, first_in_xact,
+       data->>'status' AS status, data->>'open_amount' AS open_amount
+  FROM ar.audit ORDER BY id;
+-- one seal for the transaction, linked to the genesis hash
+SELECT seq, row_count, first_id, last_id,
+       prev_hash = sha256('ar audit genesis'::bytea) AS links_genesis
+  FROM ar.audit_seal ORDER BY seq;
+SELECT * FROM ar.verify_audit();
+
+-- every statement outside a transaction block is its own link
+SELECT ar.credit(2, 'Väärä hinta');
+UPDATE ar.invoice SET note = 'Kiitos' WHERE id = 1;
+SELECT seq, row_count, (SELECT count(*) FROM ar.audit a WHERE a.id BETWEEN s.first_id AND s.last_id) AS rows
+  FROM ar.audit_seal s ORDER BY seq;
+SELECT (SELECT seq FROM ar.audit_head) = (SELECT max(seq) FROM ar.audit_seal) AS head_is_last;
+
+-- a rollback leaves no trace; a rolled back savepoint leaves none of its rows
+BEGIN;
+UPDATE ar.invoice SET note = 'pois' WHERE id = 1;
+ROLLBACK;
+BEGIN;
+SAVEPOINT a;
+UPDATE ar.invoice SET note = 'savepoint' WHERE id = 1;
+ROLLBACK TO SAVEPOINT a;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (3, 1, 1, 'EUR');
+SAVEPOINT b;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (3, 1, 'Luonnos', 1, 1, 25.5);
+RELEASE SAVEPOINT b;
+COMMIT;
+-- a deleted draft is recorded too (its lines go with it)
+DELETE FROM ar.invoice WHERE id = 3;
+SELECT a.id, s.seq AS seal, a.table_name, a.op, a.row_key, a.data->>'note' AS note
+  FROM ar.audit a JOIN ar.audit_seal s ON a.id BETWEEN s.first_id AND s.last_id
+ WHERE a.id > 11 ORDER BY a.id;
+SELECT count(*) AS seals, sum(row_count) AS sealed_rows, (SELECT count(*) FROM ar.audit) AS rows
+  FROM ar.audit_seal;
+SELECT * FROM ar.verify_audit();
+
+-- the actor is the session user, or the role it has set
+CREATE ROLE ar_audit_clerk;
+GRANT USAGE ON SCHEMA ar TO ar_audit_clerk;
+GRANT SELECT, UPDATE ON ar.invoice TO ar_audit_clerk;
+SET ROLE ar_audit_clerk;
+UPDATE ar.invoice SET note = 'roolina' WHERE id = 1;
+RESET ROLE;
+SELECT actor, data->>'note' AS note FROM ar.audit ORDER BY id DESC LIMIT 1;
+-- nobody else writes the trail directly
+SET ROLE ar_audit_clerk;
+INSERT INTO ar.audit (actor, table_name, op, row_key, data, hash)
+VALUES ('x', 'invoice', 'UPDATE', '1', '{}', '\x00');
+RESET ROLE;
+
+-- append-only, even for the owner
+UPDATE ar.audit SET actor = 'someone else' WHERE id = 1;
+DELETE FROM ar.audit WHERE id = 1;
+TRUNCATE ar.audit;
+UPDATE ar.audit_seal SET row_count = 0 WHERE seq = 1;
+DELETE FROM ar.audit_seal;
+DELETE FROM ar.audit_head;
+
+-- tampering behind the triggers' back is found (each case rolled back)
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
+UPDATE ar.audit SET data = jsonb_set(data, '{open_amount}', '"0.00 EUR"') WHERE id = 7;
+SELECT * FROM ar.verify_audit();
+-- a row altered together with its own hash still breaks its seal
+UPDATE ar.audit a SET hash = ar.audit_row_hash(a.id, a.xid, a.at, a.actor, a.table_name, a.op,
+                                               a.row_key, a.entity_id, a.data, a.first_in_xact)
+ WHERE id = 7;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- a deleted row
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
+DELETE FROM ar.audit WHERE id = 9;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- a row slipped in without a seal
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_seal;
+INSERT INTO ar.audit (actor, table_name, op, row_key, data, hash)
+SELECT 'forger', 'invoice', 'UPDATE', '1', '{}', ar.audit_row_hash(currval('ar.audit_id_seq') + 1,
+       pg_current_xact_id(), now(), 'forger', 'invoice', 'UPDATE', '1', NULL, '{}', false);
+SELECT problem FROM ar.verify_audit();
+ROLLBACK;
+-- a removed seal, and a forged seal hash
+BEGIN;
+ALTER TABLE ar.audit_seal DISABLE TRIGGER audit_seal_append_only;
+DELETE FROM ar.audit_seal WHERE seq = 2;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+BEGIN;
+ALTER TABLE ar.audit_seal DISABLE TRIGGER audit_seal_append_only;
+UPDATE ar.audit_seal SET hash = sha256('x'::bytea) WHERE seq = 3;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- a head moved back
+BEGIN;
+UPDATE ar.audit_head SET seq = seq - 1;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+SELECT * FROM ar.verify_audit();
+DROP OWNED BY ar_audit_clerk;
+DROP ROLE ar_audit_clerk;
