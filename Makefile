@@ -15,7 +15,7 @@ OBJS = \
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

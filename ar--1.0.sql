@@ -1890,13 +1890,14 @@ BEGIN
 END
 $$;
 
--- The first broken link, or no row.  Checks, in chain order: every row's
+-- The first broken link, or no row.  SECURITY DEFINER, so that it sees the
+-- whole chain whatever the caller's entities.  Checks, in chain order: every row's
 -- own hash; every seal's row count, rows hash, link to the previous seal and
 -- own hash; rows that no seal covers; and that the head is the last seal.
 CREATE FUNCTION ar.verify_audit()
 	RETURNS TABLE (audit_id bigint, seal_seq bigint, problem text)
-	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, ar, pg_temp
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	WITH all_rows AS (
 		SELECT a.id, a.xid, a.hash,
@@ -1955,6 +1956,128 @@ COMMENT ON FUNCTION ar.verify_audit() IS
 /* ------------------------------------------------------------------------
  * 10. Roles and row-level security
  * ------------------------------------------------------------------------ */
+-- Three roles, created once per cluster (NOLOGIN: grant them to your users):
+--   ar_reader  reads everything of its entities (BI tools, auditors);
+--   ar_clerk   also writes the day-to-day rows: customers, orders, drafts,
+--              issuing, credit notes, payments, allocations, the outbox;
+--   ar_admin   also manages entities, series, fx rates and entity access,
+--              and sees every entity.
+-- Which entities a role sees is kept in ar.entity_access.
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['ar_reader', 'ar_clerk', 'ar_admin'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+			EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+		END IF;
+	END LOOP;
+	IF NOT pg_catalog.pg_has_role('ar_clerk', 'ar_reader', 'MEMBER') THEN
+		GRANT ar_reader TO ar_clerk;
+	END IF;
+	IF NOT pg_catalog.pg_has_role('ar_admin', 'ar_clerk', 'MEMBER') THEN
+		GRANT ar_clerk TO ar_admin;
+	END IF;
+END
+$$;
+
+CREATE TABLE ar.entity_access (
+	role_name name NOT NULL,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	PRIMARY KEY (role_name, entity_id)
+);
+COMMENT ON TABLE ar.entity_access IS
+	'which roles see which entities: members of role_name (directly or through other roles) see entity_id; members of ar_admin see all';
+
+CREATE FUNCTION ar.entity_access_before() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role_name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER entity_access_before BEFORE INSERT OR UPDATE ON ar.entity_access
+	FOR EACH ROW WHEN (NOT ar.restoring())
+	EXECUTE FUNCTION ar.entity_access_before();
+
+CREATE FUNCTION ar.is_admin() RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN pg_has_role(current_user, 'ar_admin', 'MEMBER');
+COMMENT ON FUNCTION ar.is_admin() IS 'true when the current user is a member of ar_admin and so sees every entity';
+
+CREATE FUNCTION ar.my_entities() RETURNS integer[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(array_agg(DISTINCT a.entity_id ORDER BY a.entity_id), '{}')
+		  FROM ar.entity_access a JOIN pg_roles r ON r.rolname = a.role_name
+		 WHERE pg_has_role(current_user, r.oid, 'MEMBER'));
+COMMENT ON FUNCTION ar.my_entities() IS
+	'the entities the current user sees through ar.entity_access (ar_admin members see all, whatever this returns)';
+
+-- Row-level security by entity.  Each policy calls the two functions once
+-- per query (as initplans), not once per row.  Superusers and the owner of
+-- the tables (who installed ar) are not subject to it.
+DO $$
+DECLARE
+	t text;
+	vis constant text := '(SELECT ar.is_admin()) OR %s = ANY ((SELECT ar.my_entities())::integer[])';
+BEGIN
+	-- tables that carry the entity
+	FOR t IN
+		SELECT c.relname FROM pg_catalog.pg_class c
+		 WHERE c.relnamespace = 'ar'::regnamespace AND c.relkind = 'r'
+		   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+						WHERE a.attrelid = c.oid AND a.attname = 'entity_id' AND NOT a.attisdropped)
+		   AND c.relname <> 'entity_access'
+		 ORDER BY 1
+	LOOP
+		EXECUTE format('ALTER TABLE ar.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE format('CREATE POLICY entity_scope ON ar.%I USING (%s) WITH CHECK (%s)', t,
+					   format(vis, 'entity_id'), format(vis, 'entity_id'));
+	END LOOP;
+	ALTER TABLE ar.entity ENABLE ROW LEVEL SECURITY;
+	EXECUTE format('CREATE POLICY entity_scope ON ar.entity USING (%s) WITH CHECK (%s)',
+				   format(vis, 'id'), '(SELECT ar.is_admin())');
+END
+$$;
+-- tables that belong to a parent row: visible with their parent
+ALTER TABLE ar.invoice_line ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.invoice_line
+	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
+ALTER TABLE ar.invoice_tax ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.invoice_tax
+	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
+ALTER TABLE ar.allocation ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.allocation
+	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
+ALTER TABLE ar.series_counter ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.series_counter
+	USING (EXISTS (SELECT 1 FROM ar.series s WHERE s.id = series_id));
+ALTER TABLE ar.match_suggestion ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.match_suggestion
+	USING (EXISTS (SELECT 1 FROM ar.payment p WHERE p.id = payment_id));
+ALTER TABLE ar.sales_order_line ENABLE ROW LEVEL SECURITY;
+CREATE POLICY entity_scope ON ar.sales_order_line
+	USING (EXISTS (SELECT 1 FROM ar.sales_order o WHERE o.id = order_id));
+
+-- Privileges.  Functions run with the caller's rights (except the audit
+-- trail's), so these grants and the policies above decide what a role can do.
+GRANT USAGE ON SCHEMA ar TO ar_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA ar TO ar_reader;
+GRANT INSERT, UPDATE, DELETE ON ar.customer, ar.invoice, ar.invoice_line, ar.invoice_tax,
+	ar.series_counter, ar.outbox, ar.payment, ar.allocation, ar.match_suggestion,
+	ar.sales_order, ar.sales_order_line TO ar_clerk;
+GRANT INSERT, UPDATE, DELETE ON ar.entity, ar.series, ar.fx_rate, ar.entity_access TO ar_admin;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA ar TO ar_clerk;
+-- (the audit trail is written only by its SECURITY DEFINER triggers; no
+-- role gets more than SELECT on it)
+REVOKE EXECUTE ON FUNCTION ar.verify_audit() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ar.verify_audit() TO ar_reader;
 -- (end of roles and row-level security)
 
 /* ------------------------------------------------------------------------

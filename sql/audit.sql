@@ -73,9 +73,8 @@ SELECT count(*) AS seals, sum(row_count) AS sealed_rows, (SELECT count(*) FROM a
 SELECT * FROM ar.verify_audit();
 
 -- the actor is the session user, or the role it has set
-CREATE ROLE ar_audit_clerk;
-GRANT USAGE ON SCHEMA ar TO ar_audit_clerk;
-GRANT SELECT, UPDATE ON ar.invoice TO ar_audit_clerk;
+CREATE ROLE ar_audit_clerk IN ROLE ar_clerk;
+INSERT INTO ar.entity_access (role_name, entity_id) VALUES ('ar_audit_clerk', 1);
 SET ROLE ar_audit_clerk;
 UPDATE ar.invoice SET note = 'roolina' WHERE id = 1;
 RESET ROLE;
@@ -136,5 +135,5 @@ UPDATE ar.audit_head SET seq = seq - 1;
 SELECT * FROM ar.verify_audit();
 ROLLBACK;
 SELECT * FROM ar.verify_audit();
-DROP OWNED BY ar_audit_clerk;
+DELETE FROM ar.entity_access;
 DROP ROLE ar_audit_clerk;
