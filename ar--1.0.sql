@@ -1373,12 +1373,12 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'A draft has no number yet: change or delete it instead.';
 	END IF;
-	IF inv.status <> 'issued' THEN
+	IF inv.status NOT IN ('issued', 'partially_paid') THEN
 		RAISE EXCEPTION 'cannot credit invoice % with status %', inv.number, inv.status
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = CASE WHEN inv.status IN ('partially_paid', 'paid')
-							THEN 'Credit notes for part of an invoice are not supported yet; reverse its payments first.'
-							ELSE 'Only an issued, unpaid invoice can be credited in full.' END;
+				  DETAIL = CASE WHEN inv.status = 'paid'
+							THEN 'A paid invoice cannot become credited; reverse its payments with ar.unallocate() first.'
+							ELSE 'Only an issued or partially paid invoice can be credited.' END;
 	END IF;
 
 	INSERT INTO ar.invoice (entity_id, customer_id, kind, credited_invoice_id, currency, issue_date,
@@ -1395,17 +1395,23 @@ BEGIN
 	  FROM ar.invoice_line l WHERE l.invoice_id = inv.id;
 	PERFORM ar.issue(cn_id);
 
+	-- The credit note mirrors the whole invoice and settles its open amount.
+	-- What the customer already paid stays open on the credit note: a credit
+	-- balance owed back to the customer.
 	INSERT INTO ar.allocation (credit_note_id, invoice_id, amount, rule)
 	VALUES (cn_id, inv.id, inv.open_amount, 'credit_note');
 	UPDATE ar.invoice i SET status = 'credited', open_amount = ar.amount(0, inv.currency)
 	 WHERE i.id = inv.id;
-	UPDATE ar.invoice i SET status = 'paid', open_amount = ar.amount(0, inv.currency)
+	UPDATE ar.invoice i
+	   SET open_amount = i.total - inv.open_amount,
+		   status = CASE WHEN inv.open_amount = i.total THEN 'paid'
+						 ELSE 'partially_paid' END::ar.invoice_status
 	 WHERE i.id = cn_id;
 	RETURN cn_id;
 END
 $$;
 COMMENT ON FUNCTION ar.credit(bigint, text) IS
-	'issues a credit note for the whole open amount of an issued invoice, from the entity''s credit-note series, and allocates it';
+	'issues a credit note mirroring an issued or partially paid invoice, from the entity''s credit-note series, allocated against its open amount; an amount already paid stays open on the credit note as a credit balance';
 
 /* ------------------------------------------------------------------------
  * Allocating payments by hand

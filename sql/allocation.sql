@@ -72,3 +72,20 @@ SELECT ar.unallocate(1);
 SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
 SELECT id, status, unallocated FROM ar.payment ORDER BY id;
 SELECT ar.unallocate(99);
+
+-- crediting a partially paid invoice: the credit note mirrors it, settles
+-- the open amount, and keeps what was paid as a credit balance
+SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10);
+SELECT ar.allocate(1, 1, '250.00 SEK');
+SELECT number, status, total, open_amount FROM ar.invoice WHERE id = 1;
+SELECT ar.credit(1, 'Fel pris') AS credit_note_id \gset
+SELECT kind, number, status, total, open_amount, credited_invoice_id
+  FROM ar.invoice WHERE id IN (1, :credit_note_id) ORDER BY id;
+SELECT payment_id, credit_note_id IS NOT NULL AS from_credit_note, amount, rule
+  FROM ar.allocation WHERE invoice_id = 1 AND reversed_at IS NULL ORDER BY id;
+-- a paid invoice cannot be credited until its payments are reversed
+SELECT ar.allocate(2, 2, '50.00 SEK');
+SELECT number, status FROM ar.invoice WHERE id = 2;
+SELECT ar.credit(2);
+-- a credit note's allocation stays
+SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE credit_note_id = :credit_note_id));
