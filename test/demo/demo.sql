@@ -147,5 +147,36 @@ SELECT s.code AS series, count(i.id) AS documents,
  GROUP BY s.id, s.code ORDER BY s.code;
 SELECT channel, kind, count(*) AS queued FROM ar.outbox GROUP BY channel, kind ORDER BY 1, 2;
 
+
+\echo
+\echo '5. The audit trail: every change to documents and money, sha256-chained per transaction'
+SELECT table_name, op, count(*) AS rows FROM ar.audit GROUP BY table_name, op ORDER BY 1, 2;
+SELECT count(*) AS seals, max(seq) AS head, sum(row_count) AS sealed_rows,
+       coalesce((SELECT problem FROM ar.verify_audit()), 'intact') AS verify_audit
+  FROM ar.audit_seal;
+\echo '   Someone edits an audited amount behind the triggers (rolled back afterwards):'
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
+UPDATE ar.audit SET data = jsonb_set(data, '{total}', '"1.00 SEK"')
+ WHERE id = (SELECT min(id) FROM ar.audit WHERE table_name = 'invoice' AND op = 'UPDATE');
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+
+\echo
+\echo '6. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
+INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
+VALUES ('FJ', 'Fjellvind AS', 'NO', 'NO912345678MVA', 'NOK', 'kid10');
+CREATE ROLE ar_demo_clerk_nv IN ROLE ar_clerk;
+CREATE ROLE ar_demo_clerk_fj IN ROLE ar_clerk;
+INSERT INTO ar.entity_access (role_name, entity_id)
+SELECT 'ar_demo_clerk_' || lower(code), id FROM ar.entity;
+SET ROLE ar_demo_clerk_nv;
+SELECT current_user AS role, ar.my_entities() AS entities, count(*) AS invoices_seen FROM ar.invoice;
+SET ROLE ar_demo_clerk_fj;
+SELECT current_user AS role, ar.my_entities() AS entities, count(*) AS invoices_seen FROM ar.invoice;
+RESET ROLE;
+DELETE FROM ar.entity_access;
+DROP ROLE ar_demo_clerk_nv, ar_demo_clerk_fj;
+
 \echo
 \echo 'Demo complete.'
