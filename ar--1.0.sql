@@ -712,7 +712,7 @@ CREATE TABLE ar.invoice (
 	customer_id bigint NOT NULL,
 	series_id integer,
 	kind text NOT NULL DEFAULT 'invoice' CHECK (kind IN ('invoice', 'credit_note')),
-	credited_invoice_id bigint REFERENCES ar.invoice (id),
+	credited_invoice_id bigint,	-- checked by invoice_before, not a foreign key (see there)
 	number text,
 	seq_period integer,
 	seq_no bigint,
@@ -825,9 +825,34 @@ CREATE TRIGGER invoice_line_before BEFORE INSERT OR UPDATE OR DELETE ON ar.invoi
 CREATE FUNCTION ar.invoice_before() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
 AS $$
+DECLARE
+	credited record;
 BEGIN
 	IF ar.restoring() THEN
 		RETURN NEW;
+	END IF;
+	-- credited_invoice_id is checked here rather than by a foreign key: a
+	-- table that references itself makes pg_dump warn about circular
+	-- constraints and breaks restores row by row (pg_dump --inserts)
+	IF TG_OP = 'DELETE' THEN
+		IF EXISTS (SELECT 1 FROM ar.invoice c WHERE c.credited_invoice_id = OLD.id) THEN
+			RAISE EXCEPTION 'cannot delete % %: a credit note refers to it',
+				replace(OLD.kind, '_', ' '), coalesce(OLD.number, OLD.id::text)
+				USING ERRCODE = 'foreign_key_violation';
+		END IF;
+	ELSIF NEW.credited_invoice_id IS NOT NULL AND
+		  (TG_OP = 'INSERT' OR NEW.credited_invoice_id IS DISTINCT FROM OLD.credited_invoice_id) THEN
+		SELECT c.kind, c.entity_id INTO credited
+		  FROM ar.invoice c WHERE c.id = NEW.credited_invoice_id FOR KEY SHARE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'credited invoice % does not exist', NEW.credited_invoice_id
+				USING ERRCODE = 'foreign_key_violation';
+		END IF;
+		IF credited.kind <> 'invoice' OR credited.entity_id <> NEW.entity_id THEN
+			RAISE EXCEPTION 'credited document % must be an invoice of entity %', NEW.credited_invoice_id,
+				NEW.entity_id
+				USING ERRCODE = 'foreign_key_violation';
+		END IF;
 	END IF;
 	IF TG_OP = 'DELETE' THEN
 		IF OLD.status <> 'draft' THEN
@@ -1737,14 +1762,15 @@ CREATE INDEX audit_seal_xid ON ar.audit_seal (xid, last_id);
 COMMENT ON TABLE ar.audit_seal IS
 	'one link of the audit hash chain per sealed transaction: hash = sha256(prev_hash, seq, xid, ids, count, rows_hash)';
 
--- The head of the chain: one row, locked while a transaction seals.
+-- The head of the chain: one row, locked while a transaction seals.  The
+-- first seal creates it (an empty chain has no head: seq 0 and the genesis
+-- hash), so that a restored dump brings its own head.
 CREATE TABLE ar.audit_head (
 	one boolean PRIMARY KEY DEFAULT true CHECK (one),
 	seq bigint NOT NULL,
 	hash bytea NOT NULL
 );
-INSERT INTO ar.audit_head (seq, hash) VALUES (0, sha256('ar audit genesis'::bytea));
-COMMENT ON TABLE ar.audit_head IS 'the last link of the audit chain (seq 0 and the genesis hash before any seal)';
+COMMENT ON TABLE ar.audit_head IS 'the last link of the audit chain; no row before the first seal (seq 0, the genesis hash)';
 
 -- The hash of one audit row over all of its columns but the hash itself.
 -- Timestamps enter as microseconds since the epoch, so that neither TimeZone
@@ -1839,6 +1865,11 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	SELECT h.seq, h.hash INTO head FROM ar.audit_head h FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO ar.audit_head (seq, hash) VALUES (0, sha256('ar audit genesis'::bytea))
+			ON CONFLICT (one) DO NOTHING;
+		SELECT h.seq, h.hash INTO head FROM ar.audit_head h FOR UPDATE;
+	END IF;
 	INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)
 	VALUES (head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash, head.hash,
 			ar.audit_seal_hash(head.hash, head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash));
@@ -1947,7 +1978,8 @@ BEGIN ATOMIC
 											 s.row_count, s.rows_hash)
 		UNION ALL
 		SELECT NULL, h.seq, 'the chain head does not match the last seal', 9223372036854775807
-		  FROM ar.audit_head h
+		  FROM (SELECT coalesce((SELECT x.seq FROM ar.audit_head x), 0) AS seq,
+					   coalesce((SELECT x.hash FROM ar.audit_head x), sha256('ar audit genesis'::bytea)) AS hash) h
 		 WHERE h.seq <> (SELECT coalesce(max(s.seq), 0) FROM ar.audit_seal s)
 			OR h.hash <> coalesce((SELECT s.hash FROM ar.audit_seal s ORDER BY s.seq DESC LIMIT 1),
 								  sha256('ar audit genesis'::bytea))

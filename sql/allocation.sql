@@ -89,3 +89,18 @@ SELECT number, status FROM ar.invoice WHERE id = 2;
 SELECT ar.credit(2);
 -- a credit note's allocation stays
 SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE credit_note_id = :credit_note_id));
+
+-- what a credit note refers to is checked (not a foreign key: see invoice_before)
+INSERT INTO ar.invoice (id, entity_id, customer_id, kind, credited_invoice_id, currency)
+VALUES (50, 1, 1, 'credit_note', 999, 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, kind, credited_invoice_id, currency)
+VALUES (50, 1, 1, 'credit_note', :credit_note_id, 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, kind, credited_invoice_id, currency)
+VALUES (50, 2, 2, 'credit_note', 3, 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (51, 1, 1, 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, kind, credited_invoice_id, currency)
+VALUES (52, 1, 1, 'credit_note', 51, 'SEK');
+DELETE FROM ar.invoice WHERE id = 51;
+DELETE FROM ar.invoice WHERE id = 52;
+DELETE FROM ar.invoice WHERE id = 51;
+SELECT count(*) FROM ar.invoice WHERE id IN (50, 51, 52);

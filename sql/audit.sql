@@ -17,8 +17,8 @@ INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VA
 
 -- an empty chain is sound
 SELECT * FROM ar.verify_audit();
-SELECT seq, encode(hash, 'hex') = encode(sha256('ar audit genesis'::bytea), 'hex') AS genesis
-  FROM ar.audit_head;
+-- (no head until the first seal)
+SELECT count(*) AS heads FROM ar.audit_head;
 
 -- one transaction: two drafts with lines, issued, a payment and an allocation
 BEGIN;

@@ -12,11 +12,13 @@ SELECT r.rolname, r.rolcanlogin, r.rolbypassrls,
        pg_has_role(r.rolname, 'ar_reader', 'MEMBER') AS reads,
        pg_has_role(r.rolname, 'ar_clerk', 'MEMBER') AS clerks
   FROM pg_roles r WHERE r.rolname IN ('ar_reader', 'ar_clerk', 'ar_admin') ORDER BY 1;
--- every table that carries an entity, or hangs off one, has row-level security
-SELECT c.relname, c.relrowsecurity, count(p.polname) AS policies
-  FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
- WHERE c.relnamespace = 'ar'::regnamespace AND c.relkind = 'r'
- GROUP BY c.relname, c.relrowsecurity ORDER BY 1;
+-- every table that carries an entity, or hangs off one, has row-level
+-- security with one policy; only these shared tables have none
+SELECT c.relname FROM pg_class c
+ WHERE c.relnamespace = 'ar'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity ORDER BY 1;
+SELECT count(*) AS tables_with_rls_but_no_single_policy FROM pg_class c
+ WHERE c.relnamespace = 'ar'::regnamespace AND c.relkind = 'r' AND c.relrowsecurity
+   AND (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) <> 1;
 
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency) VALUES
 	(1, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK'),

@@ -7,9 +7,11 @@
  * only then does a restore load the dumped rows with COPY.  The triggers
  * that guard issued documents (draft-only inserts, immutability, payment
  * bookkeeping, the audit capture) would refuse or rewrite those rows.  They
- * step aside when ar.restoring() is true, which needs all three of:
+ * step aside when ar.restoring() is true, which needs all of:
  *
- *	- the top-level command is COPY (pg_dump writes table data as COPY);
+ *	- the top-level command is COPY (how pg_dump writes table data), or an
+ *	  INSERT while check_function_bodies is off (pg_dump --inserts: every
+ *	  pg_dump script and pg_restore turn check_function_bodies off);
  *	- row_security is off, which every pg_dump script and pg_restore set;
  *	- the current user is a superuser, who could disable the triggers anyway.
  *
@@ -22,6 +24,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "tcop/pquery.h"
+#include "utils/guc.h"
 #include "utils/portal.h"
 #include "utils/rls.h"
 
@@ -30,8 +33,9 @@ PG_FUNCTION_INFO_V1(ar_restoring);
 Datum
 ar_restoring(PG_FUNCTION_ARGS)
 {
-	bool		copying = ActivePortal != NULL &&
-		ActivePortal->commandTag == CMDTAG_COPY;
+	CommandTag	tag = ActivePortal != NULL ? ActivePortal->commandTag : CMDTAG_UNKNOWN;
+	bool		loading = tag == CMDTAG_COPY ||
+		(tag == CMDTAG_INSERT && !check_function_bodies);
 
-	PG_RETURN_BOOL(copying && !row_security && superuser());
+	PG_RETURN_BOOL(loading && !row_security && superuser());
 }
