@@ -1580,6 +1580,17 @@ $$;
 COMMENT ON FUNCTION ar.unallocate(bigint) IS
 	'reverses an allocation: the invoice is open again and the payment has the amount unallocated';
 
+-- Overdue is not a status: it follows from the due date and the open
+-- amount.  security_invoker, so that row-level security applies to readers.
+CREATE VIEW ar.overdue WITH (security_invoker = true) AS
+SELECT i.id AS invoice_id, i.entity_id, i.customer_id, i.number, i.currency, i.issue_date,
+	   i.due_date, i.total, i.open_amount, current_date - i.due_date AS days_overdue
+  FROM ar.invoice i
+ WHERE i.kind = 'invoice' AND i.status IN ('issued', 'partially_paid')
+   AND i.due_date < current_date AND ar.minor_units(i.open_amount) > 0;
+COMMENT ON VIEW ar.overdue IS
+	'open invoices past their due date, with the days overdue as of today';
+
 /* ------------------------------------------------------------------------
  * The ERP path: sales orders become invoices when delivered
  * ------------------------------------------------------------------------ */

@@ -104,3 +104,7 @@ DELETE FROM ar.invoice WHERE id = 51;
 DELETE FROM ar.invoice WHERE id = 52;
 DELETE FROM ar.invoice WHERE id = 51;
 SELECT count(*) FROM ar.invoice WHERE id IN (50, 51, 52);
+
+-- overdue follows from the due date and the open amount (invoices dated 2026-10-01, 30 days)
+SELECT number, due_date, open_amount, days_overdue > 0 AS overdue
+  FROM ar.overdue ORDER BY number;
