@@ -11,11 +11,13 @@ OBJS = \
 	src/status.o \
 	src/refs.o \
 	src/numbering.o \
-	src/restore.o
+	src/restore.o \
+	src/camt.o \
+	src/bgmax.o
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security bank_import
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

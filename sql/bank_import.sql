@@ -1,0 +1,262 @@
+--
+-- Bank statement import: ar.import_camt (camt.053, camt.054) and ar.import_bgmax
+--
+-- The files are the real samples in ../shared/einv/assets/bank and the ones in
+-- test/fixtures/bank, read with psql's backquotes from the repository root
+-- (where pg_regress runs).  Broken files are derived from them with sed.
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+\set bank ../shared/einv/assets/bank
+\set fixtures test/fixtures/bank
+\set iso `cat :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+\set nl `cat :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+\set s053v8 `cat :bank/camt-samples/camt.053.001.08_genkgo-fixture.xml`
+\set s054v2 `cat :bank/camt-samples/camt.054.001.02_genkgo-fixture.xml`
+\set s054v4 `cat :bank/camt-samples/camt.054.001.04_qrr-reference.xml`
+\set s054v8 `cat :bank/camt-samples/camt.054.001.08_genkgo-fixture.xml`
+\set two `cat :fixtures/camt053_two_accounts.xml`
+\set bgocr :bank/bgmax/bankgiroinbetalningar_exempelfil_avtal-om-ocr-kontroll_checksiffra_langd_sv.txt
+\set bgfree :bank/bgmax/bankgiroinbetalningar_exempelfil_avtal-utan-tillval-kontroller_sv.txt
+\set bgextra :fixtures/bgmax_extra_refs.txt
+
+-- Entities and their accounts.  Files are routed by account: ar.entity.iban,
+-- ar.entity.bankgiro, or ar.bank_account for any other account id.
+INSERT INTO ar.entity (id, code, name, country, currency, iban, bankgiro) VALUES
+	(1, 'SE1', 'Norrsken AB', 'SE', 'SEK', 'SE45 5000 0000 0583 9825 7466', '991-2346'),
+	(2, 'NL1', 'Example company BV', 'NL', 'EUR', 'NL77ABNA0574908765', NULL),
+	(3, 'SE3', 'Finpetrol AB', 'SE', 'SEK', 'SE3550000000054910000003', NULL),
+	(4, 'CH1', 'Unifits GmbH', 'CH', 'CHF', 'CH2801234000123456789', NULL),
+	(5, 'SE5', 'Tom AB', 'SE', 'SEK', NULL, NULL);
+INSERT INTO ar.bank_account (entity_id, account, note) VALUES
+	(3, '5000 0000 0549 1000 0003', 'the ISO example statement names this account by Othr/Id'),
+	(4, 'NL26-VAYB-8060-4768-90', 'an IBAN given as Othr/Id');
+SELECT entity_id, account, account_key FROM ar.bank_account ORDER BY id;
+SELECT a AS account, ar.normalize_account(a), ar.account_entity(a)
+  FROM (VALUES ('se45 5000 0000 0583 9825 7466'), ('0009912346'), ('991-2346'),
+               ('50000000054910000003'), ('NL26VAYB8060476890'), ('NL91ABNA0417164300')) v(a);
+-- an account belongs to one entity: the same account again, written differently
+INSERT INTO ar.bank_account (entity_id, account) VALUES (5, '00050000000054910000003');
+
+-- An issued invoice of entity 1, to show what only credits can do.
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (1, 'F', 'invoice', 'F{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'C1', 'Kund Ett AB', 'SE', 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (1, 1, 1, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES
+	(1, 1, 'Konsult', 10, 100, 25);
+SELECT ar.issue(1::bigint);
+
+--
+-- camt: what the parser makes of a file
+--
+SELECT seq, location, entry_status, kind, bank_ref, booking_date, value_date, amount
+  FROM ar.camt_transactions(:'two') ORDER BY seq;
+SELECT seq, reference, reference_code, extra_references, extra_codes, payer_name, payer_account,
+       payer_address, payer_org_no
+  FROM ar.camt_transactions(:'two') ORDER BY seq;
+SELECT seq, end_to_end_id, transaction_code, return_reason, remittance
+  FROM ar.camt_transactions(:'two') ORDER BY seq;
+
+--
+-- camt: malformed files raise an error naming the element, and import nothing
+--
+SELECT count(*) AS payments_before FROM ar.payment \gset
+\set bad `sed 's/camt.053.001.02/camt.053.001.03/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/Document/Dokument/g' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed '/<MsgId>AAAASESS-FP-STAT001/d' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed '/>200000</d' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/105678.50/105678,50/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/>30000</>30000.005</' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/>30000</>-30000</' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/>30000</>1e5</' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/>30000</>92233720368547758.08</' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/Ccy="SEK">30000/Ccy="SEX">30000/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/Ccy="SEK">30000/Ccy="XAU">30000/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/ Ccy="SEK">30000/>30000/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed '0,/DBIT/s//DEBT/' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/<RvslInd>true/<RvslInd>yes/' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed '0,/<Sts>BOOK<.Sts>/{/<Sts>BOOK<.Sts>/d}' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/2010-10-18T13:15/2010-13-18T13:15/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's/BookgDt>/BookingDate>/g' :bank/camt-samples/camt.054.001.04_qrr-reference.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's|<IBAN>NL77ABNA0574908765</IBAN>|<Prtry>x</Prtry>|' :bank/camt-samples/camt.054.001.04_qrr-reference.xml`
+SELECT ar.import_camt(:'bad');
+-- a batch of incoming payments must add up, and each must state its amount
+\set bad `sed 's/>2000.00</>2100.00</' :fixtures/camt053_two_accounts.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed '/>1500.00</d' :fixtures/camt053_two_accounts.xml`
+SELECT ar.import_camt(:'bad');
+-- a DOCTYPE is refused (no entity is ever expanded); so is what is not XML
+SELECT ar.import_camt(('<!DOCTYPE Document [<!ENTITY x "y">]>' || :'nl')::xml);
+SELECT ar.import_camt(left(:'nl', 300)::xml);
+SELECT ar.import_camt('<a>b</a> <c/>');
+SELECT count(*) - :payments_before AS imported FROM ar.payment;
+
+--
+-- camt: entity resolution, all or nothing
+--
+-- an account of no entity
+\set bad `sed 's/NL77ABNA0574908765/NL91ABNA0417164300/' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+-- the second statement's account belongs to no entity: the first statement is not imported either
+\set bad `sed '/ARTEST-STMT-2/,$ s/SE3550000000054910000003/NL91ABNA0417164300/' :fixtures/camt053_two_accounts.xml`
+SELECT ar.import_camt(:'bad');
+-- an account claimed by two entities
+INSERT INTO ar.bank_account (entity_id, account) VALUES (5, 'NL77 ABNA 0574 9087 65');
+SELECT ar.import_camt(:'nl');
+DELETE FROM ar.bank_account WHERE entity_id = 5;
+SELECT count(*) - :payments_before AS imported FROM ar.payment;
+
+--
+-- camt: every sample imports, each statement to the entity of its account
+--
+SELECT ar.import_camt(:'iso') AS "053.001.02 ISO";
+SELECT ar.import_camt(:'nl') AS "053.001.02 NL";
+SELECT ar.import_camt(:'s053v8') AS "053.001.08";
+SELECT ar.import_camt(:'s054v2') AS "054.001.02";
+SELECT ar.import_camt(:'s054v4') AS "054.001.04";
+SELECT ar.import_camt(:'s054v8') AS "054.001.08";
+SELECT ar.import_camt(:'two') AS "two accounts";
+SELECT id, entity_id, source, kind, status, bank_ref, booking_date, value_date, amount, unallocated
+  FROM ar.payment ORDER BY id;
+SELECT id, reference, reference_code, payer_name, payer_account, statement_id, import_file
+  FROM ar.payment ORDER BY id;
+SELECT payment_id, seq, reference, amount, reference_code FROM ar.payment_extra_ref ORDER BY 1, 2;
+-- an entry not booked yet (Sts PDNG) is not imported
+SELECT count(*) AS pending FROM ar.payment WHERE end_to_end_id = 'E2E-PENDING';
+
+-- re-importing adds nothing
+SELECT ar.import_camt(:'iso') + ar.import_camt(:'nl') + ar.import_camt(:'s053v8')
+       + ar.import_camt(:'s054v2') + ar.import_camt(:'s054v4') + ar.import_camt(:'s054v8')
+       + ar.import_camt(:'two') AS added;
+SELECT count(*) AS payments FROM ar.payment;
+
+-- reversals, returns and debits are recorded, never as incoming payments
+SELECT kind, count(*) AS payments, string_agg(DISTINCT status, ',') AS status,
+       count(*) FILTER (WHERE ar.minor_units(unallocated) = 0) AS nothing_to_allocate
+  FROM ar.payment GROUP BY kind ORDER BY kind;
+SELECT ar.allocate(p.id, 1) FROM ar.payment p WHERE p.bank_ref = 'SE4550000000058398257466:SEB2026110200006';
+SELECT ar.allocate(p.id, 1) FROM ar.payment p WHERE p.bank_ref = 'SE4550000000058398257466:SEB2026110200004';
+SELECT ar.allocate(p.id, 1) FROM ar.payment p WHERE p.bank_ref = 'SE4550000000058398257466:SEB2026110200005';
+-- a payment in a foreign currency keeps its currency
+SELECT entity_id, kind, amount, unallocated FROM ar.payment WHERE ar.currency_of(amount) <> 'SEK' AND entity_id = 1;
+SELECT ar.allocate(p.id, 1) FROM ar.payment p WHERE p.end_to_end_id = 'INV-2026-0420-EUR';
+-- a credit can be allocated
+SELECT ar.allocate(p.id, 1, '1000.00 SEK') FROM ar.payment p WHERE p.bank_ref = 'SE4550000000058398257466:SEB2026110200001';
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
+
+--
+-- BgMax: both official samples and a file with every record type
+--
+\set bgocr64 `base64 -w0 :bgocr`
+\set bgfree64 `base64 -w0 :bgfree`
+\set bgextra64 `base64 -w0 :bgextra`
+\set bgocrtext `iconv -f ISO-8859-1 -t UTF-8 :bgocr`
+\set bgfreetext `iconv -f ISO-8859-1 -t UTF-8 :bgfree`
+-- the file's bytes (ISO-8859-1) and the same file as text give the same rows
+SELECT count(*) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM ar.bgmax_transactions(:'bgocrtext')
+                              EXCEPT ALL
+                              SELECT * FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'))) d) AS different
+  FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'));
+SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), 1) AS "OCR control sample";
+SELECT ar.import_bgmax(decode(:'bgfree64', 'base64'), 1) AS "no options sample";
+SELECT ar.import_bgmax(decode(:'bgextra64', 'base64'), 1) AS "extra references";
+-- re-importing adds nothing, from bytes or from text
+SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), 1) + ar.import_bgmax(:'bgocrtext', 1)
+       + ar.import_bgmax(:'bgfreetext', 1) + ar.import_bgmax(decode(:'bgextra64', 'base64'), 1) AS added;
+SELECT id, kind, bank_ref, booking_date, amount, unallocated, reference, reference_code, transaction_code
+  FROM ar.payment WHERE source = 'bgmax' ORDER BY id;
+SELECT id, payer_name, payer_account, payer_address, payer_org_no, statement_id, import_file, remittance
+  FROM ar.payment WHERE source = 'bgmax' ORDER BY id;
+SELECT x.payment_id, x.seq, x.reference, x.amount, x.reference_code
+  FROM ar.payment_extra_ref x JOIN ar.payment p ON p.id = x.payment_id
+ WHERE p.source = 'bgmax' ORDER BY 1, 2;
+
+-- a BgMax file for another entity's bankgiro, or for no entity's
+SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), 2);
+SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), 99);
+\set bad `sed 's/^050009912346/050050501055/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+
+--
+-- BgMax: malformed files raise an error naming record, line and field, and import nothing
+--
+SELECT count(*) AS payments_before FROM ar.payment \gset
+-- the record counts are checked against TK70
+\set bad `sed 's/^7000000008/7000000009/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed 's/^70000000080000000100000009/70000000080000000100000010/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed 's/00000003 *$/00000002/' :bgocr | sed 's/^7000000008000000010000000900000003/7000000008000000010000000900000004/' | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- and the deposits against their TK15
+\set bad `sed 's/000000000000190000SEK/000000000000190100SEK/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed 's/190000SEK00000003/190000SEK00000004/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- fields
+\set bad `sed '3s/000000000000100000/0000000000001O0000/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '3s/000000000000100000/000000000000000000/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed 's/2004052500074/2004053200074/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '2s/SEK/JPY/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '3s/^20/2X/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '3s/$/EXTRA/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '4s/Kalles/Kal\x01les/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+SELECT ar.import_bgmax(replace(:'bgfreetext', 'Här', 'H€r'), 1);
+-- the start record
+\set bad `sed '1d' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '1s/BGMAX/BGMIN/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '1s/^\(01BGMAX *\)01/\102/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- records out of place
+\set bad `sed '2d' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '3d' :bgfree | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '0,/^15/{/^15/d}' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '/^70/d' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '$a 200003783511                   655969000000000000100000220000000000100' :bgfree | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+SELECT ar.import_bgmax('', 1);
+SELECT count(*) - :payments_before AS imported FROM ar.payment;
+
+--
+-- Imported rows are bank records
+--
+UPDATE ar.payment SET payer_address = 'Elsewhere' WHERE bank_ref = '9912346:20040525/00074/000000000010';
+UPDATE ar.payment SET reference = '1' WHERE bank_ref = '9912346:20040525/00074/000000000010';
+DELETE FROM ar.payment_extra_ref WHERE seq = 1;
+UPDATE ar.payment_extra_ref SET reference = '1' WHERE seq = 1;
