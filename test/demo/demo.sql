@@ -149,7 +149,15 @@ SELECT channel, kind, count(*) AS queued FROM ar.outbox GROUP BY channel, kind O
 
 
 \echo
-\echo '5. The audit trail: every change to documents and money, sha256-chained per transaction'
+\echo '5. The bank sends a camt.053 statement: payments for most invoices, some partial,'
+\echo '   some with a mistyped reference or only the invoice number in the text, and noise'
+\set camt_entity NV
+\ir camt053.sql
+\echo '   The same file again adds nothing:'
+SELECT ar.import_camt(:'camt053_doc') AS payments_imported_again;
+
+\echo
+\echo '6. The audit trail: every change to documents and money, sha256-chained per transaction'
 SELECT table_name, op, count(*) AS rows FROM ar.audit GROUP BY table_name, op ORDER BY 1, 2;
 SELECT count(*) AS seals, max(seq) AS head, sum(row_count) AS sealed_rows,
        coalesce((SELECT problem FROM ar.verify_audit()), 'intact') AS verify_audit
@@ -163,7 +171,7 @@ SELECT * FROM ar.verify_audit();
 ROLLBACK;
 
 \echo
-\echo '6. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
+\echo '7. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
 INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
 VALUES ('FJ', 'Fjellvind AS', 'NO', 'NO912345678MVA', 'NOK', 'kid10');
 CREATE ROLE ar_demo_clerk_nv IN ROLE ar_clerk;
