@@ -13,11 +13,12 @@ OBJS = \
 	src/numbering.o \
 	src/restore.o \
 	src/camt.o \
-	src/bgmax.o
+	src/bgmax.o \
+	src/match.o
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security bank_import
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security bank_import match
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -2008,6 +2008,74 @@ COMMENT ON FUNCTION ar.import_bgmax(text, integer) IS
 /* ------------------------------------------------------------------------
  * 6. Payment matching
  * ------------------------------------------------------------------------ */
+-- Learned payer accounts: the bank accounts that paid a customer's invoices.
+-- ar.match_payments adds a row whenever it applies a payment from an account
+-- it did not know for that customer, and a manual ar.allocate teaches the
+-- same (trigger below).  Rule payer_amount and payer_sum only trust accounts
+-- listed here.  Accounts are stored without blanks, in upper case.
+CREATE TABLE ar.payer_account (
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	payer_account text NOT NULL,
+	customer_id bigint NOT NULL,
+	learned_from bigint REFERENCES ar.payment (id),
+	rule text NOT NULL DEFAULT 'manual',
+	learned_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (entity_id, payer_account, customer_id),
+	FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id),
+	CONSTRAINT payer_account_format_check CHECK (payer_account <> '' AND payer_account !~ '\s'
+		AND payer_account = upper(payer_account))
+);
+CREATE INDEX payer_account_learned_from ON ar.payer_account (learned_from) WHERE learned_from IS NOT NULL;
+COMMENT ON TABLE ar.payer_account IS
+	'payer accounts learned from applied payments (account without blanks, upper case); rules payer_amount and payer_sum trust only these';
+
+-- A manual allocation teaches the payment's account; reversing the
+-- allocation that taught an account forgets it again.  SECURITY DEFINER: a
+-- clerk who may allocate also teaches, without rights on ar.payer_account;
+-- what is written comes from the allocation, never from the caller.
+CREATE FUNCTION ar.payer_account_learn() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF ar.restoring() THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO ar.payer_account (entity_id, payer_account, customer_id, learned_from, rule)
+		SELECT p.entity_id, upper(regexp_replace(p.payer_account, '\s', '', 'g')), i.customer_id,
+			   p.id, NEW.rule
+		  FROM ar.payment p
+		  JOIN ar.invoice i ON i.id = NEW.invoice_id AND i.entity_id = p.entity_id
+		 WHERE p.id = NEW.payment_id AND p.payer_account ~ '\S'
+		   AND p.payer_account ~ '^[[:ascii:]]*$'
+		ON CONFLICT DO NOTHING;
+	ELSE
+		DELETE FROM ar.payer_account a
+		 USING ar.invoice i
+		 WHERE a.learned_from = NEW.payment_id AND i.id = NEW.invoice_id
+		   AND a.customer_id = i.customer_id AND a.entity_id = i.entity_id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ar.payer_account_learn() IS
+	'trigger: a manual allocation teaches ar.payer_account; reversing the allocation that taught a row removes it';
+CREATE TRIGGER allocation_payer_learn AFTER INSERT ON ar.allocation
+	FOR EACH ROW WHEN (NEW.rule = 'manual' AND NEW.payment_id IS NOT NULL)
+	EXECUTE FUNCTION ar.payer_account_learn();
+CREATE TRIGGER allocation_payer_unlearn AFTER UPDATE OF reversed_at ON ar.allocation
+	FOR EACH ROW WHEN (OLD.reversed_at IS NULL AND NEW.reversed_at IS NOT NULL
+					   AND NEW.payment_id IS NOT NULL)
+	EXECUTE FUNCTION ar.payer_account_learn();
+
+CREATE FUNCTION ar.match_payments(entity_id integer DEFAULT NULL)
+	RETURNS TABLE (rule text, payments bigint)
+	AS 'MODULE_PATHNAME', 'ar_match_payments'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, ar, pg_temp;
+COMMENT ON FUNCTION ar.match_payments(integer) IS
+	'matches every unmatched payment of the entity (NULL: all) to open invoices by reference, free text, known payer and amount, or a sum; applies only certain matches, suggests the rest; one row per outcome';
 -- (end of payment matching)
 
 /* ------------------------------------------------------------------------
@@ -2403,6 +2471,7 @@ GRANT INSERT, UPDATE, DELETE ON ar.customer, ar.invoice, ar.invoice_line, ar.inv
 	ar.series_counter, ar.outbox, ar.payment, ar.allocation, ar.match_suggestion,
 	ar.sales_order, ar.sales_order_line TO ar_clerk;
 GRANT INSERT ON ar.payment_extra_ref TO ar_clerk;
+GRANT INSERT, UPDATE, DELETE ON ar.payer_account TO ar_clerk;
 GRANT INSERT, UPDATE, DELETE ON ar.entity, ar.series, ar.fx_rate, ar.entity_access, ar.bank_account
 	TO ar_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA ar TO ar_clerk;

@@ -34,6 +34,7 @@ _PG_init(void)
 		return;
 
 	ArCurrencyInit();
+	ArMatchInit();
 
 	DefineCustomBoolVariable("ar.credit_check",
 							 "Refuse to issue invoices past a customer's credit limit or hold.",

@@ -64,6 +64,9 @@ extern int64 ArNumericToInt64(Datum num, bool *overflow);
 /* refs.c */
 extern bool ArIbanValid(const char *iban);
 
+/* match.c: defines the ar.match_* settings */
+extern void ArMatchInit(void);
+
 /* amount_ops.c */
 extern void ArReportCurrencyMismatch(const ArAmount *a, const ArAmount *b) pg_attribute_noreturn();
 

@@ -1,0 +1,204 @@
+--
+-- Payment matching: ar.match_payments, ar.payer_account, ar.match_tolerance
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme) VALUES
+	(1, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK', 'ocr'),
+	(2, 'SE2', 'Söder AB', 'SE', 'SE556677889902', 'SEK', 'ocr');
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reset, is_default) VALUES
+	(1, 1, 'INV', 'invoice', 'INV-{YYYY}-{N:4}', 'yearly', true),
+	(2, 2, 'B', 'invoice', 'B{N:5}', 'never', true),
+	(3, 2, 'N', 'invoice', '{N:6}', 'never', false);
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'C1', 'Kund Ett AB', 'SE', 'SEK'),
+	(2, 1, 'C2', 'Byggare Två AB', 'SE', 'SEK'),
+	(3, 1, 'C3', 'Fjärran Handel AB', 'SE', 'SEK'),
+	(4, 1, 'C4', 'Sjöfart Fyra AB', 'SE', 'SEK'),
+	(5, 1, 'C5', 'Euro Kund Oy', 'FI', 'EUR'),
+	(9, 2, 'C9', 'Söders Kund AB', 'SE', 'SEK');
+
+-- invoices of entity 1 (zero-rated, so the total is the line price), numbered
+-- INV-2026-0001 .. in id order; entity 2 has B00001 and, from a series of
+-- plain numbers, 000001 and 000002
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT v.id, 1, v.customer, v.currency, '2026-10-01'
+  FROM (VALUES (1, 1, 'SEK'), (2, 1, 'SEK'), (3, 2, 'SEK'), (4, 2, 'SEK'), (5, 1, 'SEK'),
+			   (6, 2, 'SEK'), (7, 2, 'SEK'), (8, 3, 'SEK'), (9, 3, 'SEK'), (10, 3, 'SEK'),
+			   (11, 1, 'SEK'), (12, 1, 'SEK'), (13, 1, 'SEK'), (14, 5, 'EUR'), (15, 1, 'SEK'),
+			   (16, 1, 'SEK'), (17, 4, 'SEK'), (18, 4, 'SEK'), (19, 4, 'SEK'), (20, 4, 'SEK'),
+			   (21, 2, 'SEK'), (22, 2, 'SEK'), (23, 1, 'SEK'), (24, 1, 'SEK'), (25, 5, 'EUR'),
+			   (26, 1, 'SEK')) AS v (id, customer, currency);
+INSERT INTO ar.invoice (id, entity_id, customer_id, series_id, currency, issue_date) VALUES
+	(30, 2, 9, NULL, 'SEK', '2026-10-01'), (31, 2, 9, 3, 'SEK', '2026-10-01'), (32, 2, 9, 3, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT v.id, 1, 'Tjänst', 1, v.price, 'Z', 0
+  FROM (VALUES (1, 1000), (2, 500), (3, 250), (4, 260), (5, 320), (6, 700), (7, 700), (8, 100),
+			   (9, 200), (10, 450), (11, 1000), (12, 150), (13, 1000), (14, 80), (15, 1234),
+			   (16, 1234), (17, 100), (18, 200), (19, 300), (20, 400), (21, 110), (22, 220),
+			   (23, 555), (24, 640), (25, 50), (26, 77), (30, 400), (31, 300), (32, 400)) AS v (id, price);
+SELECT count(*) FROM ar.issue(ARRAY(SELECT generate_series(1, 26))::bigint[]);
+SELECT * FROM ar.issue(ARRAY[30, 31, 32]::bigint[]);
+SELECT id, entity_id, customer_id, number, payment_reference, total FROM ar.invoice ORDER BY id;
+
+-- Known payers: C2, C3 and C4 paid from these accounts before.  C1's
+-- account is learned during the run from payment 1.
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
+	(1, 'SE3550000000054910000003', 2),
+	(1, 'SE7280000810340009783242', 3),
+	(1, 'SE1460000000000000000044', 4);
+-- accounts are kept without blanks, in upper case
+\set VERBOSITY terse
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (1, 'se14 6000', 4);
+\set VERBOSITY default
+
+-- helpers: the reference of an invoice, and the same with a wrong check digit
+CREATE FUNCTION ref_of(bigint) RETURNS text LANGUAGE sql
+	AS $$ SELECT payment_reference FROM ar.invoice WHERE id = $1 $$;
+CREATE FUNCTION bad_ref(bigint) RETURNS text LANGUAGE sql
+	AS $$ SELECT left(r, -1) || ((right(r, 1)::int + 1) % 10)::text FROM ref_of($1) r $$;
+SELECT ar.reference_valid('ocr', ref_of(2)) AS good, ar.reference_valid('ocr', bad_ref(2)) AS bad;
+
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, remittance,
+						payer_name, payer_account, kind) VALUES
+	-- a. the structured reference; teaches C1's account
+	(1, 1, 'B01', '2026-10-20', '1000.00 SEK', ref_of(1), NULL, 'Kund Ett AB', 'SE45 5000 0000 0583 9825 7466', 'credit'),
+	-- a wrong check digit falls back: the payer is now known and 500.00 is one invoice of C1
+	(2, 1, 'B02', '2026-10-20', '500.00 SEK', bad_ref(2), NULL, 'Kund Ett AB', 'SE4550000000058398257466', 'credit'),
+	-- b. the invoice number in free text
+	(3, 1, 'B03', '2026-10-20', '250.00 SEK', NULL, 'Betalning faktura INV-2026-0003, tack!', 'Byggare Två', NULL, 'credit'),
+	-- b. the reference, printed in groups, in free text
+	(4, 1, 'B04', '2026-10-20', '260.00 SEK', NULL, 'OCR ' || regexp_replace(ref_of(4), '(...)', '\1 ', 'g'), NULL, NULL, 'credit'),
+	-- c. a known payer and the amount of exactly one open invoice
+	(5, 1, 'B05', '2026-10-20', '320.00 SEK', NULL, NULL, 'Kund Ett AB', 'SE4550000000058398257466', 'credit'),
+	-- ambiguous: C2 has two open invoices of 700.00
+	(6, 1, 'B06', '2026-10-20', '700.00 SEK', NULL, NULL, 'Byggare Två AB', 'SE3550000000054910000003', 'credit'),
+	-- d. 300.00 is invoices 8 + 9 of C3, and no other set
+	(7, 1, 'B07', '2026-10-20', '300.00 SEK', NULL, NULL, 'Fjärran Handel', 'SE7280000810340009783242', 'credit'),
+	-- e. a partial payment
+	(8, 1, 'B08', '2026-10-20', '600.00 SEK', ref_of(11), NULL, NULL, NULL, 'credit'),
+	-- e. an overpayment
+	(9, 1, 'B09', '2026-10-20', '200.00 SEK', ref_of(12), NULL, NULL, NULL, 'credit'),
+	-- e. 0.50 short: within the tolerance of 1.00 SEK, written off
+	(10, 1, 'B10', '2026-10-20', '999.50 SEK', ref_of(13), NULL, NULL, NULL, 'credit'),
+	-- the reference of a EUR invoice on a SEK payment: never matched
+	(11, 1, 'B11', '2026-10-20', '80.00 SEK', ref_of(14), NULL, NULL, NULL, 'credit'),
+	(12, 1, 'B12', '2026-10-20', '80.00 EUR', ref_of(14), NULL, NULL, NULL, 'credit'),
+	-- C1 has two open invoices of 1234.00, but payment 14 names invoice 15:
+	-- the known payer's 1234.00 is invoice 16, whatever the order
+	(13, 1, 'B13', '2026-10-20', '1234.00 SEK', NULL, NULL, NULL, 'SE4550000000058398257466', 'credit'),
+	(14, 1, 'B14', '2026-10-20', '1234.00 SEK', ref_of(15), NULL, NULL, NULL, 'credit'),
+	-- 500.00 is 100 + 400 and 200 + 300 of C4: suggestions only
+	(15, 1, 'B15', '2026-10-20', '500.00 SEK', NULL, NULL, NULL, 'SE1460000000000000000044', 'credit'),
+	-- b. two invoice numbers whose sum is the payment
+	(16, 1, 'B16', '2026-10-20', '330.00 SEK', NULL, 'Fakturor INV-2026-0021 och INV-2026-0022', NULL, NULL, 'credit'),
+	-- entity 2 paying with the reference of entity 1's invoice 23: not entity 2's
+	(17, 2, 'B17', '2026-10-20', '555.00 SEK', ref_of(23), NULL, NULL, NULL, 'credit'),
+	-- an unknown account; the payer's name is like C1's: a suggestion only
+	(18, 1, 'B18', '2026-10-20', '640.00 SEK', NULL, 'Faktura', 'KUND ETT', 'NO9386011117947', 'credit'),
+	-- invoice 1 again, after payment 1 paid it in this run: never matched elsewhere
+	(19, 1, 'B19', '2026-10-20', '1000.00 SEK', ref_of(1), NULL, NULL, 'SE4550000000058398257466', 'credit'),
+	-- not an incoming payment
+	(20, 1, 'B20', '2026-10-20', '100.00 SEK', ref_of(26), NULL, NULL, NULL, 'debit'),
+	-- entity 2's own invoice
+	(21, 2, 'B21', '2026-10-20', '400.00 SEK', ref_of(30), NULL, NULL, NULL, 'credit'),
+	-- 0.10 EUR short: no tolerance for EUR, so a partial payment
+	(22, 1, 'B22', '2026-10-20', '49.90 EUR', ref_of(25), NULL, NULL, NULL, 'credit'),
+	-- a wrong check digit, nothing else: the corrected reference is a suggestion
+	(26, 1, 'B26', '2026-10-20', '10.00 SEK', bad_ref(23), NULL, NULL, NULL, 'credit'),
+	-- an invoice number of digits only could be anything (here a customer
+	-- number): a suggestion, unless the amount is the invoice's
+	(27, 2, 'B27', '2026-10-20', '120.00 SEK', NULL, 'Kundnummer 000002', NULL, NULL, 'credit'),
+	(28, 2, 'B28', '2026-10-20', '300.00 SEK', NULL, 'Faktura 000001', NULL, NULL, 'credit');
+
+-- bad tolerance settings are refused
+SET ar.match_tolerance = '1.001 SEK';
+SET ar.match_tolerance = '1 SEK, 2 SEK';
+SET ar.match_tolerance = '1 XYZ';
+SET ar.match_tolerance = '-1 SEK';
+SET ar.match_tolerance = '1.00 SEK';
+SHOW ar.match_tolerance;
+
+-- an entity that does not exist
+SELECT * FROM ar.match_payments(99);
+
+-- entity 1 only
+SELECT * FROM ar.match_payments(1);
+
+SELECT a.id, a.payment_id, i.number, a.amount, a.rule, a.confidence
+  FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id ORDER BY a.id;
+SELECT id, entity_id, status, amount, unallocated FROM ar.payment ORDER BY id;
+SELECT id, number, status, open_amount FROM ar.invoice WHERE kind = 'invoice' ORDER BY id;
+SELECT payment_id, invoice_id, score, rule FROM ar.match_suggestion ORDER BY payment_id, score DESC, invoice_id;
+SELECT entity_id, payer_account, customer_id, learned_from, rule FROM ar.payer_account
+ ORDER BY entity_id, payer_account, customer_id;
+
+-- entity 2 only: its own invoices are paid, entity 1's reference is not
+SELECT * FROM ar.match_payments(2);
+SELECT id, entity_id, status, unallocated FROM ar.payment WHERE entity_id = 2 ORDER BY id;
+SELECT number, status, open_amount FROM ar.invoice WHERE id IN (23, 30, 31, 32) ORDER BY id;
+SELECT a.payment_id, i.number, a.amount, a.rule, a.confidence
+  FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id WHERE a.payment_id > 26 ORDER BY a.id;
+SELECT payment_id, invoice_id, score, rule FROM ar.match_suggestion WHERE payment_id > 26;
+
+-- e. the rest of invoice 11 arrives; a second run over all entities pays it
+-- and decides the open payments again (the suggestions come out the same)
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+VALUES (23, 1, 'B23', '2026-10-27', '400.00 SEK', ref_of(11));
+SELECT * FROM ar.match_payments();
+SELECT a.payment_id, i.number, a.amount, a.rule, a.confidence
+  FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id WHERE a.payment_id = 23;
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 11;
+SELECT payment_id, invoice_id, score, rule FROM ar.match_suggestion ORDER BY payment_id, score DESC, invoice_id;
+
+-- a person confirms a suggestion with ar.allocate: the payment's and the
+-- invoice's suggestions are settled
+SELECT ar.allocate(6, 6);
+SELECT payment_id, invoice_id, score, rule FROM ar.match_suggestion ORDER BY payment_id, score DESC, invoice_id;
+SELECT id, status, unallocated FROM ar.payment WHERE id = 6;
+
+-- a manual allocation teaches the payer's account ...
+SELECT ar.allocate(18, 24) AS allocation_id \gset
+SELECT entity_id, payer_account, customer_id, learned_from, rule FROM ar.payer_account
+ WHERE payer_account = 'NO9386011117947';
+-- ... so the next payment from it matches by amount (77.00 is invoice 26)
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, payer_account)
+VALUES (24, 1, 'B24', '2026-10-28', '77.00 SEK', 'NO93 8601 1117 947');
+SELECT * FROM ar.match_payments(1) WHERE payments > 0;
+SELECT a.payment_id, i.number, a.amount, a.rule, a.confidence
+  FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id WHERE a.payment_id = 24;
+-- reversing the allocation that taught the account forgets it
+SELECT ar.unallocate(:allocation_id);
+SELECT count(*) FROM ar.payer_account WHERE payer_account = 'NO9386011117947';
+
+-- nothing new: a run changes nothing
+SELECT count(*) AS allocations FROM ar.allocation;
+SELECT * FROM ar.match_payments() WHERE payments > 0;
+SELECT count(*) AS allocations FROM ar.allocation;
+
+-- without a tolerance a shortfall stays open
+RESET ar.match_tolerance;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (27, 1, 1, 'SEK', '2026-10-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (27, 1, 'Tjänst', 1, 100, 'Z', 0);
+SELECT ar.issue(27::bigint);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+VALUES (25, 1, 'B25', '2026-10-28', '99.50 SEK', ref_of(27));
+SELECT * FROM ar.match_payments(1) WHERE payments > 0;
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 27;
+
+-- the allocations still add up: every invoice's open amount is its total
+-- minus what is allocated to it
+SELECT i.id, i.total, i.open_amount, sum(a.amount) AS allocated
+  FROM ar.invoice i JOIN ar.allocation a ON a.invoice_id = i.id AND a.reversed_at IS NULL
+ GROUP BY i.id
+HAVING i.total - sum(a.amount) <> i.open_amount;
+SELECT p.id, p.amount, p.unallocated
+  FROM ar.payment p LEFT JOIN ar.allocation a ON a.payment_id = p.id AND a.reversed_at IS NULL
+ WHERE p.kind = 'credit'
+ GROUP BY p.id
+HAVING p.amount - coalesce(sum(a.amount), ar.amount(0, ar.currency_of(p.amount))) <> p.unallocated;
