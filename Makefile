@@ -11,6 +11,7 @@ OBJS = \
 	src/status.o \
 	src/refs.o \
 	src/numbering.o \
+	src/audit.o \
 	src/restore.o \
 	src/camt.o \
 	src/bgmax.o \

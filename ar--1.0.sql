@@ -2139,11 +2139,9 @@ CREATE FUNCTION ar.audit_row_hash(id bigint, xid xid8, at timestamptz, actor tex
 								  table_name text, op text, row_key text, entity_id integer,
 								  data jsonb, first_in_xact boolean)
 	RETURNS bytea
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-RETURN sha256(convert_to(concat_ws('|', id, xid, (extract(epoch FROM at) * 1000000)::bigint,
-								   actor, table_name, op, row_key, coalesce(entity_id::text, ''),
-								   first_in_xact, data::text), 'UTF8'));
+	AS 'MODULE_PATHNAME', 'ar_audit_row_hash' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ar.audit_row_hash(bigint, xid8, timestamptz, text, text, text, text, integer, jsonb, boolean) IS
+	'sha256 of id|xid|at (epoch microseconds)|actor|table_name|op|row_key|entity_id|t or f|data (src/audit.c)';
 
 CREATE FUNCTION ar.audit_seal_hash(prev_hash bytea, seq bigint, xid xid8, first_id bigint,
 								   last_id bigint, row_count bigint, rows_hash bytea)
