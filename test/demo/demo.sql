@@ -156,6 +156,26 @@ SELECT channel, kind, count(*) AS queued FROM ar.outbox GROUP BY channel, kind O
 \echo '   The same file again adds nothing:'
 SELECT ar.import_camt(:'camt053_doc') AS payments_imported_again;
 
+
+\echo
+\echo '   The matcher goes once through every unmatched payment (set-based, in C):'
+SELECT * FROM ar.match_payments();
+\echo '   What it applied, per rule, and what it left for a person:'
+SELECT a.rule, count(*) AS allocations, min(a.confidence) AS confidence, sum(a.amount) AS amount
+  FROM ar.allocation a WHERE a.payment_id IS NOT NULL OR a.rule = 'write_off'
+ GROUP BY a.rule ORDER BY count(*) DESC;
+SELECT s.rule, count(*) AS suggestions, round(avg(s.score), 2) AS avg_score
+  FROM ar.match_suggestion s GROUP BY s.rule ORDER BY 1;
+SELECT i.status, count(*) AS invoices, sum(i.open_amount) AS open
+  FROM ar.invoice i WHERE i.kind = 'invoice' GROUP BY i.status ORDER BY 1;
+\echo '   A person confirms one suggestion with ar.allocate:'
+SELECT p.bank_ref, p.amount, p.remittance, i.number, i.open_amount, s.score, s.rule,
+       ar.allocate(s.payment_id, s.invoice_id) AS allocation_id
+  FROM (SELECT x.* FROM ar.match_suggestion x
+          JOIN ar.payment p ON p.id = x.payment_id JOIN ar.invoice i ON i.id = x.invoice_id
+         WHERE p.unallocated = i.open_amount ORDER BY x.score DESC, x.payment_id LIMIT 1) s
+  JOIN ar.payment p ON p.id = s.payment_id JOIN ar.invoice i ON i.id = s.invoice_id;
+
 \echo
 \echo '6. The audit trail: every change to documents and money, sha256-chained per transaction'
 SELECT table_name, op, count(*) AS rows FROM ar.audit GROUP BY table_name, op ORDER BY 1, 2;
