@@ -11,6 +11,8 @@ OBJS = \
 	src/status.o \
 	src/refs.o \
 	src/numbering.o \
+	src/ubl.o \
+	src/peppol.o \
 	src/audit.o \
 	src/restore.o \
 	src/camt.o \
@@ -19,7 +21,7 @@ OBJS = \
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation audit security bank_import match
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -1107,6 +1107,10 @@ BEGIN
 	)
 	SELECT array_agg(ins) INTO taxes FROM ins;
 
+	-- What a Peppol e-invoice needs must be there before a number is given:
+	-- the error names the missing field (ar.ubl_check, src/ubl.c).
+	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
+
 	-- Credit check: open exposure plus what is being issued, per customer.
 	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
 		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
@@ -1212,10 +1216,17 @@ BEGIN
 		  JOIN counters ON counters.series_id = n.series_id AND counters.period = n.period
 		  JOIN t ON t.invoice_id = n.id
 		 WHERE i.id = n.id
-		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel
+		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel, i AS doc
 	), queued AS (
-		INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel)
-		SELECT upd.entity_id, upd.customer_id, upd.id, upd.kind, upd.channel FROM upd
+		-- the payload: UBL for peppol, the readable text for email and print;
+		-- this statement cannot see its own updates, so the rows go along
+		INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
+		SELECT upd.entity_id, upd.customer_id, upd.id, upd.kind, upd.channel, p.payload
+		  FROM upd
+		  JOIN ar.issue_payloads(ARRAY(SELECT u.doc FROM upd u ORDER BY u.id),
+								 ARRAY(SELECT u.channel FROM upd u ORDER BY u.id)) p
+			ON p.invoice_id = upd.id
+		 ORDER BY upd.id
 		RETURNING 1
 	)
 	SELECT upd.id, upd.number FROM upd ORDER BY upd.id;
@@ -1717,6 +1728,65 @@ CREATE CONSTRAINT TRIGGER sales_order_delivered_insert AFTER INSERT ON ar.sales_
 /* ------------------------------------------------------------------------
  * 5. E-invoices: UBL (Peppol BIS Billing 3.0) and readable renderings
  * ------------------------------------------------------------------------ */
+
+-- Peppol electronic addresses (src/peppol.c).  The scheme must be in the
+-- Peppol list of electronic address schemes (EAS); where the Peppol rules
+-- check the format of an identifier (0007, 0088, 0096, 0151, 0184, 0192,
+-- 0198, 0208), the same check runs when an entity or customer is saved.
+CREATE FUNCTION ar.peppol_id_valid(scheme text, id text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_peppol_id_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.peppol_id_valid(text, text) IS
+	'does scheme:id pass the Peppol checks of an electronic address (EAS scheme list; format of 0007, 0088, 0096, 0151, 0184, 0192, 0198, 0208)';
+CREATE FUNCTION ar.peppol_id_check(scheme text, id text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_peppol_id_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.peppol_id_check(text, text) IS
+	'true for a valid Peppol electronic address, else an error (23514) saying what is wrong; used by the CHECK constraints of ar.entity and ar.customer';
+
+ALTER TABLE ar.entity ADD CONSTRAINT entity_peppol_id_check
+	CHECK (peppol_scheme IS NULL OR peppol_id IS NULL OR ar.peppol_id_check(peppol_scheme, peppol_id));
+ALTER TABLE ar.customer ADD CONSTRAINT customer_peppol_id_check
+	CHECK (peppol_scheme IS NULL OR peppol_id IS NULL OR ar.peppol_id_check(peppol_scheme, peppol_id));
+
+-- Documents (src/ubl.c).  Only issued documents render; drafts and
+-- cancelled ones raise 55000.
+CREATE FUNCTION ar.invoice_ubl(invoice_id bigint) RETURNS xml
+	AS 'MODULE_PATHNAME', 'ar_invoice_ubl' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ar.invoice_ubl(bigint) IS
+	'an issued invoice or credit note as UBL 2.1 (Peppol BIS Billing 3.0); an error names what the document lacks';
+CREATE FUNCTION ar.invoice_ubl(invoice_ids bigint[])
+	RETURNS TABLE (invoice_id bigint, ubl xml)
+	AS 'MODULE_PATHNAME', 'ar_invoice_ubl_set' LANGUAGE C STABLE STRICT ROWS 1000;
+COMMENT ON FUNCTION ar.invoice_ubl(bigint[]) IS
+	'UBL of many issued documents, in the order given; reads them 1000 at a time (the fast path for bulk export)';
+CREATE FUNCTION ar.invoice_text(invoice_id bigint) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_invoice_text' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ar.invoice_text(bigint) IS
+	'the readable rendering (plain UTF-8 text) of an issued invoice or credit note: the email and print payload';
+CREATE FUNCTION ar.ubl_check(invoice_ids bigint[]) RETURNS void
+	AS 'MODULE_PATHNAME', 'ar_ubl_check' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ar.ubl_check(bigint[]) IS
+	'raises the first thing any of the documents (drafts too) lacks for a valid Peppol e-invoice, naming the field; ar.issue calls it for peppol customers';
+CREATE FUNCTION ar.ubl_problems(invoice_id bigint)
+	RETURNS TABLE (sqlstate text, field text, problem text, detail text)
+	AS 'MODULE_PATHNAME', 'ar_ubl_problems' LANGUAGE C STABLE STRICT ROWS 5;
+COMMENT ON FUNCTION ar.ubl_problems(bigint) IS
+	'everything a document (a draft too) lacks for a valid Peppol e-invoice, one row each; no rows: it can go by Peppol';
+CREATE FUNCTION ar.issue_payloads(docs ar.invoice[], channels text[])
+	RETURNS TABLE (invoice_id bigint, payload text)
+	AS 'MODULE_PATHNAME', 'ar_issue_payloads' LANGUAGE C STABLE STRICT ROWS 1000;
+COMMENT ON FUNCTION ar.issue_payloads(ar.invoice[], text[]) IS
+	'internal to ar.issue: the outbox payload of just-issued rows (UBL for peppol, the readable text otherwise)';
+
+-- Payloads are a few kB of XML or text each, written once: lz4 compresses
+-- them several times faster than the default pglz (where the server has it).
+DO $$
+BEGIN
+	IF 'lz4' = ANY (SELECT pg_catalog.unnest(enumvals) FROM pg_catalog.pg_settings
+					 WHERE name = 'default_toast_compression') THEN
+		ALTER TABLE ar.outbox ALTER COLUMN payload SET COMPRESSION lz4;
+	END IF;
+END
+$$;
 -- (end of e-invoices)
 
 /* ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ cd "$AR_ROOT"
 
 # The benchmarks, in the order they run.  To add one, write bench/NAME.sh
 # (source bench/lib.sh; make a database with bench_db) and list NAME here.
-BENCHMARKS=(amount issue match)
+BENCHMARKS=(amount issue match ubl)
 
 # Benchmark settings: the table of a benchmark fits in shared_buffers (and
 # under a quarter of it, so that sequential scans do not go through a small
