@@ -1176,22 +1176,27 @@ BEGIN
 				  DETAIL = 'Numbers are given in id order and must follow the order of the dates.';
 	END IF;
 
+	-- The totals are joined to the items before anything else: the planner
+	-- believes an UPDATE ... RETURNING gives one row, and a join of that
+	-- with the totals became a nested loop that rescanned them per invoice
+	-- (quadratic).  The counters are looked up per row instead (one row per
+	-- series and period).
 	RETURN QUERY
 	WITH n AS (
-		SELECT it.*, row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k,
+		SELECT it.*, tt.net, tt.tax,
+			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k,
 			   count(*) OVER (PARTITION BY it.series_id, it.period) AS cnt,
 			   max(it.issue_date) OVER (PARTITION BY it.series_id, it.period) AS max_date
 		  FROM unnest(items) it
+		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
+				  FROM unnest(taxes) x
+				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
 	), counters AS (
 		UPDATE ar.series_counter sc
 		   SET last_value = sc.last_value + g.cnt, last_date = g.max_date
 		  FROM (SELECT DISTINCT n.series_id, n.period, n.cnt, n.max_date FROM n) g
 		 WHERE sc.series_id = g.series_id AND sc.period = g.period
 		RETURNING sc.series_id, sc.period, sc.last_value - g.cnt AS base
-	), t AS (
-		SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
-		  FROM unnest(taxes) x
-		 GROUP BY x.invoice_id
 	), upd AS (
 		UPDATE ar.invoice i
 		   SET number = ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
@@ -1201,10 +1206,10 @@ BEGIN
 			   status = 'issued',
 			   issue_date = n.issue_date,
 			   due_date = n.due_date,
-			   net_total = t.net,
-			   tax_total = t.tax,
-			   total = t.net OPERATOR(ar.+) t.tax,
-			   open_amount = t.net OPERATOR(ar.+) t.tax,
+			   net_total = n.net,
+			   tax_total = n.tax,
+			   total = n.net OPERATOR(ar.+) n.tax,
+			   open_amount = n.net OPERATOR(ar.+) n.tax,
 			   payment_reference = CASE n.kind WHEN 'invoice' THEN
 				   ar.payment_reference(n.ref_scheme,
 					   right(regexp_replace(ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
@@ -1213,8 +1218,8 @@ BEGIN
 											   WHEN 'ocr_len' THEN 23 ELSE 24 END)) END,
 			   issued_at = now()
 		  FROM n
-		  JOIN counters ON counters.series_id = n.series_id AND counters.period = n.period
-		  JOIN t ON t.invoice_id = n.id
+		 CROSS JOIN LATERAL (SELECT c.base FROM counters c
+							  WHERE c.series_id = n.series_id AND c.period = n.period) counters
 		 WHERE i.id = n.id
 		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel, i AS doc
 	), queued AS (
