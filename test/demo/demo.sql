@@ -109,6 +109,17 @@ SELECT e.id, 'K' || lpad(g::text, 4, '0'),
        (ARRAY[10, 15, 30, 30, 30, 45])[1 + g % 6], ar.amount(500000, 'SEK'),
        CASE WHEN g % 25 = 0 THEN 'key' ELSE 'standard' END, g % 10 = 0
   FROM ar.entity e, generate_series(1, 200) g WHERE e.code = 'NV';
+-- every fifth customer takes e-invoices over Peppol: a Swedish org. no.
+-- (Luhn) as company id, endpoint 0007 and VAT id, and a postal address
+UPDATE ar.customer c
+   SET company_id = o.orgno, vat_id = 'SE' || o.orgno || '01', peppol_scheme = '0007',
+       peppol_id = o.orgno, channel = 'peppol', street = 'Industrivägen ' || o.n,
+       city = (ARRAY['Göteborg', 'Malmö', 'Uppsala', 'Västerås'])[1 + o.n % 4],
+       postal_code = (40000 + o.n * 7)::text
+  FROM (SELECT id, substring(customer_no FROM 2)::int AS n,
+               ar.payment_reference('ocr', (556100000 + substring(customer_no FROM 2)::int)::text) AS orgno
+          FROM ar.customer) o
+ WHERE o.id = c.id AND o.n % 5 = 0;
 INSERT INTO ar.sales_order (entity_id, customer_id, order_no, currency, buyer_reference)
 SELECT c.entity_id, c.id, 'SO-' || lpad(g::text, 6, '0'), 'SEK', 'Ref ' || (g % 97)
   FROM generate_series(1, 2000) g
@@ -137,7 +148,9 @@ SELECT vat_rate AS "VAT %", count(DISTINCT invoice_id) AS invoices, sum(taxable_
 
 \echo
 \echo '   A returned delivery is credited in full; the series stay sound'
-SELECT ar.credit(min(id), 'Returned goods') AS cn_id FROM ar.invoice WHERE status = 'issued' \gset
+SELECT ar.credit(min(i.id), 'Returned goods') AS cn_id
+  FROM ar.invoice i JOIN ar.customer c ON c.id = i.customer_id
+ WHERE i.status = 'issued' AND c.channel = 'peppol' \gset
 SELECT cn.number AS credit_note, i.number AS credits, i.status AS invoice_status, cn.total,
        i.open_amount AS invoice_open
   FROM ar.invoice cn JOIN ar.invoice i ON i.id = cn.credited_invoice_id WHERE cn.id = :cn_id;
@@ -147,6 +160,23 @@ SELECT s.code AS series, count(i.id) AS documents,
  GROUP BY s.id, s.code ORDER BY s.code;
 SELECT channel, kind, count(*) AS queued FROM ar.outbox GROUP BY channel, kind ORDER BY 1, 2;
 
+
+\echo
+\echo '   Each document is queued for its customer''s channel: Peppol UBL or a readable text'
+SELECT channel, count(*) AS documents, min(length(payload)) AS min_bytes, max(length(payload)) AS max_bytes
+  FROM ar.outbox GROUP BY channel ORDER BY channel;
+\echo '   One Peppol invoice, as queued and as generated again (byte-identical):'
+SELECT o.invoice_id, length(o.payload) AS bytes, ar.invoice_ubl(o.invoice_id)::text = o.payload AS same_as_queued
+  FROM ar.outbox o WHERE o.channel = 'peppol' ORDER BY o.id LIMIT 1;
+\echo '   Its first elements (ar.invoice_ubl):'
+\pset format unaligned
+\pset tuples_only on
+SELECT regexp_replace(left(ar.invoice_ubl(o.invoice_id)::text, 1500), '><', E'>\n<', 'g') || E'\n...'
+  FROM ar.outbox o WHERE o.channel = 'peppol' ORDER BY o.id LIMIT 1;
+\pset tuples_only off
+\pset format aligned
+\echo '   An invoice for a customer on e-mail (ar.invoice_text):'
+SELECT ar.invoice_text(min(o.invoice_id)) AS text FROM ar.outbox o WHERE o.channel = 'email' AND o.kind = 'invoice';
 
 \echo
 \echo '5. The bank sends a camt.053 statement: payments for most invoices, some partial,'
@@ -206,5 +236,3 @@ RESET ROLE;
 DELETE FROM ar.entity_access;
 DROP ROLE ar_demo_clerk_nv, ar_demo_clerk_fj;
 
-\echo
-\echo 'Demo complete.'
