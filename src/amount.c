@@ -86,6 +86,43 @@ word_is(const char *p, const char *word)
 }
 
 /*
+ * The minor units of a decimal given as its integer and fraction digits
+ * (frac_len <= minor_unit; missing fraction digits are zeros).  Accumulates
+ * negatively, so that the whole int64 range is reachable, and negates
+ * unless negative.  Returns false on overflow.  Shared by the text input of
+ * ar.amount and the bank file parsers.
+ */
+bool
+ArDecimalDigitsToUnits(const char *int_digits, int int_len, const char *frac_digits,
+					   int frac_len, int minor_unit, bool negative, int64 *result)
+{
+	int64		units = 0;
+
+	for (int i = 0; i < int_len + minor_unit; i++)
+	{
+		int			digit;
+
+		if (i < int_len)
+			digit = int_digits[i] - '0';
+		else if (i - int_len < frac_len)
+			digit = frac_digits[i - int_len] - '0';
+		else
+			digit = 0;
+		if (unlikely(pg_mul_s64_overflow(units, 10, &units)) ||
+			unlikely(pg_sub_s64_overflow(units, digit, &units)))
+			return false;
+	}
+	if (!negative)
+	{
+		if (unlikely(units == PG_INT64_MIN))
+			return false;
+		units = -units;
+	}
+	*result = units;
+	return true;
+}
+
+/*
  * Parse the text form.  Returns false after a soft error when escontext
  * asks for one.
  */
@@ -219,33 +256,12 @@ parse_amount(const char *str, ArAmount *result, Node *escontext)
 							  cur->code, cur->minor_unit),
 					errhint("Round explicitly with ar.round_amount().")));
 
-	/* Accumulate negatively so that the full int64 range is reachable. */
-	for (int i = 0; i < int_len + cur->minor_unit; i++)
-	{
-		int			digit;
-
-		if (i < int_len)
-			digit = int_start[i] - '0';
-		else if (i - int_len < frac_len)
-			digit = frac_start[i - int_len] - '0';
-		else
-			digit = 0;
-		if (unlikely(pg_mul_s64_overflow(units, 10, &units)) ||
-			unlikely(pg_sub_s64_overflow(units, digit, &units)))
-			AR_ERETURN(escontext, false,
-					   (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						errmsg("amount out of range: \"%s\"", str),
-						errdetail("An amount holds at most 9223372036854775807 minor units of its currency.")));
-	}
-	if (!negative)
-	{
-		if (unlikely(units == PG_INT64_MIN))
-			AR_ERETURN(escontext, false,
-					   (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						errmsg("amount out of range: \"%s\"", str),
-						errdetail("An amount holds at most 9223372036854775807 minor units of its currency.")));
-		units = -units;
-	}
+	if (!ArDecimalDigitsToUnits(int_start, int_len, frac_start, frac_len, cur->minor_unit,
+								negative, &units))
+		AR_ERETURN(escontext, false,
+				   (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					errmsg("amount out of range: \"%s\"", str),
+					errdetail("An amount holds at most 9223372036854775807 minor units of its currency.")));
 
 	result->units = units;
 	result->currency = packed;

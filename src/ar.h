@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 
 /*
  * ar.amount: an exact amount of money.  A signed 64-bit count of the
@@ -60,9 +61,15 @@ extern Datum ArUnitsToNumeric(int64 units, int scale);
 extern int64 ArNumericToUnits(Datum num, uint32 currency, bool round);
 extern char *ArAmountToCString(const ArAmount *a);
 extern int64 ArNumericToInt64(Datum num, bool *overflow);
+extern bool ArDecimalDigitsToUnits(const char *int_digits, int int_len, const char *frac_digits,
+								   int frac_len, int minor_unit, bool negative, int64 *result);
 
 /* refs.c */
 extern bool ArIbanValid(const char *iban);
+extern bool ArAllDigits(const char *s);
+
+/* camt.c: "#2", "#3", ... for repeated bank_refs of one file (also bgmax.c) */
+extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 
 /* match.c: defines the ar.match_* settings */
 extern void ArMatchInit(void);

@@ -177,17 +177,6 @@ bg_error(const BgCtx *cx, const char *what, const char *value)
 			 errdetail("Nothing was imported.")));
 }
 
-static bool
-all_digits(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char) *s))
-			return false;
-	return true;
-}
-
 /* A number of digits, all of them present. */
 static int64
 digits(const BgCtx *cx, int from, int to, const char *what)
@@ -195,7 +184,7 @@ digits(const BgCtx *cx, int from, int to, const char *what)
 	char	   *s = raw(cx, from, to);
 	int64		v = 0;
 
-	if (!all_digits(s))
+	if (!ArAllDigits(s))
 		bg_error(cx, what, s);
 	for (char *p = s; *p; p++)
 		if (pg_mul_s64_overflow(v, 10, &v) || pg_add_s64_overflow(v, *p - '0', &v))
@@ -212,7 +201,7 @@ giro(const BgCtx *cx, int from, int to, const char *what)
 
 	if (strspn(s, " ") == strlen(s))
 		return NULL;
-	if (!all_digits(s))
+	if (!ArAllDigits(s))
 		bg_error(cx, what, s);
 	while (*p == '0')
 		p++;
@@ -239,7 +228,7 @@ bg_date(const BgCtx *cx, int from, const char *what)
 				m,
 				d;
 
-	if (!all_digits(s))
+	if (!ArAllDigits(s))
 		bg_error(cx, what, s);
 	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
 	m = (s[4] - '0') * 10 + (s[5] - '0');
@@ -338,44 +327,6 @@ load_line(BgCtx *cx, const char *p, int len)
 	return true;
 }
 
-static int
-row_ref_cmp(const void *a, const void *b)
-{
-	const BgRow *ra = *(BgRow *const *) a;
-	const BgRow *rb = *(BgRow *const *) b;
-	int			c = strcmp(ra->bank_ref, rb->bank_ref);
-
-	if (c != 0)
-		return c;
-	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
-}
-
-/* Repeated bank_refs within one file get "#2", "#3", ... (as in camt.c). */
-static void
-dedupe_refs(List *rows)
-{
-	int			n = list_length(rows);
-	BgRow	  **sorted;
-	int			i = 0;
-	ListCell   *lc;
-
-	if (n < 2)
-		return;
-	sorted = palloc(n * sizeof(BgRow *));
-	foreach(lc, rows)
-		sorted[i++] = lfirst(lc);
-	qsort(sorted, n, sizeof(BgRow *), row_ref_cmp);
-	for (i = 1; i < n; i++)
-	{
-		int			k = 1;
-		const char *base = sorted[i - 1]->bank_ref;
-
-		while (i < n && strcmp(sorted[i]->bank_ref, base) == 0)
-			sorted[i++]->bank_ref = psprintf("%s#%d", base, ++k);
-	}
-	pfree(sorted);
-}
-
 /* ------------------------------------------------------------------------
  * The file
  * ------------------------------------------------------------------------ */
@@ -449,7 +400,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 								pg_any_to_server(version, 2, PG_LATIN1), cx->line),
 						 errdetail("ar reads BgMax version 01. Nothing was imported.")));
 			cx->timestamp = raw(cx, 25, 44);
-			if (!all_digits(cx->timestamp))
+			if (!ArAllDigits(cx->timestamp))
 				bg_error(cx, "timestamp", cx->timestamp);
 			flag = raw(cx, 45, 45);
 			if (strcmp(flag, "T") != 0 && strcmp(flag, "P") != 0)
@@ -562,7 +513,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 					break;
 				case '9':
 					row->org_no = field(cx, 3, 14);
-					if (row->org_no != NULL && !all_digits(row->org_no))
+					if (row->org_no != NULL && !ArAllDigits(row->org_no))
 						bg_error(cx, "organisation number", raw(cx, 3, 14));
 					break;
 			}
@@ -580,7 +531,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				out_of_order(cx, "A TK15 deposit record closes a deposit opened by TK05.");
 			date = bg_date(cx, 38, "payment date");
 			deposit = field(cx, 46, 50);
-			if (deposit == NULL || !all_digits(deposit))
+			if (deposit == NULL || !ArAllDigits(deposit))
 				bg_error(cx, "deposit serial number", raw(cx, 46, 50));
 			amount = digits(cx, 51, 68, "deposit amount");
 			ccy = raw(cx, 69, 71);
@@ -768,7 +719,8 @@ ar_bgmax_transactions(PG_FUNCTION_ARGS)
 
 	memset(&cx, 0, sizeof(cx));
 	bgmax_parse(&cx, VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content));
-	dedupe_refs(cx.rows);
+	/* repeated bank_refs get "#2", "#3", ... (see camt.c) */
+	ArDedupeBankRefs(cx.rows, offsetof(BgRow, bank_ref), offsetof(BgRow, seq));
 	foreach(lc, cx.rows)
 		put_row(&cx, rsinfo, lfirst(lc), amount_type);
 	return (Datum) 0;

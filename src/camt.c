@@ -393,24 +393,13 @@ parse_amount(const CamtCtx *cx, xmlNodePtr amt, const char *where,
 				 errmsg("amount \"%s\" in %s of %s message has more fraction digits than %s allows (%d)",
 						value, where, cx->format, cur->code, cur->minor_unit),
 				 errdetail("Nothing was imported.")));
-	for (int i = 0; i < int_len + cur->minor_unit; i++)
-	{
-		int			digit;
-
-		if (i < int_len)
-			digit = int_start[i] - '0';
-		else if (i - int_len < frac_len)
-			digit = frac_start[i - int_len] - '0';
-		else
-			digit = 0;
-		if (unlikely(pg_mul_s64_overflow(result, 10, &result)) ||
-			unlikely(pg_add_s64_overflow(result, digit, &result)))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("amount \"%s %s\" in %s of %s message is out of range",
-							value, ccy, where, cx->format),
-					 errdetail("Nothing was imported.")));
-	}
+	if (!ArDecimalDigitsToUnits(int_start, int_len, frac_start, frac_len, cur->minor_unit,
+								false, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("amount \"%s %s\" in %s of %s message is out of range",
+						value, ccy, where, cx->format),
+				 errdetail("Nothing was imported.")));
 	*units = result;
 	*currency = ArCurrencyPack(cur->code, 3);
 }
@@ -664,44 +653,58 @@ make_bank_ref(const CamtRow *row, const char *tx_ref, const char *entry_ref,
 	return psprintf("%s:%s", row->account, base);
 }
 
-static int
-row_ref_cmp(const void *a, const void *b)
+/* Where a row type keeps its bank_ref (char *) and its file order (int). */
+typedef struct RefLayout
 {
-	const CamtRow *ra = *(CamtRow *const *) a;
-	const CamtRow *rb = *(CamtRow *const *) b;
-	int			c = strcmp(ra->bank_ref, rb->bank_ref);
+	size_t		ref_offset;
+	size_t		seq_offset;
+} RefLayout;
+
+static int
+row_ref_cmp(const void *a, const void *b, void *arg)
+{
+	const RefLayout *lay = arg;
+	const char *ra = *(const char *const *) ((const char *) *(void *const *) a + lay->ref_offset);
+	const char *rb = *(const char *const *) ((const char *) *(void *const *) b + lay->ref_offset);
+	int			sa = *(const int *) ((const char *) *(void *const *) a + lay->seq_offset);
+	int			sb = *(const int *) ((const char *) *(void *const *) b + lay->seq_offset);
+	int			c = strcmp(ra, rb);
 
 	if (c != 0)
 		return c;
-	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
+	return (sa > sb) - (sa < sb);
 }
 
 /*
  * Two transactions of one file with the same bank_ref (a batch whose
- * transactions repeat an EndToEndId, say) are told apart by "#2", "#3", ...
- * in document order, so that a re-import gives the same refs.
+ * transactions repeat an EndToEndId, say, or two BgMax payments with one
+ * serial number) are told apart by "#2", "#3", ... in file order, so that a
+ * re-import gives the same refs.  rows holds pointers to structs that keep
+ * their bank_ref at ref_offset and their file order at seq_offset; camt.c
+ * and bgmax.c share this.
  */
-static void
-dedupe_refs(List *rows)
+void
+ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset)
 {
 	int			n = list_length(rows);
-	CamtRow   **sorted;
+	void	  **sorted;
 	int			i = 0;
 	ListCell   *lc;
+	RefLayout	lay = {ref_offset, seq_offset};
 
 	if (n < 2)
 		return;
-	sorted = palloc(n * sizeof(CamtRow *));
+	sorted = palloc(n * sizeof(void *));
 	foreach(lc, rows)
 		sorted[i++] = lfirst(lc);
-	qsort(sorted, n, sizeof(CamtRow *), row_ref_cmp);
+	qsort_arg(sorted, n, sizeof(void *), row_ref_cmp, &lay);
 	for (i = 1; i < n; i++)
 	{
 		int			k = 1;
-		const char *base = sorted[i - 1]->bank_ref;
+		char	  **base = (char **) ((char *) sorted[i - 1] + ref_offset);
 
-		while (i < n && strcmp(sorted[i]->bank_ref, base) == 0)
-			sorted[i++]->bank_ref = psprintf("%s#%d", base, ++k);
+		while (i < n && strcmp(*(char **) ((char *) sorted[i] + ref_offset), *base) == 0)
+			*(char **) ((char *) sorted[i++] + ref_offset) = psprintf("%s#%d", *base, ++k);
 	}
 	pfree(sorted);
 }
@@ -1221,7 +1224,7 @@ ar_camt_transactions(PG_FUNCTION_ARGS)
 	xmlFreeParserCtxt(ctxt);
 	pg_xml_done(xmlerrcxt, false);
 
-	dedupe_refs(cx.rows);
+	ArDedupeBankRefs(cx.rows, offsetof(CamtRow, bank_ref), offsetof(CamtRow, seq));
 	foreach(lc, cx.rows)
 		put_row(&cx, rsinfo, lfirst(lc), amount_type);
 	return (Datum) 0;

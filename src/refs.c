@@ -74,8 +74,9 @@ compact(const char *s)
 	return out;
 }
 
-static bool
-all_digits(const char *s)
+/* True for a non-empty string of ASCII digits (also used by bgmax.c). */
+bool
+ArAllDigits(const char *s)
 {
 	if (*s == '\0')
 		return false;
@@ -177,21 +178,21 @@ reference_valid(RefScheme scheme, const char *ref, int min_len, int max_len)
 		case REF_OCR:
 		case REF_KID10:
 		case REF_FIK:
-			return all_digits(ref) && luhn_digit(ref, len - 1) == ref[len - 1] - '0';
+			return ArAllDigits(ref) && luhn_digit(ref, len - 1) == ref[len - 1] - '0';
 		case REF_OCR_LEN:
-			return all_digits(ref) &&
+			return ArAllDigits(ref) &&
 				luhn_digit(ref, len - 1) == ref[len - 1] - '0' &&
 				ref[len - 2] - '0' == len % 10;
 		case REF_KID11:
 			{
 				char	   *body = pnstrdup(ref, len - 1);
 
-				if (!all_digits(body))
+				if (!ArAllDigits(body))
 					return false;
 				return mod11_char(ref, len - 1) == ref[len - 1];
 			}
 		case REF_FI:
-			return all_digits(ref) && ref[0] != '0' &&
+			return ArAllDigits(ref) && ref[0] != '0' &&
 				fi_digit(ref, len - 1) == ref[len - 1] - '0';
 		case REF_RF:
 			return ref[0] == 'R' && ref[1] == 'F' &&
@@ -249,7 +250,7 @@ ar_payment_reference(PG_FUNCTION_ARGS)
 		if (!alnum_upper(base))
 			bad_base(name, orig, "An RF reference carries only letters A-Z and digits.");
 	}
-	else if (!all_digits(base))
+	else if (!ArAllDigits(base))
 		bad_base(name, orig, "This scheme carries digits only.");
 	if (schemes[i].scheme == REF_FIK)
 	{
