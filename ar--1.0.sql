@@ -2526,24 +2526,24 @@ BEGIN
 END
 $$;
 -- tables that belong to a parent row: visible with their parent
-ALTER TABLE ar.invoice_line ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.invoice_line
-	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
-ALTER TABLE ar.invoice_tax ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.invoice_tax
-	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
-ALTER TABLE ar.allocation ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.allocation
-	USING (EXISTS (SELECT 1 FROM ar.invoice i WHERE i.id = invoice_id));
-ALTER TABLE ar.series_counter ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.series_counter
-	USING (EXISTS (SELECT 1 FROM ar.series s WHERE s.id = series_id));
-ALTER TABLE ar.match_suggestion ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.match_suggestion
-	USING (EXISTS (SELECT 1 FROM ar.payment p WHERE p.id = payment_id));
-ALTER TABLE ar.sales_order_line ENABLE ROW LEVEL SECURITY;
-CREATE POLICY entity_scope ON ar.sales_order_line
-	USING (EXISTS (SELECT 1 FROM ar.sales_order o WHERE o.id = order_id));
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT * FROM (VALUES ('invoice_line', 'invoice', 'invoice_id'),
+							  ('invoice_tax', 'invoice', 'invoice_id'),
+							  ('allocation', 'invoice', 'invoice_id'),
+							  ('series_counter', 'series', 'series_id'),
+							  ('match_suggestion', 'payment', 'payment_id'),
+							  ('sales_order_line', 'sales_order', 'order_id')) v(child, parent, fk)
+	LOOP
+		EXECUTE format('ALTER TABLE ar.%I ENABLE ROW LEVEL SECURITY', t.child);
+		EXECUTE format('CREATE POLICY entity_scope ON ar.%I USING (EXISTS (SELECT 1 FROM ar.%I p WHERE p.id = %I))',
+					   t.child, t.parent, t.fk);
+	END LOOP;
+END
+$$;
 
 -- Privileges.  Functions run with the caller's rights (except the audit
 -- trail's), so these grants and the policies above decide what a role can do.

@@ -31,8 +31,6 @@ QUERIES=("$QA" "$QB" "$QN")
 OUT=$(mktemp -d /tmp/ar-bench-amount.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
 bench_db "$DB"
 sql() { bench_sql "$DB" "$@"; }
 

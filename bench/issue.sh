@@ -51,20 +51,6 @@ DB=bench_issue
 OUT=$(mktemp -d /tmp/ar-bench-issue.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# goal_min TEXT RATIO LIMIT: bench_goal's report for a ratio that must be at
-# least LIMIT.
-goal_min() {
-	local text=$1 ratio=$2 limit=$3 ok
-	ok=$(awk -v r="$ratio" -v l="$limit" 'BEGIN { print (r >= l ? "PASS" : "MISS") }')
-	if [ "$ok" = PASS ]; then
-		echo "goal: $text: PASS ($ratio)"
-	else
-		echo "goal: $text: MISS ($ratio)   <<<<<<<<<< MISSED"
-	fi
-}
-
 bench_db "$DB"
 sql() { bench_sql "$DB" "$@"; }
 

@@ -35,3 +35,18 @@ bench_goal() {
 		echo "goal: $text: MISS ($ratio)   <<<<<<<<<< MISSED"
 	fi
 }
+
+# goal_min TEXT RATIO LIMIT: bench_goal's report for a ratio that must be at
+# least LIMIT (a speed-up, a share).
+goal_min() {
+	local text=$1 ratio=$2 limit=$3 ok
+	ok=$(awk -v r="$ratio" -v l="$limit" 'BEGIN { print (r >= l ? "PASS" : "MISS") }')
+	if [ "$ok" = PASS ]; then
+		echo "goal: $text: PASS ($ratio)"
+	else
+		echo "goal: $text: MISS ($ratio)   <<<<<<<<<< MISSED"
+	fi
+}
+
+# fail TEXT: a benchmark that cannot be trusted stops (a wrong result, an error).
+fail() { echo "FAIL: $*" >&2; exit 1; }

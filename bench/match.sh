@@ -71,19 +71,6 @@ OUT=$(mktemp -d /tmp/ar-bench-match.XXXXXX)
 chmod 755 "$OUT"
 trap 'rm -rf "$OUT"' EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# goal_min TEXT RATIO LIMIT: PASS when RATIO >= LIMIT.
-goal_min() {
-	local text=$1 ratio=$2 limit=$3 ok
-	ok=$(awk -v r="$ratio" -v l="$limit" 'BEGIN { print (r >= l ? "PASS" : "MISS") }')
-	if [ "$ok" = PASS ]; then
-		echo "goal: $text: PASS ($ratio)"
-	else
-		echo "goal: $text: MISS ($ratio)   <<<<<<<<<< MISSED"
-	fi
-}
-
 for n in "$ROWS" "$LOOP_ROWS" "$ERP_ROWS"; do
 	[ $((n % 10)) -eq 0 ] && [ "$n" -ge 1000 ] || fail "row counts must be multiples of 10, at least 1000 (got $n)"
 	[ $((n % 7919)) -ne 0 ] || fail "row count $n is a multiple of 7919"

@@ -40,19 +40,6 @@ REPS=${AR_BENCH_UBL_REPS:-3}
 MEMDOCS=${AR_BENCH_UBL_MEMDOCS:-1000000}
 DB=bench_ubl
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# goal_min TEXT RATIO LIMIT: PASS when RATIO >= LIMIT
-goal_min() {
-	local ok
-	ok=$(awk -v r="$2" -v l="$3" 'BEGIN { print (r >= l ? "PASS" : "MISS") }')
-	if [ "$ok" = PASS ]; then
-		echo "goal: $1: PASS ($2)"
-	else
-		echo "goal: $1: MISS ($2)   <<<<<<<<<< MISSED"
-	fi
-}
-
 bench_db "$DB"
 sql() { bench_sql "$DB" "$@"; }
 

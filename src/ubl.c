@@ -433,18 +433,28 @@ company_scheme(const char *country)
 	return NULL;
 }
 
+/* The standard exemption reason code and text of a VAT category. */
+static const struct
+{
+	const char *category;
+	const char *code;			/* NULL: none (E depends on the supply) */
+	const char *text;
+}			standard_exemptions[] =
+{
+	{"AE", "VATEX-EU-AE", "Reverse charge"},
+	{"K", "VATEX-EU-IC", "Intra-community supply"},
+	{"G", "VATEX-EU-G", "Export outside the EU"},
+	{"O", "VATEX-EU-O", "Not subject to VAT"},
+	{"E", NULL, "Exempt from VAT"},
+};
+
 /* the standard exemption reason code of a VAT category (NULL: none) */
 static const char *
 default_exemption_code(const char *category)
 {
-	if (strcmp(category, "AE") == 0)
-		return "VATEX-EU-AE";
-	if (strcmp(category, "K") == 0)
-		return "VATEX-EU-IC";
-	if (strcmp(category, "G") == 0)
-		return "VATEX-EU-G";
-	if (strcmp(category, "O") == 0)
-		return "VATEX-EU-O";
+	for (size_t i = 0; i < lengthof(standard_exemptions); i++)
+		if (strcmp(category, standard_exemptions[i].category) == 0)
+			return standard_exemptions[i].code;
 	return NULL;
 }
 
@@ -452,16 +462,9 @@ default_exemption_code(const char *category)
 static const char *
 default_exemption_text(const char *category)
 {
-	if (strcmp(category, "AE") == 0)
-		return "Reverse charge";
-	if (strcmp(category, "K") == 0)
-		return "Intra-community supply";
-	if (strcmp(category, "G") == 0)
-		return "Export outside the EU";
-	if (strcmp(category, "O") == 0)
-		return "Not subject to VAT";
-	if (strcmp(category, "E") == 0)
-		return "Exempt from VAT";
+	for (size_t i = 0; i < lengthof(standard_exemptions); i++)
+		if (strcmp(category, standard_exemptions[i].category) == 0)
+			return standard_exemptions[i].text;
 	return NULL;
 }
 
