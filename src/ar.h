@@ -68,6 +68,38 @@ extern bool ArDecimalDigitsToUnits(const char *int_digits, int int_len, const ch
 extern bool ArIbanValid(const char *iban);
 extern bool ArAllDigits(const char *s);
 
+/* camt.c, bgmax.c: the columns of ar.bank_transaction, in order */
+enum
+{
+	BT_SEQ,
+	BT_SOURCE,
+	BT_FORMAT,
+	BT_MESSAGE_ID,
+	BT_STATEMENT_ID,
+	BT_ACCOUNT,
+	BT_LOCATION,
+	BT_ENTRY_STATUS,
+	BT_KIND,
+	BT_BANK_REF,
+	BT_BOOKING_DATE,
+	BT_VALUE_DATE,
+	BT_AMOUNT,
+	BT_REFERENCE,
+	BT_REFERENCE_CODE,
+	BT_REMITTANCE,
+	BT_PAYER_NAME,
+	BT_PAYER_ACCOUNT,
+	BT_PAYER_ADDRESS,
+	BT_PAYER_ORG_NO,
+	BT_END_TO_END_ID,
+	BT_TRANSACTION_CODE,
+	BT_RETURN_REASON,
+	BT_EXTRA_REFERENCES,
+	BT_EXTRA_AMOUNTS,
+	BT_EXTRA_CODES,
+	BT_NATTS
+};
+
 /* camt.c: "#2", "#3", ... for repeated bank_refs of one file (also bgmax.c) */
 extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 
