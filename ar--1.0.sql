@@ -1572,6 +1572,7 @@ CREATE FUNCTION ar.unallocate(allocation_id bigint) RETURNS void
 AS $$
 DECLARE
 	a ar.allocation;
+	inv record;
 BEGIN
 	SELECT * INTO a FROM ar.allocation x WHERE x.id = unallocate.allocation_id;
 	IF NOT FOUND THEN
@@ -1588,6 +1589,12 @@ BEGIN
 	IF a.reversed_at IS NOT NULL THEN
 		RAISE EXCEPTION 'allocation % was already reversed', a.id
 			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT i.number, i.status INTO inv FROM ar.invoice i WHERE i.id = a.invoice_id;
+	IF inv.status IN ('credited', 'written_off') THEN
+		RAISE EXCEPTION 'allocation % cannot be reversed: invoice % is %', a.id, inv.number, inv.status
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A credited or written-off invoice does not open again; what was paid on it is part of its credit note''s balance.';
 	END IF;
 	UPDATE ar.allocation x SET reversed_at = now() WHERE x.id = a.id;
 	IF a.payment_id IS NULL THEN

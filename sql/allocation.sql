@@ -108,3 +108,6 @@ SELECT count(*) FROM ar.invoice WHERE id IN (50, 51, 52);
 -- overdue follows from the due date and the open amount (invoices dated 2026-10-01, 30 days)
 SELECT number, due_date, open_amount, days_overdue > 0 AS overdue
   FROM ar.overdue ORDER BY number;
+
+-- a payment on an invoice that was credited since cannot be reversed
+SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE invoice_id = 1 AND payment_id = 1 AND reversed_at IS NULL));
