@@ -1299,10 +1299,6 @@ COMMENT ON FUNCTION ar.verify_series(integer) IS
 	'gaps, duplicates, dates out of number order and counter drift of a series; no rows means sound';
 
 /* ------------------------------------------------------------------------
- * Credit notes
- * ------------------------------------------------------------------------ */
-
-/* ------------------------------------------------------------------------
  * 6. Payments and allocations
  * ------------------------------------------------------------------------ */
 
@@ -1401,6 +1397,10 @@ CREATE INDEX allocation_invoice ON ar.allocation (invoice_id);
 CREATE INDEX allocation_payment ON ar.allocation (payment_id) WHERE payment_id IS NOT NULL;
 COMMENT ON TABLE ar.allocation IS
 	'money applied to invoices: from payments (payment_id) or credit notes (credit_note_id); reversed_at marks an undone allocation';
+
+/* ------------------------------------------------------------------------
+ * Credit notes
+ * ------------------------------------------------------------------------ */
 
 CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL) RETURNS bigint
 	LANGUAGE plpgsql
@@ -1538,7 +1538,8 @@ COMMENT ON FUNCTION ar.allocate(bigint, bigint, ar.amount) IS
 	'applies (part of) a payment to an open invoice of the same entity and currency; default amount: as much as both allow';
 
 -- Moves amt from a payment's unallocated to an invoice's open amount (amt
--- may be negative to undo); statuses follow.  Both rows must be locked.
+-- may be negative to undo); statuses follow.  Both rows must be locked.  A
+-- NULL payment_id (a write-off) moves the invoice side only.
 CREATE FUNCTION ar.apply_allocation(payment_id bigint, invoice_id bigint, amt ar.amount)
 	RETURNS void
 	LANGUAGE sql
@@ -1597,16 +1598,8 @@ BEGIN
 				  DETAIL = 'A credited or written-off invoice does not open again; what was paid on it is part of its credit note''s balance.';
 	END IF;
 	UPDATE ar.allocation x SET reversed_at = now() WHERE x.id = a.id;
-	IF a.payment_id IS NULL THEN
-		-- a write-off: only the invoice takes the amount back
-		UPDATE ar.invoice i
-		   SET open_amount = i.open_amount + a.amount,
-			   status = CASE WHEN i.open_amount + a.amount = i.total THEN 'issued'
-							 ELSE 'partially_paid' END::ar.invoice_status
-		 WHERE i.id = a.invoice_id;
-	ELSE
-		PERFORM ar.apply_allocation(a.payment_id, a.invoice_id, -a.amount);
-	END IF;
+	-- a write-off has no payment: only the invoice takes the amount back
+	PERFORM ar.apply_allocation(a.payment_id, a.invoice_id, -a.amount);
 END
 $$;
 COMMENT ON FUNCTION ar.unallocate(bigint) IS

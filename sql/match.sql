@@ -202,3 +202,8 @@ SELECT p.id, p.amount, p.unallocated
  WHERE p.kind = 'credit'
  GROUP BY p.id
 HAVING p.amount - coalesce(sum(a.amount), ar.amount(0, ar.currency_of(p.amount))) <> p.unallocated;
+
+-- reversing a write-off gives the invoice its 0.50 back (no payment is touched)
+SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE rule = 'write_off' AND invoice_id = 13));
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 13;
+SELECT id, status, unallocated FROM ar.payment WHERE id = 10;
