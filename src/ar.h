@@ -100,6 +100,10 @@ enum
 	BT_NATTS
 };
 
+/* camt.c: the extra-reference array columns (also bgmax.c) */
+extern void ArPutBankExtras(Datum *values, int n, Datum *refs, Datum *amounts, bool *amount_nulls,
+							Datum *codes, bool *code_nulls, Oid amount_type);
+
 /* camt.c: "#2", "#3", ... for repeated bank_refs of one file (also bgmax.c) */
 extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 

@@ -604,11 +604,6 @@ put_row(const BgCtx *cx, ReturnSetInfo *rsinfo, const BgRow *row, Oid amount_typ
 	Datum	   *refs = palloc((n + 1) * sizeof(Datum));
 	Datum	   *amounts = palloc((n + 1) * sizeof(Datum));
 	Datum	   *codes = palloc((n + 1) * sizeof(Datum));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 	char	   *address;
 	int			i = 0;
 	ListCell   *lc;
@@ -654,13 +649,7 @@ put_row(const BgCtx *cx, ReturnSetInfo *rsinfo, const BgRow *row, Oid amount_typ
 		codes[i] = CStringGetTextDatum(r->code);
 		i++;
 	}
-	get_typlenbyvalalign(amount_type, &typlen, &typbyval, &typalign);
-	values[BT_EXTRA_REFERENCES] = PointerGetDatum(construct_md_array(refs, NULL, 1, dims, lbs,
-																	  TEXTOID, -1, false, TYPALIGN_INT));
-	values[BT_EXTRA_AMOUNTS] = PointerGetDatum(construct_md_array(amounts, NULL, 1, dims, lbs,
-																   amount_type, typlen, typbyval, typalign));
-	values[BT_EXTRA_CODES] = PointerGetDatum(construct_md_array(codes, NULL, 1, dims, lbs,
-																 TEXTOID, -1, false, TYPALIGN_INT));
+	ArPutBankExtras(values, n, refs, amounts, NULL, codes, NULL, amount_type);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

@@ -1065,6 +1065,28 @@ text_or_null(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/*
+ * The three array columns of ar.bank_transaction (extra references, their
+ * amounts, their codes), n elements each; the null arrays may be NULL.
+ * Shared with bgmax.c.  ar.amount's storage is fixed (16 bytes, by
+ * reference, double aligned), so no catalog lookup is needed per row.
+ */
+void
+ArPutBankExtras(Datum *values, int n, Datum *refs, Datum *amounts, bool *amount_nulls,
+				Datum *codes, bool *code_nulls, Oid amount_type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	values[BT_EXTRA_REFERENCES] = PointerGetDatum(construct_md_array(refs, NULL, 1, dims, lbs,
+																	  TEXTOID, -1, false, TYPALIGN_INT));
+	values[BT_EXTRA_AMOUNTS] = PointerGetDatum(construct_md_array(amounts, amount_nulls, 1, dims, lbs,
+																   amount_type, sizeof(ArAmount), false,
+																   TYPALIGN_DOUBLE));
+	values[BT_EXTRA_CODES] = PointerGetDatum(construct_md_array(codes, code_nulls, 1, dims, lbs,
+																 TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 static void
 put_row(const CamtCtx *cx, ReturnSetInfo *rsinfo, const CamtRow *row, Oid amount_type)
 {
@@ -1076,11 +1098,6 @@ put_row(const CamtCtx *cx, ReturnSetInfo *rsinfo, const CamtRow *row, Oid amount
 	bool	   *code_nulls = palloc((n + 1) * sizeof(bool));
 	bool	   *amount_nulls = palloc((n + 1) * sizeof(bool));
 	Datum	   *amounts = palloc0((n + 1) * sizeof(Datum));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 	int			i = 0;
 	ListCell   *lc;
 
@@ -1120,13 +1137,7 @@ put_row(const CamtCtx *cx, ReturnSetInfo *rsinfo, const CamtRow *row, Oid amount
 		amount_nulls[i] = true;	/* camt gives no amount per extra reference */
 		i++;
 	}
-	get_typlenbyvalalign(amount_type, &typlen, &typbyval, &typalign);
-	values[BT_EXTRA_REFERENCES] = PointerGetDatum(construct_md_array(refs, NULL, 1, dims, lbs,
-																	  TEXTOID, -1, false, TYPALIGN_INT));
-	values[BT_EXTRA_AMOUNTS] = PointerGetDatum(construct_md_array(amounts, amount_nulls, 1, dims, lbs,
-																   amount_type, typlen, typbyval, typalign));
-	values[BT_EXTRA_CODES] = PointerGetDatum(construct_md_array(codes, code_nulls, 1, dims, lbs,
-																 TEXTOID, -1, false, TYPALIGN_INT));
+	ArPutBankExtras(values, n, refs, amounts, amount_nulls, codes, code_nulls, amount_type);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
