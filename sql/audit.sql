@@ -36,6 +36,9 @@ SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10);
 SELECT id, table_name, op, row_key, entity_id, first_in_xact,
        data->>'status' AS status, data->>'open_amount' AS open_amount
   FROM ar.audit ORDER BY id;
+-- an update records the columns it changed, with their new values
+SELECT id, row_key, (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(data) k) AS changed
+  FROM ar.audit WHERE op = 'UPDATE' ORDER BY id;
 -- one seal for the transaction, linked to the genesis hash
 SELECT seq, row_count, first_id, last_id,
        prev_hash = sha256('ar audit genesis'::bytea) AS links_genesis
@@ -79,6 +82,9 @@ SET ROLE ar_audit_clerk;
 UPDATE ar.invoice SET note = 'roolina' WHERE id = 1;
 RESET ROLE;
 SELECT actor, data->>'note' AS note FROM ar.audit ORDER BY id DESC LIMIT 1;
+-- an update that changes no value is recorded with no columns
+UPDATE ar.invoice SET note = note WHERE id = 1;
+SELECT op, row_key, data FROM ar.audit ORDER BY id DESC LIMIT 1;
 -- nobody else writes the trail directly
 SET ROLE ar_audit_clerk;
 INSERT INTO ar.audit (actor, table_name, op, row_key, data, hash)

@@ -169,9 +169,9 @@ COMMIT;
 -- the series is sound; then a gap and a duplicate made behind ar's back
 SELECT * FROM ar.verify_series(1);
 SELECT number, seq_no FROM ar.invoice WHERE series_id = 1 ORDER BY seq_period, seq_no;
-ALTER TABLE ar.invoice DISABLE TRIGGER invoice_before;
+ALTER TABLE ar.invoice DISABLE TRIGGER invoice_before_update;
 UPDATE ar.invoice SET seq_no = 7, number = 'INV-2026-000007' WHERE id = 8;
 UPDATE ar.invoice SET issue_date = '2026-02-01', due_date = '2026-03-01' WHERE id = 7;
 UPDATE ar.invoice SET number = 'INV-2026-000001' WHERE id = 5;
-ALTER TABLE ar.invoice ENABLE TRIGGER invoice_before;
+ALTER TABLE ar.invoice ENABLE TRIGGER invoice_before_update;
 SELECT * FROM ar.verify_series(1) ORDER BY 1, 2;

@@ -110,6 +110,9 @@ extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 /* match.c: defines the ar.match_* settings */
 extern void ArMatchInit(void);
 
+/* restore.c */
+extern bool ArRestoring(Oid role);
+
 /* amount_ops.c */
 extern void ArReportCurrencyMismatch(const ArAmount *a, const ArAmount *b) pg_attribute_noreturn();
 

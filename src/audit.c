@@ -1,12 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * audit.c
- *	  The row hash of ar's audit trail.
+ *	  ar's audit trail: the capture trigger and the row hash.
  *
- * ar.audit_row_hash is called once per audited row by the statement-level
- * capture trigger and once per row by ar.verify_audit, so it is C: a SQL
- * function with a pinned search_path is not inlined and costs a GUC save
- * and restore per call.  The hash is sha256 over
+ * ar.audit_capture is an AFTER ... FOR EACH STATEMENT trigger over the
+ * statement's transition tables.  It writes one ar.audit row per changed
+ * row: for an INSERT the new row and for a DELETE the old row, each as
+ * to_jsonb gives it; for an UPDATE the columns whose value changed, with
+ * their new values (the earlier rows of the trail hold the old ones).  The
+ * rows go in with one INSERT over unnest() per chunk of CAPTURE_CHUNK rows,
+ * so that a statement that changes a million rows costs a few hundred
+ * statements, not a million.
+ *
+ * ar.audit_row_hash is the row hash, also used by ar.verify_audit.  It is
+ * sha256 over
  *
  *	id|xid|at|actor|table_name|op|row_key|entity_id|first_in_xact|data
  *
@@ -20,57 +27,595 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/xid8.h"
 
+#include "ar.h"
+
 PG_FUNCTION_INFO_V1(ar_audit_row_hash);
+PG_FUNCTION_INFO_V1(ar_audit_capture);
 
-static void
-append_text_arg(StringInfo buf, FunctionCallInfo fcinfo, int argno)
+/* rows per INSERT into ar.audit */
+#define CAPTURE_CHUNK 4096
+
+/*
+ * The hash of one audit row.  actor, table_name, op and row_key are given
+ * with their lengths (text arguments are not NUL-terminated).
+ */
+static bytea *
+audit_hash(int64 id, FullTransactionId xid, TimestampTz at,
+		   const char *const *texts, const int *lens,
+		   bool entity_null, int32 entity_id, bool first, Jsonb *data)
 {
-	text	   *t = PG_GETARG_TEXT_PP(argno);
+	StringInfoData buf;
+	bytea	   *input;
 
-	appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	appendStringInfoChar(buf, '|');
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "\0\0\0\0", VARHDRSZ);	/* room for the bytea header */
+	appendStringInfo(&buf, INT64_FORMAT "|" UINT64_FORMAT "|" INT64_FORMAT "|",
+					 id, U64FromFullTransactionId(xid),
+					 (int64) (at + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
+	for (int i = 0; i < 4; i++)
+	{
+		appendBinaryStringInfo(&buf, texts[i], lens[i]);
+		appendStringInfoChar(&buf, '|');
+	}
+	if (!entity_null)
+		appendStringInfo(&buf, "%d", entity_id);
+	appendStringInfo(&buf, "|%c|", first ? 't' : 'f');
+	(void) JsonbToCString(&buf, &data->root, VARSIZE(data));
+
+	input = (bytea *) buf.data;
+	SET_VARSIZE(input, buf.len);
+	return DatumGetByteaPP(DirectFunctionCall1(sha256_bytea, PointerGetDatum(input)));
 }
 
 Datum
 ar_audit_row_hash(PG_FUNCTION_ARGS)
 {
-	StringInfoData buf;
-	bytea	   *input;
-	TimestampTz at;
-	Jsonb	   *data;
+	const char *texts[4];
+	int			lens[4];
 
 	for (int i = 0; i < PG_NARGS(); i++)
 		if (i != 7 && PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument %d of ar.audit_row_hash must not be null", i + 1)));
+	for (int i = 0; i < 4; i++)
+	{
+		text	   *t = PG_GETARG_TEXT_PP(3 + i);
 
-	at = PG_GETARG_TIMESTAMPTZ(2);
-	data = PG_GETARG_JSONB_P(8);
+		texts[i] = VARDATA_ANY(t);
+		lens[i] = VARSIZE_ANY_EXHDR(t);
+	}
+	PG_RETURN_BYTEA_P(audit_hash(PG_GETARG_INT64(0), PG_GETARG_FULLTRANSACTIONID(1),
+								 PG_GETARG_TIMESTAMPTZ(2), texts, lens,
+								 PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_INT32(7),
+								 PG_GETARG_BOOL(9), PG_GETARG_JSONB_P(8)));
+}
 
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, "\0\0\0\0", VARHDRSZ);	/* room for the bytea header */
-	appendStringInfo(&buf, INT64_FORMAT "|" UINT64_FORMAT "|" INT64_FORMAT "|",
-					 PG_GETARG_INT64(0),
-					 U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)),
-					 (int64) (at + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
-	for (int i = 3; i <= 6; i++)
-		append_text_arg(&buf, fcinfo, i);
-	if (!PG_ARGISNULL(7))
-		appendStringInfo(&buf, "%d", PG_GETARG_INT32(7));
-	appendStringInfo(&buf, "|%c|", PG_GETARG_BOOL(9) ? 't' : 'f');
-	(void) JsonbToCString(&buf, &data->root, VARSIZE(data));
+/* ------------------------------------------------------------------------
+ * The capture trigger
+ * ------------------------------------------------------------------------ */
 
-	input = (bytea *) buf.data;
-	SET_VARSIZE(input, buf.len);
-	PG_RETURN_DATUM(DirectFunctionCall1(sha256_bytea, PointerGetDatum(input)));
+/* What the capture knows about the audited table's columns. */
+typedef struct CaptureTable
+{
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	id_att;			/* "id", or 0 */
+	AttrNumber	invoice_att;	/* "invoice_id", or 0 */
+	AttrNumber	line_att;		/* "line_no", or 0 */
+	AttrNumber	entity_att;		/* "entity_id", or 0 */
+	FmgrInfo	row_to_jsonb;	/* to_jsonb(the row type) */
+	FmgrInfo   *col_to_jsonb;	/* to_jsonb(column type), set up on first use */
+} CaptureTable;
+
+/* One chunk of audit rows waiting for their INSERT. */
+typedef struct CaptureChunk
+{
+	int			n;
+	Datum		ids[CAPTURE_CHUNK];
+	Datum		keys[CAPTURE_CHUNK];
+	Datum		entities[CAPTURE_CHUNK];
+	bool		entity_nulls[CAPTURE_CHUNK];
+	Datum		data[CAPTURE_CHUNK];
+	Datum		hashes[CAPTURE_CHUNK];
+} CaptureChunk;
+
+/* The parts every row of one statement shares. */
+typedef struct CaptureStatement
+{
+	FullTransactionId xid;
+	TimestampTz at;
+	const char *texts[3];		/* actor, table_name, op */
+	int			lens[3];
+	int64		first_id;		/* the row that asks for a seal, or 0 */
+	bool		need_seal;
+	HTAB	   *invoice_entity; /* invoice id -> entity, for tables without one */
+} CaptureStatement;
+
+typedef struct InvoiceEntity
+{
+	int64		invoice_id;
+	int32		entity_id;
+	bool		found;
+} InvoiceEntity;
+
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr need_seal_plan = NULL;
+static SPIPlanPtr entity_plan = NULL;
+
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*cache = plan;
+	}
+	return *cache;
+}
+
+/* fmgr info for to_jsonb of a value of type typid */
+static void
+to_jsonb_info(FmgrInfo *flinfo, Oid typid, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	fmgr_info_cxt(F_TO_JSONB, flinfo, cxt);
+	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
+											 list_make1(makeNullConst(typid, -1, InvalidOid)),
+											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
+					   flinfo);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+capture_table_init(CaptureTable *t, Relation rel)
+{
+	t->rel = rel;
+	t->desc = RelationGetDescr(rel);
+	t->id_att = t->invoice_att = t->line_att = t->entity_att = 0;
+	for (int i = 0; i < t->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(t->desc, i);
+		const char *name = NameStr(att->attname);
+
+		if (att->attisdropped)
+			continue;
+		if (strcmp(name, "id") == 0 && att->atttypid == INT8OID)
+			t->id_att = att->attnum;
+		else if (strcmp(name, "invoice_id") == 0 && att->atttypid == INT8OID)
+			t->invoice_att = att->attnum;
+		else if (strcmp(name, "line_no") == 0 && att->atttypid == INT4OID)
+			t->line_att = att->attnum;
+		else if (strcmp(name, "entity_id") == 0 && att->atttypid == INT4OID)
+			t->entity_att = att->attnum;
+	}
+	if (t->id_att == 0 && (t->invoice_att == 0 || t->line_att == 0))
+		elog(ERROR, "ar.audit_capture: table \"%s\" has neither id nor invoice_id and line_no",
+			 RelationGetRelationName(rel));
+	to_jsonb_info(&t->row_to_jsonb, rel->rd_rel->reltype, CurrentMemoryContext);
+	t->col_to_jsonb = palloc0(sizeof(FmgrInfo) * t->desc->natts);
+}
+
+/* the row's key: its id, or invoice_id/line_no for a line */
+static Datum
+row_key(CaptureTable *t, TupleTableSlot *slot)
+{
+	char		buf[64];
+
+	if (t->id_att != 0)
+		snprintf(buf, sizeof(buf), INT64_FORMAT,
+				 DatumGetInt64(slot->tts_values[t->id_att - 1]));
+	else
+		snprintf(buf, sizeof(buf), INT64_FORMAT "/%d",
+				 DatumGetInt64(slot->tts_values[t->invoice_att - 1]),
+				 DatumGetInt32(slot->tts_values[t->line_att - 1]));
+	return CStringGetTextDatum(buf);
+}
+
+/* jsonb of the whole row, as to_jsonb(row) */
+static Jsonb *
+row_jsonb(CaptureTable *t, TupleTableSlot *slot)
+{
+	return DatumGetJsonbP(FunctionCall1(&t->row_to_jsonb, ExecFetchSlotHeapTupleDatum(slot)));
+}
+
+static bool
+same_value(Form_pg_attribute att, Datum a, bool anull, Datum b, bool bnull)
+{
+	if (anull || bnull)
+		return anull == bnull;
+	if (datumIsEqual(a, b, att->attbyval, att->attlen))
+		return true;
+	if (att->attlen == -1)
+	{
+		/* the same value may be stored compressed or not */
+		struct varlena *x = PG_DETOAST_DATUM_PACKED(a);
+		struct varlena *y = PG_DETOAST_DATUM_PACKED(b);
+
+		return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+			memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+	}
+	return false;
+}
+
+/* jsonb of the columns an update changed, with their new values */
+static Jsonb *
+changed_jsonb(CaptureTable *t, TupleTableSlot *old, TupleTableSlot *new)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < t->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(t->desc, i);
+		JsonbValue	key;
+		JsonbValue	val;
+
+		if (att->attisdropped ||
+			same_value(att, old->tts_values[i], old->tts_isnull[i],
+					   new->tts_values[i], new->tts_isnull[i]))
+			continue;
+		key.type = jbvString;
+		key.val.string.val = NameStr(att->attname);
+		key.val.string.len = strlen(key.val.string.val);
+		pushJsonbValue(&state, WJB_KEY, &key);
+		if (new->tts_isnull[i])
+			val.type = jbvNull;
+		else
+		{
+			Jsonb	   *jb;
+
+			if (t->col_to_jsonb[i].fn_oid == InvalidOid)
+				to_jsonb_info(&t->col_to_jsonb[i], att->atttypid, GetMemoryChunkContext(t->col_to_jsonb));
+			jb = DatumGetJsonbP(FunctionCall1(&t->col_to_jsonb[i], new->tts_values[i]));
+			if (!JsonbExtractScalar(&jb->root, &val))
+			{
+				val.type = jbvBinary;
+				val.val.binary.data = &jb->root;
+				val.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+			}
+		}
+		pushJsonbValue(&state, WJB_VALUE, &val);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * The entities of the invoices the rows of a table without entity_id refer
+ * to (lines, allocations), one query for all of them.
+ */
+static HTAB *
+invoice_entities(CaptureTable *t, Tuplestorestate *ts, TupleTableSlot *slot)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	int			n = 0;
+	int			cap = 1024;
+	Datum	   *ids = palloc(sizeof(Datum) * cap);
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	int			rc;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(InvoiceEntity);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("ar audit invoice entities", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, t->invoice_att, &isnull);
+		int64		id;
+		bool		found;
+
+		if (isnull)
+			continue;
+		id = DatumGetInt64(d);
+		(void) hash_search(h, &id, HASH_ENTER, &found);
+		if (found)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, sizeof(Datum) * cap);
+		}
+		ids[n++] = Int64GetDatum(id);
+	}
+	tuplestore_rescan(ts);
+	if (n == 0)
+		return h;
+
+	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(keep_plan(&entity_plan,
+									"SELECT i.id, i.entity_id FROM ar.invoice i WHERE i.id = ANY ($1)",
+									1, types),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "ar.audit_capture: the invoice entity query failed: %s", SPI_result_code_string(rc));
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[k];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		InvoiceEntity *e = hash_search(h, &id, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			e->entity_id = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			e->found = !isnull;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return h;
+}
+
+static void
+row_entity(CaptureTable *t, CaptureStatement *st, TupleTableSlot *slot, Datum *entity, bool *isnull)
+{
+	*isnull = true;
+	*entity = (Datum) 0;
+	if (t->entity_att != 0)
+	{
+		*entity = slot->tts_values[t->entity_att - 1];
+		*isnull = slot->tts_isnull[t->entity_att - 1];
+	}
+	else if (t->invoice_att != 0 && !slot->tts_isnull[t->invoice_att - 1])
+	{
+		int64		id = DatumGetInt64(slot->tts_values[t->invoice_att - 1]);
+		InvoiceEntity *e = hash_search(st->invoice_entity, &id, HASH_FIND, NULL);
+
+		if (e != NULL && e->found)
+		{
+			*entity = Int32GetDatum(e->entity_id);
+			*isnull = false;
+		}
+	}
+}
+
+static void
+flush_chunk(CaptureStatement *st, CaptureChunk *c)
+{
+	Oid			types[10] = {INT8ARRAYOID, XID8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID, TEXTARRAYOID, INT4ARRAYOID, JSONBARRAYOID};
+	Oid			types2 = BYTEAARRAYOID;
+	Oid			alltypes[11];
+	Datum		values[11];
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			rc;
+
+	if (c->n == 0)
+		return;
+	memcpy(alltypes, types, sizeof(types));
+	alltypes[10] = types2;
+	dims[0] = c->n;
+	values[0] = PointerGetDatum(construct_array(c->ids, c->n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = FullTransactionIdGetDatum(st->xid);
+	values[2] = TimestampTzGetDatum(st->at);
+	for (int i = 0; i < 3; i++)
+		values[3 + i] = PointerGetDatum(cstring_to_text_with_len(st->texts[i], st->lens[i]));
+	values[6] = Int64GetDatum(st->first_id);
+	values[7] = PointerGetDatum(construct_array(c->keys, c->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_md_array(c->entities, c->entity_nulls, 1, dims, lbs,
+												   INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	values[9] = PointerGetDatum(construct_array(c->data, c->n, JSONBOID, -1, false, TYPALIGN_INT));
+	values[10] = PointerGetDatum(construct_array(c->hashes, c->n, BYTEAOID, -1, false, TYPALIGN_INT));
+
+	rc = SPI_execute_plan(keep_plan(&insert_plan,
+									"INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key,"
+									"                      entity_id, data, first_in_xact, hash)"
+									" SELECT u.id, $2, $3, $4, $5, $6, u.k, u.e, u.d, u.id = $7, u.h"
+									"   FROM unnest($1, $8, $9, $10, $11) AS u (id, k, e, d, h)",
+									11, alltypes),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) c->n)
+		elog(ERROR, "ar.audit_capture: writing %d audit rows failed: %s", c->n,
+			 SPI_result_code_string(rc));
+	c->n = 0;
+}
+
+/* does this transaction have no audit row waiting for a seal? */
+static bool
+need_seal(FullTransactionId xid)
+{
+	Oid			types[1] = {XID8OID};
+	Datum		values[1] = {FullTransactionIdGetDatum(xid)};
+	bool		isnull;
+	bool		result;
+	int			rc;
+
+	rc = SPI_execute_plan(keep_plan(&need_seal_plan,
+									"SELECT NOT EXISTS (SELECT 1 FROM ar.audit a WHERE a.xid = $1"
+									"   AND a.id > coalesce((SELECT max(s.last_id) FROM ar.audit_seal s"
+									"                          WHERE s.xid = $1), 0))",
+									1, types),
+						  values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "ar.audit_capture: the seal query failed: %s", SPI_result_code_string(rc));
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/* a read pointer of our own, at the start of the transition table */
+static void
+begin_scan(Tuplestorestate *ts)
+{
+	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
+	tuplestore_rescan(ts);
+}
+
+Datum
+ar_audit_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	CaptureTable t;
+	CaptureStatement st;
+	CaptureChunk *chunk;
+	Tuplestorestate *rows;
+	Tuplestorestate *olds = NULL;
+	TupleTableSlot *slot;
+	TupleTableSlot *oldslot = NULL;
+	MemoryContext rowcxt;
+	const char *role;
+	const char *op;
+	Oid			seq;
+	bool		first = true;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		elog(ERROR, "ar.audit_capture must be fired AFTER ... FOR EACH STATEMENT");
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		op = "INSERT";
+		rows = td->tg_newtable;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		op = "UPDATE";
+		rows = td->tg_newtable;
+		olds = td->tg_oldtable;
+		if (olds == NULL)
+			elog(ERROR, "ar.audit_capture on UPDATE needs REFERENCING OLD TABLE and NEW TABLE");
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		op = "DELETE";
+		rows = td->tg_oldtable;
+	}
+	else
+		elog(ERROR, "ar.audit_capture must be fired by INSERT, UPDATE or DELETE");
+	if (rows == NULL)
+		elog(ERROR, "ar.audit_capture needs a transition table (REFERENCING NEW TABLE or OLD TABLE)");
+
+	/* a restore loads the trail as it was dumped */
+	if (ArRestoring(GetOuterUserId()))
+		return PointerGetDatum(NULL);
+
+	capture_table_init(&t, td->tg_relation);
+	st.xid = GetTopFullTransactionId();
+	st.at = GetCurrentTransactionStartTimestamp();
+	role = GetConfigOption("role", false, false);
+	st.texts[0] = (role == NULL || strcmp(role, "none") == 0)
+		? GetUserNameFromId(GetSessionUserId(), false) : role;
+	st.texts[1] = RelationGetRelationName(td->tg_relation);
+	st.texts[2] = op;
+	for (int i = 0; i < 3; i++)
+		st.lens[i] = strlen(st.texts[i]);
+	st.first_id = 0;
+	st.invoice_entity = NULL;
+	seq = get_relname_relid("audit_id_seq", get_namespace_oid("ar", false));
+	if (!OidIsValid(seq))
+		elog(ERROR, "ar.audit_capture: sequence ar.audit_id_seq is missing");
+
+	slot = MakeSingleTupleTableSlot(t.desc, &TTSOpsMinimalTuple);
+	begin_scan(rows);
+	if (olds != NULL)
+	{
+		oldslot = MakeSingleTupleTableSlot(t.desc, &TTSOpsMinimalTuple);
+		begin_scan(olds);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	st.need_seal = need_seal(st.xid);
+	if (t.entity_att == 0 && t.invoice_att != 0)
+		st.invoice_entity = invoice_entities(&t, rows, slot);
+
+	chunk = palloc(sizeof(CaptureChunk));
+	chunk->n = 0;
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "ar audit chunk", ALLOCSET_DEFAULT_SIZES);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		MemoryContext old;
+		int			k = chunk->n;
+		int64		id = nextval_internal(seq, false);
+		Jsonb	   *data;
+		const char *texts[4];
+		int			lens[4];
+		text	   *key;
+		bool		entity_null;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		if (olds != NULL)
+		{
+			if (!tuplestore_gettupleslot(olds, true, false, oldslot))
+				elog(ERROR, "ar.audit_capture: the old and new transition tables differ in length");
+			slot_getallattrs(oldslot);
+		}
+		old = MemoryContextSwitchTo(rowcxt);
+		data = olds != NULL ? changed_jsonb(&t, oldslot, slot) : row_jsonb(&t, slot);
+		key = DatumGetTextPP(row_key(&t, slot));
+		row_entity(&t, &st, slot, &chunk->entities[k], &entity_null);
+		chunk->entity_nulls[k] = entity_null;
+		if (first && st.need_seal)
+			st.first_id = id;
+		for (int i = 0; i < 3; i++)
+		{
+			texts[i] = st.texts[i];
+			lens[i] = st.lens[i];
+		}
+		texts[3] = VARDATA_ANY(key);
+		lens[3] = VARSIZE_ANY_EXHDR(key);
+		chunk->ids[k] = Int64GetDatum(id);
+		chunk->keys[k] = PointerGetDatum(key);
+		chunk->data[k] = PointerGetDatum(data);
+		chunk->hashes[k] = PointerGetDatum(audit_hash(id, st.xid, st.at, texts, lens, entity_null,
+													  entity_null ? 0 : DatumGetInt32(chunk->entities[k]),
+													  first && st.need_seal, data));
+		MemoryContextSwitchTo(old);
+		first = false;
+		if (++chunk->n == CAPTURE_CHUNK)
+		{
+			flush_chunk(&st, chunk);
+			MemoryContextReset(rowcxt);
+		}
+	}
+	flush_chunk(&st, chunk);
+	MemoryContextDelete(rowcxt);
+
+	ExecDropSingleTupleTableSlot(slot);
+	if (oldslot != NULL)
+		ExecDropSingleTupleTableSlot(oldslot);
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

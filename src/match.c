@@ -2195,6 +2195,18 @@ write_batch(Matcher *m)
 {
 	int			n;
 	instr_time	start;
+	int			nestlevel = NewGUCNestLevel();
+
+	/*
+	 * Each statement touches one batch of rows, found by id: index lookups.
+	 * A hash or merge join would read the whole table once per batch (the
+	 * planner cannot see how few rows the status filters leave), which
+	 * makes a run quadratic in the number of payments.
+	 */
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	/* payments first, then invoices: the lock order of ar.allocate */
 	if ((n = m->npays) > 0)
@@ -2402,6 +2414,7 @@ write_batch(Matcher *m)
 	}
 
 	m->nallocs = m->npays = m->nsuggs = m->nlearns = m->ntouched = m->nresuggest = 0;
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /* ------------------------------------------------------------------------

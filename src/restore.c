@@ -28,14 +28,27 @@
 #include "utils/portal.h"
 #include "utils/rls.h"
 
+#include "ar.h"
+
 PG_FUNCTION_INFO_V1(ar_restoring);
 
-Datum
-ar_restoring(PG_FUNCTION_ARGS)
+/*
+ * Is a restore loading rows, run by the superuser role?  C callers that
+ * run as SECURITY DEFINER pass GetOuterUserId(), the role of the session
+ * rather than the function's owner.
+ */
+bool
+ArRestoring(Oid role)
 {
 	CommandTag	tag = ActivePortal != NULL ? ActivePortal->commandTag : CMDTAG_UNKNOWN;
 	bool		loading = tag == CMDTAG_COPY ||
 		(tag == CMDTAG_INSERT && !check_function_bodies);
 
-	PG_RETURN_BOOL(loading && !row_security && superuser());
+	return loading && !row_security && superuser_arg(role);
+}
+
+Datum
+ar_restoring(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ArRestoring(GetUserId()));
 }
