@@ -732,7 +732,6 @@ CREATE TABLE ar.invoice (
 	issued_at timestamptz,
 	FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id),
 	FOREIGN KEY (entity_id, series_id) REFERENCES ar.series (entity_id, id),
-	UNIQUE (entity_id, id),
 	CONSTRAINT invoice_number_check CHECK ((number IS NULL) = (status IN ('draft', 'cancelled'))
 		AND (number IS NULL) = (seq_no IS NULL)),
 	CONSTRAINT invoice_credit_check CHECK ((kind = 'credit_note') = (credited_invoice_id IS NOT NULL)),
@@ -904,8 +903,16 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-CREATE TRIGGER invoice_before BEFORE INSERT OR DELETE ON ar.invoice
+CREATE TRIGGER invoice_before BEFORE DELETE ON ar.invoice
 	FOR EACH ROW EXECUTE FUNCTION ar.invoice_before();
+-- A new draft as ERPs write it (no number, no totals, no credited invoice)
+-- needs no function call; anything else goes through the checks.
+CREATE TRIGGER invoice_before_insert BEFORE INSERT ON ar.invoice
+	FOR EACH ROW WHEN (
+		NEW.status <> 'draft' OR NEW.number IS NOT NULL OR NEW.credited_invoice_id IS NOT NULL
+		OR NEW.net_total IS NOT NULL OR NEW.tax_total IS NOT NULL OR NEW.total IS NOT NULL
+		OR NEW.open_amount IS NOT NULL)
+	EXECUTE FUNCTION ar.invoice_before();
 -- An update calls the function whenever one of its checks could fail: a
 -- draft (issuing, editing), a new credited invoice, a change to what is
 -- immutable once issued, or an open amount outside 0 .. total.  The
