@@ -1380,23 +1380,19 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Payments are bank records; undo their allocations with ar.unallocate().';
 	END IF;
-	IF (NEW.entity_id, NEW.bank_ref, NEW.booking_date, NEW.value_date, NEW.amount::text,
-		NEW.reference, NEW.remittance, NEW.payer_name, NEW.payer_account, NEW.source, NEW.kind)
-	   IS DISTINCT FROM
-	   (OLD.entity_id, OLD.bank_ref, OLD.booking_date, OLD.value_date, OLD.amount::text,
-		OLD.reference, OLD.remittance, OLD.payer_name, OLD.payer_account, OLD.source, OLD.kind) THEN
-		RAISE EXCEPTION 'payment % (bank_ref %) cannot be changed', OLD.id, OLD.bank_ref
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'Only status and unallocated follow allocations.';
-	END IF;
-	RETURN NEW;
+	-- UPDATE: the WHEN clauses of payment_immutable and payment_bank_fields
+	-- call this only for an update that changes a bank field
+	RAISE EXCEPTION 'payment % (bank_ref %) cannot be changed', OLD.id, OLD.bank_ref
+		USING ERRCODE = 'object_not_in_prerequisite_state',
+			  DETAIL = 'Only status and unallocated follow allocations.';
 END
 $$;
 CREATE TRIGGER payment_before BEFORE INSERT OR DELETE ON ar.payment
 	FOR EACH ROW EXECUTE FUNCTION ar.payment_before();
--- An update calls the function only when it touches a bank field (the
--- function then refuses it): the bookkeeping updates of status and
--- unallocated, a million at a time from the matcher, pay no function call.
+-- An update calls the function only when it touches a bank field, and the
+-- function then refuses it: the WHEN clause is the check.  The bookkeeping
+-- updates of status and unallocated, a million at a time from the matcher,
+-- pay no function call.
 CREATE TRIGGER payment_immutable BEFORE UPDATE ON ar.payment
 	FOR EACH ROW WHEN (
 		(NEW.entity_id, NEW.bank_ref, NEW.booking_date, NEW.value_date, NEW.amount::text,
@@ -1923,23 +1919,8 @@ COMMENT ON COLUMN ar.payment.transaction_code IS
 	'camt BkTxCd (Domn/Fmly/SubFmly, else Prtry/Cd); BgMax "TK20/<channel>" or "TK21/<channel>/<deduction code>"';
 COMMENT ON COLUMN ar.payment.return_reason IS 'camt RtrInf/Rsn (for example AC06)';
 
--- The import's columns are bank records too: they never change.
-CREATE FUNCTION ar.payment_bank_fields_before() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
-AS $$
-BEGIN
-	IF (NEW.import_file, NEW.account, NEW.statement_id, NEW.reference_code, NEW.payer_address,
-		NEW.payer_org_no, NEW.end_to_end_id, NEW.transaction_code, NEW.return_reason)
-	   IS DISTINCT FROM
-	   (OLD.import_file, OLD.account, OLD.statement_id, OLD.reference_code, OLD.payer_address,
-		OLD.payer_org_no, OLD.end_to_end_id, OLD.transaction_code, OLD.return_reason) THEN
-		RAISE EXCEPTION 'payment % (bank_ref %) cannot be changed', OLD.id, OLD.bank_ref
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'Only status and unallocated follow allocations.';
-	END IF;
-	RETURN NEW;
-END
-$$;
+-- The import's columns are bank records too: they never change (see
+-- payment_immutable).
 CREATE TRIGGER payment_bank_fields BEFORE UPDATE ON ar.payment
 	FOR EACH ROW WHEN (
 		(NEW.import_file, NEW.account, NEW.statement_id, NEW.reference_code, NEW.payer_address,
@@ -1947,9 +1928,7 @@ CREATE TRIGGER payment_bank_fields BEFORE UPDATE ON ar.payment
 		IS DISTINCT FROM
 		(OLD.import_file, OLD.account, OLD.statement_id, OLD.reference_code, OLD.payer_address,
 		 OLD.payer_org_no, OLD.end_to_end_id, OLD.transaction_code, OLD.return_reason))
-	EXECUTE FUNCTION ar.payment_bank_fields_before();
-COMMENT ON FUNCTION ar.payment_bank_fields_before() IS
-	'trigger: the columns the bank import adds to ar.payment (and import_file) never change';
+	EXECUTE FUNCTION ar.payment_before();
 
 -- References beyond the first: BgMax TK22/TK23 (with their amounts, negative
 -- for TK23), camt's further CdtrRefInf/Ref and RfrdDocInf/Nb.

@@ -135,6 +135,7 @@ typedef struct CaptureTable
 	AttrNumber	entity_att;		/* "entity_id", or 0 */
 	FmgrInfo	row_to_jsonb;	/* to_jsonb(the row type) */
 	FmgrInfo   *col_to_jsonb;	/* to_jsonb(column type), set up on first use */
+	MemoryContext cxt;			/* where col_to_jsonb lives */
 } CaptureTable;
 
 /* One chunk of audit rows waiting for their INSERT. */
@@ -154,8 +155,8 @@ typedef struct CaptureStatement
 {
 	FullTransactionId xid;
 	TimestampTz at;
-	const char *texts[3];		/* actor, table_name, op */
-	int			lens[3];
+	const char *texts[4];		/* actor, table_name, op; row_key set per row */
+	int			lens[4];
 	int64		first_id;		/* the row that asks for a seal, or 0 */
 	bool		need_seal;
 	HTAB	   *invoice_entity; /* invoice id -> entity, for tables without one */
@@ -228,6 +229,7 @@ capture_table_init(CaptureTable *t, Relation rel)
 		elog(ERROR, "ar.audit_capture: table \"%s\" has neither id nor invoice_id and line_no",
 			 RelationGetRelationName(rel));
 	to_jsonb_info(&t->row_to_jsonb, rel->rd_rel->reltype, CurrentMemoryContext);
+	t->cxt = CurrentMemoryContext;
 	t->col_to_jsonb = palloc0(sizeof(FmgrInfo) * t->desc->natts);
 }
 
@@ -302,7 +304,7 @@ changed_jsonb(CaptureTable *t, TupleTableSlot *old, TupleTableSlot *new)
 			Jsonb	   *jb;
 
 			if (t->col_to_jsonb[i].fn_oid == InvalidOid)
-				to_jsonb_info(&t->col_to_jsonb[i], att->atttypid, GetMemoryChunkContext(t->col_to_jsonb));
+				to_jsonb_info(&t->col_to_jsonb[i], att->atttypid, t->cxt);
 			jb = DatumGetJsonbP(FunctionCall1(&t->col_to_jsonb[i], new->tts_values[i]));
 			if (!JsonbExtractScalar(&jb->root, &val))
 			{
@@ -413,10 +415,8 @@ row_entity(CaptureTable *t, CaptureStatement *st, TupleTableSlot *slot, Datum *e
 static void
 flush_chunk(CaptureStatement *st, CaptureChunk *c)
 {
-	Oid			types[10] = {INT8ARRAYOID, XID8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
-	INT8OID, TEXTARRAYOID, INT4ARRAYOID, JSONBARRAYOID};
-	Oid			types2 = BYTEAARRAYOID;
-	Oid			alltypes[11];
+	Oid			types[11] = {INT8ARRAYOID, XID8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID, TEXTARRAYOID, INT4ARRAYOID, JSONBARRAYOID, BYTEAARRAYOID};
 	Datum		values[11];
 	int			dims[1];
 	int			lbs[1] = {1};
@@ -424,8 +424,6 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
 
 	if (c->n == 0)
 		return;
-	memcpy(alltypes, types, sizeof(types));
-	alltypes[10] = types2;
 	dims[0] = c->n;
 	values[0] = PointerGetDatum(construct_array(c->ids, c->n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = FullTransactionIdGetDatum(st->xid);
@@ -444,7 +442,7 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
 									"                      entity_id, data, first_in_xact, hash)"
 									" SELECT u.id, $2, $3, $4, $5, $6, u.k, u.e, u.d, u.id = $7, u.h"
 									"   FROM unnest($1, $8, $9, $10, $11) AS u (id, k, e, d, h)",
-									11, alltypes),
+									11, types),
 						  values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) c->n)
 		elog(ERROR, "ar.audit_capture: writing %d audit rows failed: %s", c->n,
@@ -569,8 +567,6 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		int			k = chunk->n;
 		int64		id = nextval_internal(seq, false);
 		Jsonb	   *data;
-		const char *texts[4];
-		int			lens[4];
 		text	   *key;
 		bool		entity_null;
 
@@ -589,17 +585,12 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		chunk->entity_nulls[k] = entity_null;
 		if (first && st.need_seal)
 			st.first_id = id;
-		for (int i = 0; i < 3; i++)
-		{
-			texts[i] = st.texts[i];
-			lens[i] = st.lens[i];
-		}
-		texts[3] = VARDATA_ANY(key);
-		lens[3] = VARSIZE_ANY_EXHDR(key);
+		st.texts[3] = VARDATA_ANY(key);
+		st.lens[3] = VARSIZE_ANY_EXHDR(key);
 		chunk->ids[k] = Int64GetDatum(id);
 		chunk->keys[k] = PointerGetDatum(key);
 		chunk->data[k] = PointerGetDatum(data);
-		chunk->hashes[k] = PointerGetDatum(audit_hash(id, st.xid, st.at, texts, lens, entity_null,
+		chunk->hashes[k] = PointerGetDatum(audit_hash(id, st.xid, st.at, st.texts, st.lens, entity_null,
 													  entity_null ? 0 : DatumGetInt32(chunk->entities[k]),
 													  first && st.need_seal, data));
 		MemoryContextSwitchTo(old);
