@@ -15,13 +15,14 @@ OBJS = \
 	src/peppol.o \
 	src/audit.o \
 	src/restore.o \
+	src/guard.o \
 	src/camt.o \
 	src/bgmax.o \
 	src/match.o
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match guard
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -302,6 +302,30 @@ CREATE FUNCTION ar.restoring() RETURNS boolean
 COMMENT ON FUNCTION ar.restoring() IS
 	'true while a superuser restores a dump (COPY with row_security off); ar''s guarding triggers then let rows in as dumped';
 
+-- True while one of ar's internal writers runs (src/guard.c): the functions
+-- that alone may write allocations, VAT breakdowns, series counters and the
+-- bookkeeping columns of issued documents and payments.  Each is declared
+-- as the C function ar_guarded, which runs the body of the same name with a
+-- leading underscore (ar.credit runs ar._credit) with this mark set.
+CREATE FUNCTION ar.internal() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_internal' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION ar.internal() IS
+	'true while one of ar''s internal writers (ar.issue, ar.credit, ar.allocate, ar.unallocate, ar.match_payments) runs; the guarding triggers refuse their writes otherwise';
+
+-- The guarding triggers' refusal: TG_ARGV[0] says what is refused, [1]
+-- how to do it instead.
+CREATE FUNCTION ar.refuse_direct_write() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION '% on ar.%: %', TG_OP, TG_TABLE_NAME, TG_ARGV[0]
+		USING ERRCODE = 'insufficient_privilege', HINT = TG_ARGV[1];
+END
+$$;
+COMMENT ON FUNCTION ar.refuse_direct_write() IS
+	'trigger: refuses a write that only ar''s internal writers may do (see ar.internal())';
+
 CREATE FUNCTION ar.payment_reference(scheme text, base text) RETURNS text
 	AS 'MODULE_PATHNAME', 'ar_payment_reference' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.payment_reference(text, text) IS
@@ -687,6 +711,30 @@ CREATE TABLE ar.series (
 	CONSTRAINT series_yearly_check CHECK (reset = 'never' OR pattern ~ '\{YY(YY)?\}')
 );
 CREATE UNIQUE INDEX series_one_default ON ar.series (entity_id, kind) WHERE is_default;
+
+-- A series that has given out numbers keeps what makes them: its entity,
+-- kind, pattern and reset (a new pattern or reset could give a number
+-- twice or restart within a year).  Code and is_default may change.
+CREATE FUNCTION ar.series_before() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM ar.invoice i WHERE i.series_id = OLD.id)
+	   OR EXISTS (SELECT 1 FROM ar.series_counter sc WHERE sc.series_id = OLD.id) THEN
+		RAISE EXCEPTION 'series % has given out numbers: its entity, kind, pattern and reset cannot change',
+			OLD.code
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Create a new series and make it the default (is_default).';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER series_before BEFORE UPDATE ON ar.series
+	FOR EACH ROW WHEN ((NEW.entity_id, NEW.kind, NEW.pattern, NEW.reset)
+					   IS DISTINCT FROM (OLD.entity_id, OLD.kind, OLD.pattern, OLD.reset)
+					   AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.series_before();
 COMMENT ON TABLE ar.series IS
 	'gapless number series; pattern tokens {YYYY} {YY} {MM} {N} {N:width}; a yearly series restarts at 1 each year and needs {YYYY} or {YY}';
 
@@ -735,7 +783,9 @@ CREATE TABLE ar.invoice (
 	CONSTRAINT invoice_number_check CHECK ((number IS NULL) = (status IN ('draft', 'cancelled'))
 		AND (number IS NULL) = (seq_no IS NULL)),
 	CONSTRAINT invoice_credit_check CHECK ((kind = 'credit_note') = (credited_invoice_id IS NOT NULL)),
-	CONSTRAINT invoice_due_check CHECK (due_date >= issue_date)
+	CONSTRAINT invoice_due_check CHECK (due_date >= issue_date),
+	CONSTRAINT invoice_open_check CHECK (CASE WHEN status IN ('draft', 'cancelled') THEN true
+		ELSE open_amount IS NOT NULL AND ar.currency_of(open_amount) = currency END)
 );
 CREATE UNIQUE INDEX invoice_series_no ON ar.invoice (series_id, seq_period, seq_no);
 CREATE UNIQUE INDEX invoice_number_unique ON ar.invoice (entity_id, number);
@@ -806,13 +856,12 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Issued documents are immutable; correct them with ar.credit().';
 	END IF;
-	IF NEW.currency IS NULL THEN
-		NEW.currency := inv.currency;
-	ELSIF upper(NEW.currency) <> inv.currency THEN
+	IF upper(NEW.currency) <> inv.currency THEN
 		RAISE EXCEPTION 'line % is in % but invoice % is in %', NEW.line_no, NEW.currency,
 			NEW.invoice_id, inv.currency
 			USING ERRCODE = 'datatype_mismatch';
 	END IF;
+	NEW.currency := inv.currency;
 	NEW.net_amount := ar.round_amount(NEW.quantity * NEW.unit_price, inv.currency);
 	RETURN NEW;
 END
@@ -888,10 +937,22 @@ BEGIN
 				  HINT = 'Correct it with a credit note: ar.credit().';
 	END IF;
 	IF OLD.status = 'draft' AND NEW.status <> 'draft' AND NEW.status <> 'cancelled' AND
-	   NEW.number IS NULL THEN
+	   (NEW.number IS NULL OR NOT ar.internal()) THEN
 		RAISE EXCEPTION 'invoice % must be issued with ar.issue()', OLD.id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Issuing assigns the number, dates, totals and payment reference.';
+	END IF;
+	-- the bookkeeping of an issued document follows its allocations
+	IF OLD.status <> 'draft' AND NOT ar.internal() AND
+	   (NEW.status, NEW.open_amount::text) IS DISTINCT FROM (OLD.status, OLD.open_amount::text) THEN
+		RAISE EXCEPTION 'UPDATE on ar.invoice: the status and open amount of % % are written only by ar''s functions',
+			replace(OLD.kind, '_', ' '), OLD.number
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'They follow the allocations: use ar.allocate(), ar.unallocate(), ar.credit() or ar.match_payments().';
+	END IF;
+	IF OLD.status = 'draft' AND NEW.open_amount IS NOT NULL AND NOT ar.internal() THEN
+		RAISE EXCEPTION 'the totals and open amount of draft % are set by ar.issue()', OLD.id
+			USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF NEW.open_amount IS DISTINCT FROM OLD.open_amount AND NEW.open_amount IS NOT NULL AND (
 		ar.minor_units(NEW.open_amount) * sign(ar.minor_units(NEW.total)) < 0 OR
@@ -915,9 +976,10 @@ CREATE TRIGGER invoice_before_insert BEFORE INSERT ON ar.invoice
 	EXECUTE FUNCTION ar.invoice_before();
 -- An update calls the function whenever one of its checks could fail: a
 -- draft (issuing, editing), a new credited invoice, a change to what is
--- immutable once issued, or an open amount outside 0 .. total.  The
--- bookkeeping of an issued document (status and open amount within its
--- total, note) pays no function call.
+-- immutable once issued, an open amount outside 0 .. total, or status and
+-- open amount changed from outside ar's functions.  The bookkeeping of an
+-- issued document by ar's functions (status and open amount within its
+-- total) and a new note pay no function call.
 CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 	FOR EACH ROW WHEN (
 		OLD.status = 'draft'
@@ -934,7 +996,9 @@ CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 		OR (NEW.open_amount IS NOT NULL AND NOT (
 			abs(ar.minor_units(NEW.open_amount)) <= abs(ar.minor_units(NEW.total))
 			AND (ar.minor_units(NEW.open_amount) = 0
-				 OR (ar.minor_units(NEW.open_amount) > 0) = (ar.minor_units(NEW.total) > 0)))))
+				 OR (ar.minor_units(NEW.open_amount) > 0) = (ar.minor_units(NEW.total) > 0))))
+		OR ((NEW.status, NEW.open_amount::text) IS DISTINCT FROM (OLD.status, OLD.open_amount::text)
+			AND NOT ar.internal() AND NOT ar.restoring()))
 	EXECUTE FUNCTION ar.invoice_before();
 CREATE TRIGGER invoice_status BEFORE UPDATE OF status ON ar.invoice
 	FOR EACH ROW EXECUTE FUNCTION ar.status_guard('status');
@@ -961,6 +1025,41 @@ CREATE TABLE ar.outbox (
 CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
 COMMENT ON TABLE ar.outbox IS
 	'documents to deliver; rows appear in the transaction of their cause, NOTIFY ar_outbox fires on commit';
+
+-- Whoever writes outbox rows (ar.issue, an application), listening
+-- delivery agents hear of them at commit; a row's document must belong to
+-- the row's entity.
+CREATE FUNCTION ar.outbox_inserted() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	bad record;
+BEGIN
+	SELECT n.id, n.entity_id, coalesce(i.number, 'draft ' || i.id) AS number, i.entity_id AS doc_entity INTO bad
+	  FROM new_rows n JOIN ar.invoice i ON i.id = n.invoice_id
+	 WHERE i.entity_id <> n.entity_id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'outbox row % of entity % refers to % of entity %', bad.id, bad.entity_id,
+			bad.number, bad.doc_entity
+			USING ERRCODE = 'foreign_key_violation';
+	END IF;
+	PERFORM pg_notify('ar_outbox', '');
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER outbox_inserted AFTER INSERT ON ar.outbox REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.outbox_inserted();
+-- Delivery moves status, attempts, last_error and sent_at; what is to be
+-- delivered stays as queued.
+CREATE TRIGGER outbox_immutable BEFORE UPDATE ON ar.outbox
+	FOR EACH ROW WHEN ((NEW.entity_id, NEW.customer_id, NEW.invoice_id, NEW.kind, NEW.channel,
+						NEW.payload, NEW.created_at)
+					   IS DISTINCT FROM
+					   (OLD.entity_id, OLD.customer_id, OLD.invoice_id, OLD.kind, OLD.channel,
+						OLD.payload, OLD.created_at))
+	EXECUTE FUNCTION ar.refuse_direct_write('a queued document and its payload cannot be changed',
+		'Delivery updates status, attempts, last_error and sent_at (ar.outbox_claim(), ar.outbox_done()).');
 
 -- A delivery agent claims pending rows in its own transaction, sends them,
 -- and reports each with ar.outbox_done before it commits.  SKIP LOCKED lets
@@ -1032,7 +1131,7 @@ CREATE TYPE ar.issue_item AS (
 	channel text
 );
 
-CREATE FUNCTION ar.issue(invoice_ids bigint[])
+CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
@@ -1090,6 +1189,17 @@ BEGIN
 		RAISE EXCEPTION 'invoice % has no lines', bad.id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Add rows to ar.invoice_line before issuing.';
+	END IF;
+	-- a draft's currency may have changed after its lines were written
+	SELECT i.id, i.currency, l.line_no, ar.currency_of(l.net_amount) AS line_currency INTO bad
+	  FROM ar.invoice i JOIN ar.invoice_line l ON l.invoice_id = i.id
+	 WHERE i.id = ANY (invoice_ids) AND ar.currency_of(l.net_amount) <> i.currency
+	 ORDER BY i.id, l.line_no LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'line % of invoice % is in % but the invoice is in %', bad.line_no, bad.id,
+			bad.line_currency, bad.currency
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'Update the line with the invoice''s currency (or currency = NULL) so that its net amount is computed again.';
 	END IF;
 
 	-- What each document needs: its series, dates and the parties' settings.
@@ -1274,10 +1384,12 @@ BEGIN
 		RETURNING 1
 	)
 	SELECT upd.id, upd.number FROM upd ORDER BY upd.id;
-
-	PERFORM pg_notify('ar_outbox', '');
 END
 $$;
+COMMENT ON FUNCTION ar._issue(bigint[]) IS 'internal: the body of ar.issue(bigint[]) (src/guard.c)';
+CREATE FUNCTION ar.issue(invoice_ids bigint[])
+	RETURNS TABLE (invoice_id bigint, number text)
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.issue(bigint[]) IS
 	'issues drafts in one statement: totals, gapless numbers in id order, dates, payment references, outbox; all or nothing';
 
@@ -1304,6 +1416,9 @@ AS $$
 		SELECT sc.period, sc.last_value FROM ar.series_counter sc
 		 WHERE sc.series_id = verify_series.series_id
 	)
+	SELECT 'unknown series', format('series %s does not exist', coalesce(verify_series.series_id::text, 'NULL'))
+	 WHERE NOT EXISTS (SELECT 1 FROM ar.series s WHERE s.id = verify_series.series_id)
+	UNION ALL
 	SELECT 'gap', format('period %s: number %s is missing', p.seq_period, g)
 	  FROM per p, generate_series(1, p.top) g
 	 WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.seq_period = p.seq_period AND d.seq_no = g)
@@ -1436,10 +1551,51 @@ COMMENT ON TABLE ar.allocation IS
 	'money applied to invoices: from payments (payment_id) or credit notes (credit_note_id); reversed_at marks an undone allocation';
 
 /* ------------------------------------------------------------------------
+ * Internal writes (src/guard.c)
+ * ------------------------------------------------------------------------ */
+-- The bookkeeping only ar's functions write.  A statement from anywhere else
+-- is refused before it touches a row (42501); a restore loads rows as dumped.
+-- TRUNCATE of a table that holds money is refused always.
+CREATE TRIGGER allocation_internal BEFORE INSERT OR UPDATE OR DELETE ON ar.allocation
+	FOR EACH STATEMENT WHEN (NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('allocations are written only by ar''s functions',
+		'Use ar.allocate(), ar.unallocate(), ar.credit() or ar.match_payments().');
+CREATE TRIGGER invoice_tax_internal BEFORE INSERT OR UPDATE OR DELETE ON ar.invoice_tax
+	FOR EACH STATEMENT WHEN (NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('the VAT breakdown is written only by ar''s functions',
+		'ar.issue() computes it from the lines; correct an issued document with ar.credit().');
+CREATE TRIGGER series_counter_internal BEFORE INSERT OR UPDATE OR DELETE ON ar.series_counter
+	FOR EACH STATEMENT WHEN (NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('the counters are written only by ar''s functions',
+		'ar.issue() gives out the numbers; ar.verify_series() checks them.');
+CREATE TRIGGER match_suggestion_internal BEFORE INSERT OR UPDATE ON ar.match_suggestion
+	FOR EACH STATEMENT WHEN (NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('suggestions are written only by ar''s functions',
+		'ar.match_payments() writes them; confirm one with ar.allocate(), or delete it to dismiss it.');
+CREATE TRIGGER payment_bookkeeping BEFORE UPDATE ON ar.payment
+	FOR EACH ROW WHEN ((NEW.status, NEW.unallocated::text) IS DISTINCT FROM (OLD.status, OLD.unallocated::text)
+					   AND NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('status and unallocated amount are written only by ar''s functions',
+		'They follow the allocations: use ar.allocate(), ar.unallocate() or ar.match_payments().');
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'invoice_tax', 'payment', 'allocation',
+							 'series_counter'] LOOP
+		EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON ar.%I FOR EACH STATEMENT '
+					   'EXECUTE FUNCTION ar.refuse_direct_write(%L, %L)', t || '_no_truncate', t,
+					   'the table holds money and is never emptied at once',
+					   'Delete drafts one by one; issued documents and payments are kept.');
+	END LOOP;
+END
+$$;
+
+/* ------------------------------------------------------------------------
  * Credit notes
  * ------------------------------------------------------------------------ */
 
-CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL) RETURNS bigint
+CREATE FUNCTION ar._credit(invoice_id bigint, reason text) RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
@@ -1447,9 +1603,9 @@ DECLARE
 	inv ar.invoice;
 	cn_id bigint;
 BEGIN
-	SELECT * INTO inv FROM ar.invoice i WHERE i.id = credit.invoice_id FOR UPDATE;
+	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _credit.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'invoice % does not exist', credit.invoice_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'invoice % does not exist', _credit.invoice_id USING ERRCODE = 'no_data_found';
 	END IF;
 	IF inv.kind <> 'invoice' THEN
 		RAISE EXCEPTION 'cannot credit credit note %', inv.number
@@ -1497,6 +1653,9 @@ BEGIN
 	RETURN cn_id;
 END
 $$;
+COMMENT ON FUNCTION ar._credit(bigint, text) IS 'internal: the body of ar.credit (src/guard.c)';
+CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.credit(bigint, text) IS
 	'issues a credit note mirroring an issued or partially paid invoice, from the entity''s credit-note series, allocated against its open amount; an amount already paid stays open on the credit note as a credit balance';
 
@@ -1504,7 +1663,7 @@ COMMENT ON FUNCTION ar.credit(bigint, text) IS
  * Allocating payments by hand
  * ------------------------------------------------------------------------ */
 
-CREATE FUNCTION ar.allocate(payment_id bigint, invoice_id bigint, amount ar.amount DEFAULT NULL)
+CREATE FUNCTION ar._allocate(payment_id bigint, invoice_id bigint, amount ar.amount)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
@@ -1516,13 +1675,13 @@ DECLARE
 	alloc_id bigint;
 BEGIN
 	-- payment first, then invoice: the matcher locks in the same order
-	SELECT * INTO pay FROM ar.payment p WHERE p.id = allocate.payment_id FOR UPDATE;
+	SELECT * INTO pay FROM ar.payment p WHERE p.id = _allocate.payment_id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'payment % does not exist', allocate.payment_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'payment % does not exist', _allocate.payment_id USING ERRCODE = 'no_data_found';
 	END IF;
-	SELECT * INTO inv FROM ar.invoice i WHERE i.id = allocate.invoice_id FOR UPDATE;
+	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _allocate.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'invoice % does not exist', allocate.invoice_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'invoice % does not exist', _allocate.invoice_id USING ERRCODE = 'no_data_found';
 	END IF;
 	IF pay.kind <> 'credit' THEN
 		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
@@ -1543,7 +1702,7 @@ BEGIN
 			inv.number, inv.currency
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	amt := coalesce(allocate.amount, least(pay.unallocated, inv.open_amount));
+	amt := coalesce(_allocate.amount, least(pay.unallocated, inv.open_amount));
 	IF ar.currency_of(amt) <> inv.currency THEN
 		RAISE EXCEPTION 'allocation amount % is not in the invoice currency %', amt, inv.currency
 			USING ERRCODE = 'invalid_parameter_value';
@@ -1571,6 +1730,10 @@ BEGIN
 	RETURN alloc_id;
 END
 $$;
+COMMENT ON FUNCTION ar._allocate(bigint, bigint, ar.amount) IS 'internal: the body of ar.allocate (src/guard.c)';
+CREATE FUNCTION ar.allocate(payment_id bigint, invoice_id bigint, amount ar.amount DEFAULT NULL)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.allocate(bigint, bigint, ar.amount) IS
 	'applies (part of) a payment to an open invoice of the same entity and currency; default amount: as much as both allow';
 
@@ -1604,7 +1767,7 @@ END;
 COMMENT ON FUNCTION ar.apply_allocation(bigint, bigint, ar.amount) IS
 	'internal: moves an amount between a locked payment and a locked invoice and sets both statuses';
 
-CREATE FUNCTION ar.unallocate(allocation_id bigint) RETURNS void
+CREATE FUNCTION ar._unallocate(allocation_id bigint) RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
@@ -1612,9 +1775,9 @@ DECLARE
 	a ar.allocation;
 	inv record;
 BEGIN
-	SELECT * INTO a FROM ar.allocation x WHERE x.id = unallocate.allocation_id;
+	SELECT * INTO a FROM ar.allocation x WHERE x.id = _unallocate.allocation_id;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'allocation % does not exist', unallocate.allocation_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'allocation % does not exist', _unallocate.allocation_id USING ERRCODE = 'no_data_found';
 	END IF;
 	IF a.credit_note_id IS NOT NULL THEN
 		RAISE EXCEPTION 'allocation % applies credit note % and cannot be undone', a.id, a.credit_note_id
@@ -1623,7 +1786,7 @@ BEGIN
 	-- same lock order as ar.allocate: payment, invoice, then the allocation
 	PERFORM 1 FROM ar.payment p WHERE p.id = a.payment_id FOR UPDATE;
 	PERFORM 1 FROM ar.invoice i WHERE i.id = a.invoice_id FOR UPDATE;
-	SELECT * INTO a FROM ar.allocation x WHERE x.id = unallocate.allocation_id FOR UPDATE;
+	SELECT * INTO a FROM ar.allocation x WHERE x.id = _unallocate.allocation_id FOR UPDATE;
 	IF a.reversed_at IS NOT NULL THEN
 		RAISE EXCEPTION 'allocation % was already reversed', a.id
 			USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -1639,6 +1802,9 @@ BEGIN
 	PERFORM ar.apply_allocation(a.payment_id, a.invoice_id, -a.amount);
 END
 $$;
+COMMENT ON FUNCTION ar._unallocate(bigint) IS 'internal: the body of ar.unallocate (src/guard.c)';
+CREATE FUNCTION ar.unallocate(allocation_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.unallocate(bigint) IS
 	'reverses an allocation: the invoice is open again and the payment has the amount unallocated';
 
@@ -1762,6 +1928,13 @@ CREATE FUNCTION ar.sales_order_delivered() RETURNS trigger
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
+	-- at commit, an order inserted as delivered may since have been
+	-- cancelled, invoiced or deleted in the same transaction
+	IF TG_OP = 'INSERT' AND NOT EXISTS (
+		SELECT 1 FROM ar.sales_order so
+		 WHERE so.id = NEW.id AND so.status = 'delivered' AND so.invoice_id IS NULL) THEN
+		RETURN NULL;
+	END IF;
 	PERFORM ar.invoice_order(NEW.id);
 	RETURN NULL;
 END
@@ -2179,11 +2352,15 @@ CREATE TRIGGER allocation_payer_unlearn AFTER UPDATE OF reversed_at ON ar.alloca
 					   AND NEW.payment_id IS NOT NULL)
 	EXECUTE FUNCTION ar.payer_account_learn();
 
-CREATE FUNCTION ar.match_payments(entity_id integer DEFAULT NULL)
+CREATE FUNCTION ar._match_payments(entity_id integer)
 	RETURNS TABLE (rule text, payments bigint)
 	AS 'MODULE_PATHNAME', 'ar_match_payments'
 	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, ar, pg_temp;
+COMMENT ON FUNCTION ar._match_payments(integer) IS 'internal: the body of ar.match_payments (src/guard.c)';
+CREATE FUNCTION ar.match_payments(entity_id integer DEFAULT NULL)
+	RETURNS TABLE (rule text, payments bigint)
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.match_payments(integer) IS
 	'matches every unmatched payment of the entity (NULL: all) to open invoices by reference, free text, known payer and amount, or a sum; applies only certain matches, suggests the rest; one row per outcome';
 -- (end of payment matching)

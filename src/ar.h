@@ -113,6 +113,11 @@ extern void ArMatchInit(void);
 /* restore.c */
 extern bool ArRestoring(Oid role);
 
+/* guard.c: is one of ar's internal writers running? */
+extern bool ArInternal(void);
+extern void ArInternalEnter(void);
+extern void ArInternalLeave(void);
+
 /* amount_ops.c */
 extern void ArReportCurrencyMismatch(const ArAmount *a, const ArAmount *b) pg_attribute_noreturn();
 

@@ -201,10 +201,11 @@ SELECT ar.outbox_done(c.id, c.id = (SELECT min(o.id) FROM ar.outbox o), 'SMTP 45
 COMMIT;
 
 -- payments: a partial allocation, a full one, one undone, a debit, an EUR
--- part payment, a full NOK one, and one that is only suggested
+-- part payment, a full NOK one, and one that the matcher only suggests
 INSERT INTO ar.payment (entity_id, bank_ref, booking_date, value_date, amount, reference, remittance,
 						payer_name, payer_account, source, kind)
-SELECT e.id, v.ref, v.d::date, v.d::date, coalesce(v.amt, i.total::text)::ar.amount, i.payment_reference,
+SELECT e.id, v.ref, v.d::date, v.d::date, coalesce(v.amt, i.total::text)::ar.amount,
+	   CASE WHEN v.n <> 7 THEN i.payment_reference END,
 	   v.rem, v.payer, v.acct, 'manual', v.kind
   FROM (VALUES (1, 'SE1', 'BG-2026-1001', '2026-10-20', '1000.00 SEK', 'dump-se-1', 'Delbetalning', 'Kund Ett AB',
 				'SE3550000000054910000003', 'credit'),
@@ -214,7 +215,7 @@ SELECT e.id, v.ref, v.d::date, v.d::date, coalesce(v.amt, i.total::text)::ar.amo
 			   (5, 'SE1', 'BG-2026-1005', '2026-10-23', '2000.00 EUR', 'dump-se-exp', 'Teilzahlung', 'Exportkunde GmbH',
 				'DE89370400440532013000', 'credit'),
 			   (6, 'NO1', 'NO-2026-0001', '2026-10-25', NULL, 'dump-no-1', 'KID', 'Ola Nordmann', NULL, 'credit'),
-			   (7, 'SE1', 'BG-2026-1006', '2026-10-26', '999.00 SEK', NULL, 'ingen referens', 'Peppol Bygg AB', NULL,
+			   (7, 'SE1', 'BG-2026-1006', '2026-10-26', NULL, 'dump-se-3', 'ingen referens', 'PEPPOL BYGG', NULL,
 				'credit'))
 	   v(n, ent, ref, d, amt, tag, rem, payer, acct, kind)
   JOIN ar.entity e ON e.code = v.ent
@@ -230,9 +231,19 @@ SELECT ar.allocate(p.id, i.id) FROM ar.payment p, ar.invoice i
  WHERE p.bank_ref = 'BG-2026-1005' AND i.note = 'dump-se-exp';
 SELECT ar.allocate(p.id, i.id) FROM ar.payment p, ar.invoice i
  WHERE p.bank_ref = 'NO-2026-0001' AND i.note = 'dump-no-1';
-INSERT INTO ar.match_suggestion (payment_id, invoice_id, score, rule)
-SELECT p.id, i.id, 0.55, 'amount_near' FROM ar.payment p, ar.invoice i
- WHERE p.bank_ref = 'BG-2026-1006' AND i.note = 'dump-se-3';
+-- the matcher: BG-2026-1006 has no reference, no known account, and the
+-- amount of an open invoice of the customer its payer's name resembles: a
+-- suggestion only
+SELECT rule, payments FROM ar.match_payments((SELECT id FROM ar.entity WHERE code = 'SE1'))
+ WHERE payments > 0 ORDER BY rule;
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM ar.match_suggestion s JOIN ar.payment p ON p.id = s.payment_id
+					WHERE p.bank_ref = 'BG-2026-1006') THEN
+		RAISE EXCEPTION 'the matcher made no suggestion for BG-2026-1006';
+	END IF;
+END
+$$;
 
 -- the user's own objects that depend on ar
 CREATE TABLE public.crm_note (

@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  Internal writes: the bookkeeping that only ar's own functions may do.
+ *
+ * ar's functions run with the caller's rights, so whoever may call
+ * ar.allocate may also write ar.allocation.  Some writes must still come
+ * only from ar's functions, or the books stop adding up: allocations, the
+ * VAT breakdown, the series counters, the status and open amount of issued
+ * documents, the status and unallocated amount of payments, issuing a
+ * draft.  The triggers that guard those tables ask ar.internal(), which is
+ * true only while one of ar's functions that write them runs.
+ *
+ * Such a function is declared in SQL as a C function with the symbol
+ * ar_guarded; its body is the function of the same schema and arguments
+ * whose name has a leading underscore (ar.credit runs ar._credit).  The
+ * wrapper marks the backend as writing internally, calls the body and
+ * clears the mark again, also on error.  Set-returning bodies return through
+ * the caller's ReturnSetInfo.  Calling the body directly does not set the
+ * mark, so its guarded writes are refused; and only a superuser can declare
+ * another C function with this symbol.
+ *
+ * src/guard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "fmgr.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "ar.h"
+
+/* how many of ar's internal writers are running in this backend */
+static int	internal_depth = 0;
+
+PG_FUNCTION_INFO_V1(ar_internal);
+PG_FUNCTION_INFO_V1(ar_guarded);
+
+bool
+ArInternal(void)
+{
+	return internal_depth > 0;
+}
+
+void
+ArInternalEnter(void)
+{
+	internal_depth++;
+}
+
+void
+ArInternalLeave(void)
+{
+	Assert(internal_depth > 0);
+	internal_depth--;
+}
+
+/* ar.internal(): is one of ar's internal writers running? */
+Datum
+ar_internal(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ArInternal());
+}
+
+/*
+ * The body of a guarded function: schema._name with the same argument
+ * types, looked up once per call site.
+ */
+static FmgrInfo *
+guarded_body(FunctionCallInfo fcinfo)
+{
+	FmgrInfo   *body = fcinfo->flinfo->fn_extra;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	List	   *name;
+	Oid			oid;
+
+	if (body != NULL)
+		return body;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	name = list_make2(makeString(get_namespace_name(proc->pronamespace)),
+					  makeString(psprintf("_%s", NameStr(proc->proname))));
+	oid = LookupFuncName(name, proc->pronargs, proc->proargtypes.values, false);
+	ReleaseSysCache(tup);
+
+	body = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
+	fmgr_info_cxt(oid, body, fcinfo->flinfo->fn_mcxt);
+	body->fn_expr = fcinfo->flinfo->fn_expr;
+	fcinfo->flinfo->fn_extra = body;
+	return body;
+}
+
+Datum
+ar_guarded(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *body = guarded_body(fcinfo);
+	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
+	volatile Datum result = (Datum) 0;
+
+	InitFunctionCallInfoData(*inner, body, fcinfo->nargs, fcinfo->fncollation,
+							 fcinfo->context, fcinfo->resultinfo);
+	for (int i = 0; i < fcinfo->nargs; i++)
+	{
+		if (fcinfo->args[i].isnull && body->fn_strict)
+			PG_RETURN_NULL();
+		inner->args[i] = fcinfo->args[i];
+	}
+
+	ArInternalEnter();
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(inner);
+	}
+	PG_FINALLY();
+	{
+		ArInternalLeave();
+	}
+	PG_END_TRY();
+
+	fcinfo->isnull = inner->isnull;
+	return result;
+}
