@@ -720,7 +720,7 @@ CREATE FUNCTION ar.series_before() RETURNS trigger
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
-	IF EXISTS (SELECT 1 FROM ar.invoice i WHERE i.series_id = OLD.id)
+	IF EXISTS (SELECT 1 FROM ar.invoice i WHERE i.series_id = OLD.id AND i.number IS NOT NULL)
 	   OR EXISTS (SELECT 1 FROM ar.series_counter sc WHERE sc.series_id = OLD.id) THEN
 		RAISE EXCEPTION 'series % has given out numbers: its entity, kind, pattern and reset cannot change',
 			OLD.code
@@ -1003,6 +1003,21 @@ CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 CREATE TRIGGER invoice_status BEFORE UPDATE OF status ON ar.invoice
 	FOR EACH ROW EXECUTE FUNCTION ar.status_guard('status');
 
+-- A draft's lines follow its currency: written again, each takes the new
+-- currency and its net amount is computed in it (invoice_line_before).
+CREATE FUNCTION ar.invoice_currency_changed() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	UPDATE ar.invoice_line l SET currency = NULL WHERE l.invoice_id = NEW.id;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER invoice_currency_changed AFTER UPDATE OF currency ON ar.invoice
+	FOR EACH ROW WHEN (OLD.status = 'draft' AND NEW.currency <> OLD.currency AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.invoice_currency_changed();
+
 /* ------------------------------------------------------------------------
  * 5. Outbox (delivery of documents by channel)
  * ------------------------------------------------------------------------ */
@@ -1189,17 +1204,6 @@ BEGIN
 		RAISE EXCEPTION 'invoice % has no lines', bad.id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Add rows to ar.invoice_line before issuing.';
-	END IF;
-	-- a draft's currency may have changed after its lines were written
-	SELECT i.id, i.currency, l.line_no, ar.currency_of(l.net_amount) AS line_currency INTO bad
-	  FROM ar.invoice i JOIN ar.invoice_line l ON l.invoice_id = i.id
-	 WHERE i.id = ANY (invoice_ids) AND ar.currency_of(l.net_amount) <> i.currency
-	 ORDER BY i.id, l.line_no LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'line % of invoice % is in % but the invoice is in %', bad.line_no, bad.id,
-			bad.line_currency, bad.currency
-			USING ERRCODE = 'datatype_mismatch',
-				  HINT = 'Update the line with the invoice''s currency (or currency = NULL) so that its net amount is computed again.';
 	END IF;
 
 	-- What each document needs: its series, dates and the parties' settings.

@@ -84,11 +84,13 @@ SELECT * FROM ar.verify_series(99);
 SELECT * FROM ar.verify_series(NULL);
 SELECT * FROM ar.verify_series(1);
 
--- a draft's currency changed after its lines were written: issuing names the line
+-- a draft's lines follow a change of its currency (JPY has no minor unit:
+-- 4 x 100.4 = 401.6 rounds to 402); a lower-case line currency is stored upper-case
+UPDATE ar.invoice_line SET unit_price = 100.4 WHERE invoice_id = 2;
+UPDATE ar.invoice SET currency = 'JPY' WHERE id = 2;
+SELECT invoice_id, line_no, currency, net_amount FROM ar.invoice_line WHERE invoice_id = 2;
 UPDATE ar.invoice SET currency = 'EUR' WHERE id = 2;
-SELECT ar.issue(2::bigint);
--- written again, the line takes the invoice's currency; a lower-case code is stored upper-case
-UPDATE ar.invoice_line SET currency = 'eur' WHERE invoice_id = 2;
+UPDATE ar.invoice_line SET currency = 'eur', unit_price = 100 WHERE invoice_id = 2;
 SELECT invoice_id, line_no, currency, net_amount FROM ar.invoice_line WHERE invoice_id = 2;
 SELECT ar.issue(2::bigint);
 
