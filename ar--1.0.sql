@@ -2660,6 +2660,17 @@ CREATE FUNCTION ar.is_admin() RETURNS boolean
 RETURN pg_has_role(current_user, 'ar_admin', 'MEMBER');
 COMMENT ON FUNCTION ar.is_admin() IS 'true when the current user is a member of ar_admin and so sees every entity';
 
+-- A role sees the access rows of the roles it is a member of (what
+-- ar.my_entities reads), not who else sees which entity; ar_admin members
+-- see and manage all.  (Not by entity: ar.my_entities reads this table.)
+ALTER TABLE ar.entity_access ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_roles ON ar.entity_access
+	USING ((SELECT ar.is_admin())
+		   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+					   WHERE r.rolname = entity_access.role_name
+						 AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
+	WITH CHECK ((SELECT ar.is_admin()));
+
 CREATE FUNCTION ar.my_entities() RETURNS integer[]
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp

@@ -107,6 +107,21 @@ SELECT ar.import_camt(:'bad');
 SELECT ar.import_camt(:'bad');
 \set bad `sed '/>1500.00</d' :fixtures/camt053_two_accounts.xml`
 SELECT ar.import_camt(:'bad');
+-- a transaction of a batch may state only the instructed amount (InstdAmt)
+\set odd `sed 's|<TxAmt><Amt Ccy="SEK">2000.00</Amt></TxAmt>|<InstdAmt><Amt Ccy="SEK">2000.00</Amt></InstdAmt>|' :fixtures/camt053_two_accounts.xml`
+SELECT seq, location, bank_ref, amount FROM ar.camt_transactions(:'odd') WHERE location LIKE '%TxDtls%' ORDER BY seq LIMIT 4;
+-- ... but not in another currency than the entry
+\set bad `sed 's|<TxAmt><Amt Ccy="SEK">2000.00</Amt></TxAmt>|<InstdAmt><Amt Ccy="EUR">2000.00</Amt></InstdAmt>|' :fixtures/camt053_two_accounts.xml`
+SELECT ar.import_camt(:'bad');
+-- zeros past the minor unit are the same amount; other digits are an error
+\set odd `sed 's|>1500.00<|>1500.0000<|; s|>4500.00<|>4500.000<|' :fixtures/camt053_two_accounts.xml`
+SELECT seq, location, amount FROM ar.camt_transactions(:'odd') WHERE amount::text LIKE '%500.00 SEK' ORDER BY seq;
+\set bad `sed 's|>1500.00<|>1500.001<|' :fixtures/camt053_two_accounts.xml`
+SELECT ar.import_camt(:'bad');
+-- an entry or a transaction of 0 moves no money: skipped, with a notice
+\set odd `sed 's|<Amt Ccy="SEK">750.00</Amt>|<Amt Ccy="SEK">0.00</Amt>|; s|<Amt Ccy="SEK">1000.00</Amt></TxAmt>|<Amt Ccy="SEK">0</Amt></TxAmt>|; s|<Amt Ccy="SEK">4500.00</Amt>|<Amt Ccy="SEK">3500.00</Amt>|' :fixtures/camt053_two_accounts.xml`
+SELECT count(*) AS rows, sum(ar.minor_units(amount)) AS minor_units FROM ar.camt_transactions(:'odd');
+SELECT count(*) AS rows, sum(ar.minor_units(amount)) AS minor_units FROM ar.camt_transactions(:'two');
 -- a DOCTYPE is refused (no entity is ever expanded); so is what is not XML
 SELECT ar.import_camt(('<!DOCTYPE Document [<!ENTITY x "y">]>' || :'nl')::xml);
 SELECT ar.import_camt(left(:'nl', 300)::xml);

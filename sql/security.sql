@@ -46,6 +46,8 @@ INSERT INTO ar.entity_access (role_name, entity_id) VALUES ('ar_t_no_such_role',
 SET ROLE ar_t_clerk_se;
 SELECT ar.my_entities(), ar.is_admin();
 SELECT id, code FROM ar.entity ORDER BY id;
+-- (its own access, not who else sees what)
+SELECT role_name, entity_id FROM ar.entity_access ORDER BY 1, 2;
 SELECT id, customer_no FROM ar.customer ORDER BY id;
 SELECT invoice_id, line_no FROM ar.invoice_line ORDER BY 1, 2;
 -- ... issues its own invoices
@@ -82,6 +84,7 @@ RESET ROLE;
 -- an admin sees everything and manages entities
 SET ROLE ar_t_admin;
 SELECT id, code FROM ar.entity ORDER BY id;
+SELECT role_name, entity_id FROM ar.entity_access ORDER BY 1, 2;
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency) VALUES
 	(3, 'NO1', 'Fjord AS', 'NO', 'NO912345678MVA', 'NOK');
 SELECT ar.issue(2::bigint);

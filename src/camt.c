@@ -355,6 +355,9 @@ parse_amount(const CamtCtx *cx, xmlNodePtr amt, const char *where,
 	}
 	if (*p != '\0' || int_len + frac_len == 0)
 		bad_value(cx, "amount", value, where);
+	/* zeros past the minor unit change nothing: 500.000 SEK is 500.00 SEK */
+	while (frac_len > cur->minor_unit && frac_start[frac_len - 1] == '0')
+		frac_len--;
 	if (frac_len > cur->minor_unit)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -854,8 +857,32 @@ tx_amount(CamtCtx *cx, xmlNodePtr tx, const char *path, int64 *units, uint32 *cu
 		where = "AmtDtls/TxAmt/Amt";
 	}
 	if (amt == NULL)
+	{
+		/* what the payer instructed; used when it is in the entry's currency */
+		amt = find(cx, tx, "AmtDtls/InstdAmt/Amt");
+		where = "AmtDtls/InstdAmt/Amt";
+	}
+	if (amt == NULL)
 		return false;
 	parse_amount(cx, amt, psprintf("%s/%s", path, where), units, currency);
+	return true;
+}
+
+/*
+ * An amount of 0 moves no money: no payment row (ar.payment holds positive
+ * amounts only).  The skip is reported, so that it is not silent.
+ */
+static bool
+skip_zero(const CamtCtx *cx, const char *path, int64 units, uint32 currency)
+{
+	char		code[4];
+
+	if (units != 0)
+		return false;
+	ArCurrencyUnpack(currency, code);
+	ereport(NOTICE,
+			(errmsg("skipped %s of %s message: its amount is 0 %s, which moves no money",
+					path, cx->format, code)));
 	return true;
 }
 
@@ -926,6 +953,8 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 	}
 	ntx = list_length(txs);
 
+	if (ntx <= 1 && skip_zero(cx, ntx == 0 ? path : linitial(paths), e.units, e.currency))
+		return;
 	if (ntx == 0)
 		entry_row(cx, &e);
 	else if (ntx == 1)
@@ -946,11 +975,9 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 			const char *why = NULL;
 
 			if (!tx_amount(cx, list_nth(txs, i), p, &units[i], &currency))
-				why = "has no amount (Amt or AmtDtls/TxAmt/Amt)";
+				why = "has no amount (Amt, AmtDtls/TxAmt/Amt or AmtDtls/InstdAmt/Amt)";
 			else if (currency != e.currency)
 				why = "is not in the entry's currency";
-			else if (units[i] == 0)
-				why = "has the amount 0";
 			if (why != NULL)
 			{
 				if (problem == NULL)
@@ -978,8 +1005,9 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		if (problem == NULL)
 		{
 			for (int i = 0; i < ntx; i++)
-				tx_row(cx, &e, list_nth(txs, i), list_nth(paths, i), true, i + 1,
-					   units[i], e.currency);
+				if (!skip_zero(cx, list_nth(paths, i), units[i], e.currency))
+					tx_row(cx, &e, list_nth(txs, i), list_nth(paths, i), true, i + 1,
+						   units[i], e.currency);
 		}
 		else if (e.credit && !e.reversal)
 			ereport(ERROR,
