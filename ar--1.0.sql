@@ -332,6 +332,10 @@ COMMENT ON FUNCTION ar.payment_reference(text, text) IS
 	'payment reference built from base: ocr, ocr_len, kid10, kid11, fi, rf or fik';
 CREATE FUNCTION ar.reference_valid(scheme text, ref text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_reference_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ar.invoice_reference(scheme text, prefix text, number text) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_invoice_reference' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ar.invoice_reference(text, text, text) IS
+	'the payment reference ar.issue gives an invoice: prefix (a series'' reference_prefix) and the number''s digits as the base, cut to fit the scheme; leading zeros dropped for fi';
 COMMENT ON FUNCTION ar.reference_valid(text, text) IS
 	'is ref a valid payment reference of the scheme (blanks ignored)';
 CREATE FUNCTION ar.iban_valid(iban text) RETURNS boolean
@@ -706,6 +710,10 @@ CREATE TABLE ar.series (
 	pattern text NOT NULL CHECK (ar.series_pattern_check(pattern)),
 	reset text NOT NULL DEFAULT 'never' CHECK (reset IN ('never', 'yearly')),
 	is_default boolean NOT NULL DEFAULT true,
+	-- digits put before the number's digits in the payment references of
+	-- this series: keeps apart the references of series whose numbers share
+	-- digits (A1, B1), and lengthens short Finnish ones
+	reference_prefix text CHECK (reference_prefix ~ '^[0-9]{1,10}$'),
 	UNIQUE (entity_id, code),
 	UNIQUE (entity_id, id),
 	CONSTRAINT series_yearly_check CHECK (reset = 'never' OR pattern ~ '\{YY(YY)?\}')
@@ -1143,6 +1151,7 @@ CREATE TYPE ar.issue_item AS (
 	period integer,
 	pattern text,
 	ref_scheme text,
+	ref_prefix text,
 	channel text
 );
 
@@ -1211,7 +1220,8 @@ BEGIN
 						 d.issue_date,
 						 coalesce(i.due_date, d.issue_date + c.payment_terms_days),
 						 CASE s.reset WHEN 'yearly' THEN extract(year FROM d.issue_date)::integer ELSE 0 END,
-						 s.pattern, e.reference_scheme, c.channel)::ar.issue_item ORDER BY i.id)
+						 s.pattern, e.reference_scheme, s.reference_prefix, c.channel)::ar.issue_item
+				   ORDER BY i.id)
 	  INTO items
 	  FROM ar.invoice i
 	  JOIN ar.customer c ON c.id = i.customer_id
@@ -1240,7 +1250,7 @@ BEGIN
 	 WHERE it.due_date < it.issue_date LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'invoice % is due on % before its issue date %', bad.id, bad.due_date, bad.issue_date
-			USING ERRCODE = 'invalid_datetime_format';
+			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
@@ -1264,25 +1274,36 @@ BEGIN
 	-- the error names the missing field (ar.ubl_check, src/ubl.c).
 	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
 
-	-- Credit check: open exposure plus what is being issued, per customer.
+	-- Credit check: open exposure plus what is being issued, per customer,
+	-- in the currency of the customer's limit (ar.convert at the issue
+	-- date).  The customers checked stay locked until commit, so that two
+	-- issuers cannot both pass on the same room: the second waits, then
+	-- sees the first's invoices.
 	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
+		PERFORM 1 FROM ar.customer c
+		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
+		   AND (c.on_hold OR c.credit_limit IS NOT NULL)
+		 ORDER BY c.id FOR NO KEY UPDATE;
 		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
-		  FROM (SELECT it.customer_id, it.currency,
-					   ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS new_amount
-				  FROM unnest(items) it
-				  JOIN unnest(taxes) x ON x.invoice_id = it.id
-				 WHERE it.kind = 'invoice'
-				 GROUP BY it.customer_id, it.currency) n
-		  JOIN ar.customer c ON c.id = n.customer_id
+		  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
+				  FROM unnest(items) it WHERE it.kind = 'invoice'
+				 GROUP BY it.customer_id) n
+		  JOIN ar.customer c ON c.id = n.customer_id AND (c.on_hold OR c.credit_limit IS NOT NULL)
 		  CROSS JOIN LATERAL (
-			SELECT n.new_amount OPERATOR(ar.+) coalesce(
-				(SELECT ar.sum(o.open_amount) FROM ar.invoice o
-				  WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
-					AND o.kind = 'invoice' AND o.currency = n.currency),
-				ar.amount(0, n.currency)) AS exposure) x
-		 WHERE c.on_hold
-			OR (c.credit_limit IS NOT NULL AND ar.currency_of(c.credit_limit) = n.currency
-				AND x.exposure OPERATOR(ar.>) c.credit_limit)
+			SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
+			  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
+					  FROM unnest(items) it
+					  JOIN unnest(taxes) x ON x.invoice_id = it.id
+					 WHERE it.customer_id = c.id AND it.kind = 'invoice'
+					 GROUP BY it.currency
+					UNION ALL
+					SELECT ar.sum(o.open_amount)
+					  FROM ar.invoice o
+					 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
+					   AND o.kind = 'invoice'
+					 GROUP BY o.currency) s
+			 WHERE c.credit_limit IS NOT NULL) x
+		 WHERE c.on_hold OR x.exposure OPERATOR(ar.>) c.credit_limit
 		 ORDER BY c.id LIMIT 1;
 		IF FOUND THEN
 			IF bad.on_hold THEN
@@ -1364,11 +1385,8 @@ BEGIN
 			   total = n.net OPERATOR(ar.+) n.tax,
 			   open_amount = n.net OPERATOR(ar.+) n.tax,
 			   payment_reference = CASE n.kind WHEN 'invoice' THEN
-				   ar.payment_reference(n.ref_scheme,
-					   right(regexp_replace(ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
-											'[^0-9]', '', 'g'),
-							 CASE n.ref_scheme WHEN 'fik' THEN 14 WHEN 'fi' THEN 19 WHEN 'rf' THEN 21
-											   WHEN 'ocr_len' THEN 23 ELSE 24 END)) END,
+				   ar.invoice_reference(n.ref_scheme, n.ref_prefix,
+										ar.format_number(n.pattern, counters.base + n.k, n.issue_date)) END,
 			   issued_at = now()
 		  FROM n
 		 CROSS JOIN LATERAL (SELECT c.base FROM counters c
@@ -1599,13 +1617,16 @@ $$;
  * Credit notes
  * ------------------------------------------------------------------------ */
 
-CREATE FUNCTION ar._credit(invoice_id bigint, reason text) RETURNS bigint
+CREATE FUNCTION ar._credit(invoice_id bigint, reason text, amount ar.amount) RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
 	inv ar.invoice;
+	amt ar.amount;
 	cn_id bigint;
+	cn_total ar.amount;
+	settled ar.amount;
 BEGIN
 	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _credit.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
@@ -1627,41 +1648,98 @@ BEGIN
 							THEN 'A paid invoice cannot become credited; reverse its payments with ar.unallocate() first.'
 							ELSE 'Only an issued or partially paid invoice can be credited.' END;
 	END IF;
+	IF ar.minor_units(inv.open_amount) <= 0 THEN
+		RAISE EXCEPTION 'invoice % has nothing open to credit (open amount %)', inv.number, inv.open_amount
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	amt := coalesce(_credit.amount, inv.open_amount);
+	IF ar.currency_of(amt) <> inv.currency THEN
+		RAISE EXCEPTION 'credit amount % is not in the currency % of invoice %', amt, inv.currency, inv.number
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF ar.minor_units(amt) <= 0 THEN
+		RAISE EXCEPTION 'credit amount must be positive, got %', amt
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF amt OPERATOR(ar.>) inv.open_amount THEN
+		RAISE EXCEPTION 'credit amount % exceeds the open amount % of invoice %', amt, inv.open_amount, inv.number
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'What the customer paid is not credited; reverse payments with ar.unallocate() first.';
+	END IF;
 
 	INSERT INTO ar.invoice (entity_id, customer_id, kind, credited_invoice_id, currency, issue_date,
 							buyer_reference, order_reference, note)
 	VALUES (inv.entity_id, inv.customer_id, 'credit_note', inv.id, inv.currency,
 			greatest(current_date, inv.issue_date), inv.buyer_reference, inv.order_reference,
-			coalesce(reason, 'Credit of invoice ' || inv.number))
+			coalesce(reason, CASE WHEN amt OPERATOR(ar.=) inv.total THEN 'Credit of invoice ' || inv.number
+								  ELSE 'Credit of ' || amt::text || ' of invoice ' || inv.number END))
 	RETURNING id INTO cn_id;
-	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
-								 unit_price, vat_category, vat_rate, vat_exemption_code,
-								 vat_exemption_reason)
-	SELECT cn_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
-		   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
-	  FROM ar.invoice_line l WHERE l.invoice_id = inv.id;
+	IF amt OPERATOR(ar.=) inv.total THEN
+		-- the whole invoice: its lines again
+		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
+									 unit_price, vat_category, vat_rate, vat_exemption_code,
+									 vat_exemption_reason)
+		SELECT cn_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
+			   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
+		  FROM ar.invoice_line l WHERE l.invoice_id = inv.id;
+	ELSE
+		-- a part: one line per VAT category and rate of the invoice, each the
+		-- category's share of the amount (largest remainder to the cent), its
+		-- net chosen so that net plus the VAT ar.issue computes on it gives
+		-- the share; where VAT rounding skips the share, the next total up
+		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price,
+									 vat_category, vat_rate, vat_exemption_code, vat_exemption_reason)
+		SELECT cn_id, row_number() OVER (ORDER BY p.vat_category, p.vat_rate),
+			   format('Credit of invoice %s (VAT %s %s %%)', inv.number, p.vat_category, p.vat_rate),
+			   sign(net.units), round(abs(net.units) / 10::numeric ^ p.minor_unit, p.minor_unit),
+			   p.vat_category, p.vat_rate, p.exemption_code, p.exemption_reason
+		  FROM (SELECT s.*, s.floor_units + CASE WHEN s.rank <= s.left_over THEN 1 ELSE 0 END AS share
+				  FROM (SELECT t.*, g.*, cur.minor_unit,
+							   ar.minor_units(amt) - sum(g.floor_units) OVER () AS left_over,
+							   row_number() OVER (ORDER BY g.rest DESC, t.vat_category, t.vat_rate) AS rank
+						  FROM ar.invoice_tax t
+						  JOIN ar.currency cur ON cur.code = inv.currency
+						 CROSS JOIN LATERAL (
+							SELECT div(ar.minor_units(amt)::numeric * x.gross, ar.minor_units(inv.total)) AS floor_units,
+								   mod(ar.minor_units(amt)::numeric * x.gross, ar.minor_units(inv.total)) AS rest
+							  FROM (SELECT ar.minor_units(t.taxable_amount) + ar.minor_units(t.tax_amount) AS gross) x) g
+						 WHERE t.invoice_id = inv.id) s) p
+		 CROSS JOIN LATERAL (
+			SELECT c.units
+			  FROM (SELECT round(p.share / (1 + p.vat_rate / 100)) + d AS units
+					  FROM generate_series(-2, 3) d) c
+			 WHERE c.units + round(c.units * p.vat_rate / 100 / 10::numeric ^ p.minor_unit, least(2, p.minor_unit))
+							 * 10::numeric ^ p.minor_unit >= p.share
+			 ORDER BY c.units LIMIT 1) net
+		 WHERE net.units <> 0;
+	END IF;
 	PERFORM ar.issue(cn_id);
 
-	-- The credit note mirrors the whole invoice and settles its open amount.
-	-- What the customer already paid stays open on the credit note: a credit
-	-- balance owed back to the customer.
+	-- The credit note settles what it credits; a rounding cent over stays
+	-- open on the credit note, owed back to the customer.
+	SELECT i.total INTO cn_total FROM ar.invoice i WHERE i.id = cn_id;
+	settled := CASE WHEN cn_total OPERATOR(ar.<) amt THEN cn_total ELSE amt END;
 	INSERT INTO ar.allocation (credit_note_id, invoice_id, amount, rule)
-	VALUES (cn_id, inv.id, inv.open_amount, 'credit_note');
-	UPDATE ar.invoice i SET status = 'credited', open_amount = ar.amount(0, inv.currency)
+	VALUES (cn_id, inv.id, settled, 'credit_note');
+	UPDATE ar.invoice i
+	   SET open_amount = inv.open_amount OPERATOR(ar.-) settled,
+		   status = CASE WHEN inv.open_amount OPERATOR(ar.=) settled THEN 'credited'
+						 ELSE 'partially_paid' END::ar.invoice_status
 	 WHERE i.id = inv.id;
 	UPDATE ar.invoice i
-	   SET open_amount = i.total - inv.open_amount,
-		   status = CASE WHEN inv.open_amount = i.total THEN 'paid'
+	   SET open_amount = cn_total OPERATOR(ar.-) settled,
+		   status = CASE WHEN cn_total OPERATOR(ar.=) settled THEN 'paid'
 						 ELSE 'partially_paid' END::ar.invoice_status
 	 WHERE i.id = cn_id;
 	RETURN cn_id;
 END
 $$;
-COMMENT ON FUNCTION ar._credit(bigint, text) IS 'internal: the body of ar.credit (src/guard.c)';
-CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL) RETURNS bigint
+COMMENT ON FUNCTION ar._credit(bigint, text, ar.amount) IS 'internal: the body of ar.credit (src/guard.c)';
+CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL, amount ar.amount DEFAULT NULL)
+	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ar.credit(bigint, text) IS
-	'issues a credit note mirroring an issued or partially paid invoice, from the entity''s credit-note series, allocated against its open amount; an amount already paid stays open on the credit note as a credit balance';
+COMMENT ON FUNCTION ar.credit(bigint, text, ar.amount) IS
+	'issues a credit note from the entity''s credit-note series for the open amount of an issued or partially paid invoice (or a smaller amount), allocated against it: the invoice''s lines when it credits the whole invoice, else one line per VAT category and rate';
 
 /* ------------------------------------------------------------------------
  * Allocating payments by hand

@@ -73,8 +73,8 @@ SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
 SELECT id, status, unallocated FROM ar.payment ORDER BY id;
 SELECT ar.unallocate(99);
 
--- crediting a partially paid invoice: the credit note mirrors it, settles
--- the open amount, and keeps what was paid as a credit balance
+-- crediting a partially paid invoice: the credit note is for the open
+-- amount (one line per VAT rate) and settles it; what was paid stays paid
 SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10);
 SELECT ar.allocate(1, 1, '250.00 SEK');
 SELECT number, status, total, open_amount FROM ar.invoice WHERE id = 1;
@@ -83,6 +83,8 @@ SELECT kind, number, status, total, open_amount, credited_invoice_id
   FROM ar.invoice WHERE id IN (1, :credit_note_id) ORDER BY id;
 SELECT payment_id, credit_note_id IS NOT NULL AS from_credit_note, amount, rule
   FROM ar.allocation WHERE invoice_id = 1 AND reversed_at IS NULL ORDER BY id;
+SELECT line_no, item_name, quantity, unit_price, vat_rate, net_amount
+  FROM ar.invoice_line WHERE invoice_id = :credit_note_id ORDER BY line_no;
 -- a paid invoice cannot be credited until its payments are reversed
 SELECT ar.allocate(2, 2, '50.00 SEK');
 SELECT number, status FROM ar.invoice WHERE id = 2;

@@ -101,12 +101,39 @@ guarded_body(FunctionCallInfo fcinfo)
 	return body;
 }
 
+/*
+ * Rethrow the error being handled, explained where the raw one would
+ * leave a user guessing: two invoices of one entity with the same payment
+ * reference (their numbers have the same digits) break a unique index.
+ */
+static void
+rethrow_explained(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL &&
+		strcmp(edata->constraint_name, "invoice_reference_unique") == 0)
+	{
+		FlushErrorState();
+		edata->message = pstrdup("two invoices of one entity would get the same payment reference");
+		edata->hint = pstrdup("References are built from the digits of the invoice number, so series "
+							  "such as A{N} and B{N} give the same ones: give each invoice series of "
+							  "the entity its own ar.series.reference_prefix.");
+		ReThrowError(edata);
+	}
+	FreeErrorData(edata);
+	PG_RE_THROW();
+}
+
 Datum
 ar_guarded(PG_FUNCTION_ARGS)
 {
 	FmgrInfo   *body = guarded_body(fcinfo);
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	volatile Datum result = (Datum) 0;
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	InitFunctionCallInfoData(*inner, body, fcinfo->nargs, fcinfo->fncollation,
 							 fcinfo->context, fcinfo->resultinfo);
@@ -122,11 +149,13 @@ ar_guarded(PG_FUNCTION_ARGS)
 	{
 		result = FunctionCallInvoke(inner);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		ArInternalLeave();
+		rethrow_explained(oldcxt);
 	}
 	PG_END_TRY();
+	ArInternalLeave();
 
 	fcinfo->isnull = inner->isnull;
 	return result;

@@ -226,21 +226,27 @@ bad_base(const char *scheme, const char *base, const char *detail)
 			 errdetail("%s", detail)));
 }
 
-/*
- * ar.payment_reference(scheme text, base text) → text: the reference built
- * from base with the scheme's control digits.
- */
-PG_FUNCTION_INFO_V1(ar_payment_reference);
-Datum
-ar_payment_reference(PG_FUNCTION_ARGS)
+/* How many characters of a base scheme i has room for. */
+static int
+base_room(int i)
 {
-	int			i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (schemes[i].scheme == REF_FIK)
+		return 14;
+	return schemes[i].max_len - (schemes[i].scheme == REF_OCR_LEN ? 2 :
+								 schemes[i].scheme == REF_RF ? 4 : 1);
+}
+
+/*
+ * The reference of scheme i built from orig with the scheme's control
+ * digits; an unfit base is an error.
+ */
+static char *
+build_reference(int i, const char *orig)
+{
 	const char *name = schemes[i].name;
-	char	   *orig = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *base = compact(orig);
 	int			len = strlen(base);
-	int			room = schemes[i].max_len - (schemes[i].scheme == REF_OCR_LEN ? 2 :
-											 schemes[i].scheme == REF_RF ? 4 : 1);
+	int			room = base_room(i);
 	StringInfoData out;
 
 	if (len == 0)
@@ -255,7 +261,7 @@ ar_payment_reference(PG_FUNCTION_ARGS)
 	if (schemes[i].scheme == REF_FIK)
 	{
 		/* the betalings-id is 14 digits, zero-padded, plus the check digit */
-		if (len > 14)
+		if (len > room)
 			bad_base(name, orig, "A FIK payment id has at most 14 digits before its check digit.");
 	}
 	else if (len > room)
@@ -303,7 +309,73 @@ ar_payment_reference(PG_FUNCTION_ARGS)
 			appendStringInfo(&out, "%d", luhn_digit(out.data, 14));
 			break;
 	}
-	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+	return out.data;
+}
+
+/*
+ * ar.payment_reference(scheme text, base text) → text: the reference built
+ * from base with the scheme's control digits.
+ */
+PG_FUNCTION_INFO_V1(ar_payment_reference);
+Datum
+ar_payment_reference(PG_FUNCTION_ARGS)
+{
+	int			i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	PG_RETURN_TEXT_P(cstring_to_text(build_reference(i, text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+}
+
+/*
+ * ar.invoice_reference(scheme text, prefix text, number text) → text: the
+ * payment reference ar.issue gives an invoice.  Its base is the series'
+ * reference prefix (digits, may be NULL) followed by the digits of the
+ * invoice number, cut from the left to what the scheme has room for; a
+ * Finnish base drops its leading zeros (they do not count there).
+ */
+PG_FUNCTION_INFO_V1(ar_invoice_reference);
+Datum
+ar_invoice_reference(PG_FUNCTION_ARGS)
+{
+	int			i;
+	char	   *prefix;
+	char	   *number;
+	StringInfoData digits;
+	const char *base;
+	int			room;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	prefix = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	number = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (*prefix != '\0' && !ArAllDigits(prefix))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference prefix \"%s\" is not a string of digits", prefix)));
+
+	initStringInfo(&digits);
+	appendStringInfoString(&digits, prefix);
+	for (const char *c = number; *c; c++)
+		if (isdigit((unsigned char) *c))
+			appendStringInfoChar(&digits, *c);
+	room = base_room(i);
+	base = digits.data + (digits.len > room ? digits.len - room : 0);
+	if (schemes[i].scheme == REF_FI)
+		while (*base == '0')
+			base++;
+	if (schemes[i].scheme == REF_FI && strlen(base) < 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invoice number \"%s\" gives no Finnish payment reference", number),
+				 errdetail("Its digits without leading zeros, \"%s\", are fewer than the 3 a reference base needs.",
+						   base),
+				 errhint("Give the series a reference_prefix, such as '10', or a pattern with more digits, such as {YYYY}-{N}.")));
+	if (*base == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invoice number \"%s\" has no digits to build a payment reference from", number),
+				 errhint("Give the series a reference_prefix.")));
+	PG_RETURN_TEXT_P(cstring_to_text(build_reference(i, base)));
 }
 
 /* IBAN lengths per country (ISO 13616 registry, SWIFT IBAN Registry). */

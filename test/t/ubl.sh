@@ -138,6 +138,8 @@ SELECT 111, g, 'Artikel ' || g || (ARRAY[' ø', ' æ', ' å', ' &', ' <'])[1 + g
   FROM generate_series(1, 500) g;
 SELECT count(*) FROM ar.issue(ARRAY(SELECT id FROM ar.invoice WHERE status = 'draft' ORDER BY id));
 SELECT ar.credit(114, 'Returned goods');
+-- a part of the mixed-rate invoice: one line per VAT category and rate
+SELECT ar.credit(108, 'Goodwill', '500.00 SEK');
 -- the ERP path: a delivered order of an auto-issue customer (an order reference only)
 INSERT INTO ar.sales_order (entity_id, customer_id, order_no, currency) VALUES (1, 10, 'SO-1', 'SEK');
 INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price)
@@ -158,7 +160,9 @@ SELECT c.name, o.invoice_id
                (116, 'names-with-special-characters')) c(id, name)
   JOIN ar.outbox o ON o.invoice_id = c.id
 UNION ALL
-SELECT 'credit-note', o.invoice_id FROM ar.outbox o JOIN ar.invoice i ON i.id = o.invoice_id
+SELECT CASE i.credited_invoice_id WHEN 108 THEN 'credit-note-part-mixed-rates' ELSE 'credit-note' END,
+       o.invoice_id
+  FROM ar.outbox o JOIN ar.invoice i ON i.id = o.invoice_id
  WHERE i.kind = 'credit_note'
 UNION ALL
 SELECT 'order-reference-only', o.invoice_id FROM ar.outbox o
@@ -178,7 +182,7 @@ while IFS='|' read -r name id; do
 		|| fail "cannot write $name.xml"
 	n_cases=$((n_cases + 1))
 done < <(sql -F '|' -c "$CASES_SQL")
-[ "$n_cases" -eq 17 ] || fail "expected 17 cases, wrote $n_cases"
+[ "$n_cases" -eq 18 ] || fail "expected 18 cases, wrote $n_cases"
 grep -q '<cbc:Name>Bröderna Ørn &amp; Æsa &lt;Åkeri&gt; &quot;Norr&quot; '"'"'Syd'"'"' AB</cbc:Name>' \
 	"$OUT/names-with-special-characters.xml" || fail "the seller's name is not escaped as expected"
 [ "$(grep -o '<cac:InvoiceLine>' "$OUT/500-lines.xml" | wc -l)" -eq 500 ] || fail "500-lines.xml has not 500 lines"

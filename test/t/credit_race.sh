@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test/t/credit_race.sh: two sessions issue for one customer whose credit
+# limit has room for one invoice only.  The credit check locks the customer
+# until commit, so the second session waits for the first, then sees its
+# invoice and is refused.  Without the lock both would pass the check on
+# the same room.
+#
+# Session A issues invoice 1 and holds its transaction open (pg_sleep);
+# session B issues invoice 2 meanwhile.  The test asserts that B waits on a
+# lock while A is open, that B then fails with the exact credit-limit error,
+# and that only invoice 1 is issued.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+DB=ar_credit_race
+
+TMP=$(mktemp -d /tmp/ar-credit-race.XXXXXX)
+trap 'cluster_stop; rm -rf "$TMP"' EXIT
+cluster_start "$TMP/pg" || fail "cannot start the cluster"
+setup_books
+sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
+UPDATE ar.customer SET credit_limit = '1000.00 SEK' WHERE id = 1;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(1, 1, 1, 'SEK', '2026-11-02'), (2, 1, 1, 'SEK', '2026-11-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (1, 1, 'Konsult', 1, 500, 25), (2, 1, 'Konsult', 1, 500, 25);
+SQL
+
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a.out" 2>&1 <<'SQL' &
+BEGIN;
+SELECT ar.issue(1::bigint);
+SELECT 'a issued', pg_sleep(4);
+COMMIT;
+SQL
+a_pid=$!
+
+# wait until A holds its transaction open after issuing
+for _ in $(seq 1 100); do
+	n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '%''a issued''%' AND state = 'active'")
+	[ "$n" = 1 ] && break
+	sleep 0.05
+done
+[ "$n" = 1 ] || fail "session A did not reach its open transaction"
+
+psql -X -q -At -d "$DB" -c "SELECT ar.issue(2::bigint)" >"$TMP/b.out" 2>&1 &
+b_pid=$!
+
+waited=no
+for _ in $(seq 1 60); do
+	w=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+				   AND query LIKE 'SELECT ar.issue(2::bigint)%' AND wait_event_type = 'Lock'")
+	if [ "$w" = 1 ]; then waited=yes; break; fi
+	sleep 0.05
+done
+wait "$a_pid" || { cat "$TMP/a.out"; fail "session A failed"; }
+wait "$b_pid" && b_rc=0 || b_rc=$?
+
+[ "$waited" = yes ] || fail "session B did not wait for session A's credit check"
+say "ok: session B waited on a lock while session A's transaction was open"
+[ "$b_rc" -ne 0 ] || { cat "$TMP/b.out"; fail "session B issued past the credit limit"; }
+grep -qx 'ERROR:  customer C1 (Kund 1 AB) would exceed the credit limit: exposure 1250.00 SEK > limit 1000.00 SEK' \
+	"$TMP/b.out" || { cat "$TMP/b.out"; fail "session B failed with another error"; }
+say "ok: session B was refused with the credit-limit error, counting A's invoice"
+state=$(sql -c "SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM ar.invoice")
+[ "$state" = "1:issued 2:draft" ] || fail "unexpected invoice states: $state"
+say "ok: invoice 1 issued, invoice 2 still a draft"
