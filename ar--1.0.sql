@@ -1043,7 +1043,9 @@ CREATE TABLE ar.outbox (
 	attempts integer NOT NULL DEFAULT 0,
 	last_error text,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	sent_at timestamptz
+	sent_at timestamptz,
+	-- the customer is one of the row's entity
+	CONSTRAINT outbox_customer_fkey FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id)
 );
 CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
 COMMENT ON TABLE ar.outbox IS
@@ -1059,12 +1061,17 @@ AS $$
 DECLARE
 	bad record;
 BEGIN
-	SELECT n.id, n.entity_id, coalesce(i.number, 'draft ' || i.id) AS number, i.entity_id AS doc_entity INTO bad
+	SELECT n.id, n.entity_id, n.customer_id, coalesce(i.number, 'draft ' || i.id) AS number,
+		   i.entity_id AS doc_entity, i.customer_id AS doc_customer INTO bad
 	  FROM new_rows n JOIN ar.invoice i ON i.id = n.invoice_id
-	 WHERE i.entity_id <> n.entity_id LIMIT 1;
-	IF FOUND THEN
+	 WHERE i.entity_id <> n.entity_id OR i.customer_id IS DISTINCT FROM n.customer_id LIMIT 1;
+	IF FOUND AND bad.entity_id <> bad.doc_entity THEN
 		RAISE EXCEPTION 'outbox row % of entity % refers to % of entity %', bad.id, bad.entity_id,
 			bad.number, bad.doc_entity
+			USING ERRCODE = 'foreign_key_violation';
+	ELSIF FOUND THEN
+		RAISE EXCEPTION 'outbox row % is for customer %, but % is of customer %', bad.id,
+			coalesce(bad.customer_id::text, 'NULL'), bad.number, bad.doc_customer
 			USING ERRCODE = 'foreign_key_violation';
 	END IF;
 	PERFORM pg_notify('ar_outbox', '');

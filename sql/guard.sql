@@ -103,6 +103,11 @@ SELECT invoice_id, kind, channel, attempts, last_error, payload LIKE '%F1%' AS h
 -- a row's document must belong to the row's entity
 INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
 VALUES (1, 1, 3, 'reminder', 'email', 'Påminnelse');
+-- ... and be the row's customer's, who is one of the row's entity
+INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
+VALUES (1, NULL, 1, 'reminder', 'email', 'Påminnelse');
+INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
+VALUES (1, 2, NULL, 'reminder', 'email', 'Påminnelse');
 INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
 VALUES (1, 1, 1, 'reminder', 'email', 'Påminnelse');
 SELECT count(*) FROM ar.outbox;
