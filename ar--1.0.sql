@@ -713,7 +713,7 @@ CREATE TABLE ar.series (
 	-- digits put before the number's digits in the payment references of
 	-- this series: keeps apart the references of series whose numbers share
 	-- digits (A1, B1), and lengthens short Finnish ones
-	reference_prefix text CHECK (reference_prefix ~ '^[0-9]{1,10}$'),
+	reference_prefix text CHECK (reference_prefix ~ '^[1-9][0-9]{0,9}$'),
 	UNIQUE (entity_id, code),
 	UNIQUE (entity_id, id),
 	CONSTRAINT series_yearly_check CHECK (reset = 'never' OR pattern ~ '\{YY(YY)?\}')
@@ -1054,27 +1054,30 @@ COMMENT ON TABLE ar.outbox IS
 -- Whoever writes outbox rows (ar.issue, an application), listening
 -- delivery agents hear of them at commit; a row's document must belong to
 -- the row's entity.
+-- SECURITY DEFINER: the check must see documents the inserting role's
+-- row-level security hides (those of other entities); its messages name
+-- only ids.
 CREATE FUNCTION ar.outbox_inserted() RETURNS trigger
-	LANGUAGE plpgsql
-	SET search_path = pg_catalog, ar, pg_temp
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	bad record;
 BEGIN
-	SELECT n.id, n.entity_id, n.customer_id, coalesce(i.number, 'draft ' || i.id) AS number,
+	SELECT n.id, n.entity_id, n.customer_id, n.invoice_id,
 		   i.entity_id AS doc_entity, i.customer_id AS doc_customer INTO bad
 	  FROM new_rows n JOIN ar.invoice i ON i.id = n.invoice_id
 	 WHERE i.entity_id <> n.entity_id OR i.customer_id IS DISTINCT FROM n.customer_id LIMIT 1;
 	IF FOUND AND bad.entity_id <> bad.doc_entity THEN
-		RAISE EXCEPTION 'outbox row % of entity % refers to % of entity %', bad.id, bad.entity_id,
-			bad.number, bad.doc_entity
+		RAISE EXCEPTION 'outbox row % of entity % refers to invoice %, which is not of entity %', bad.id,
+			bad.entity_id, bad.invoice_id, bad.entity_id
 			USING ERRCODE = 'foreign_key_violation';
 	ELSIF FOUND THEN
-		RAISE EXCEPTION 'outbox row % is for customer %, but % is of customer %', bad.id,
-			coalesce(bad.customer_id::text, 'NULL'), bad.number, bad.doc_customer
+		RAISE EXCEPTION 'outbox row % is for customer %, but invoice % is of customer %', bad.id,
+			coalesce(bad.customer_id::text, 'NULL'), bad.invoice_id, bad.doc_customer
 			USING ERRCODE = 'foreign_key_violation';
 	END IF;
-	PERFORM pg_notify('ar_outbox', '');
+	PERFORM pg_catalog.pg_notify('ar_outbox', '');
 	RETURN NULL;
 END
 $$;
@@ -1281,50 +1284,6 @@ BEGIN
 	-- the error names the missing field (ar.ubl_check, src/ubl.c).
 	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
 
-	-- Credit check: open exposure plus what is being issued, per customer,
-	-- in the currency of the customer's limit (ar.convert at the issue
-	-- date).  The customers checked stay locked until commit, so that two
-	-- issuers cannot both pass on the same room: the second waits, then
-	-- sees the first's invoices.
-	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
-		PERFORM 1 FROM ar.customer c
-		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
-		   AND (c.on_hold OR c.credit_limit IS NOT NULL)
-		 ORDER BY c.id FOR NO KEY UPDATE;
-		SELECT c.customer_no, c.name, c.on_hold, c.credit_limit, x.exposure INTO bad
-		  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
-				  FROM unnest(items) it WHERE it.kind = 'invoice'
-				 GROUP BY it.customer_id) n
-		  JOIN ar.customer c ON c.id = n.customer_id AND (c.on_hold OR c.credit_limit IS NOT NULL)
-		  CROSS JOIN LATERAL (
-			SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
-			  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
-					  FROM unnest(items) it
-					  JOIN unnest(taxes) x ON x.invoice_id = it.id
-					 WHERE it.customer_id = c.id AND it.kind = 'invoice'
-					 GROUP BY it.currency
-					UNION ALL
-					SELECT ar.sum(o.open_amount)
-					  FROM ar.invoice o
-					 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
-					   AND o.kind = 'invoice'
-					 GROUP BY o.currency) s
-			 WHERE c.credit_limit IS NOT NULL) x
-		 WHERE c.on_hold OR x.exposure OPERATOR(ar.>) c.credit_limit
-		 ORDER BY c.id LIMIT 1;
-		IF FOUND THEN
-			IF bad.on_hold THEN
-				RAISE EXCEPTION 'customer % (%) is on hold', bad.customer_no, bad.name
-					USING ERRCODE = 'object_not_in_prerequisite_state',
-						  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
-			END IF;
-			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
-				bad.customer_no, bad.name, bad.exposure, bad.credit_limit
-				USING ERRCODE = 'check_violation',
-					  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
-		END IF;
-	END IF;
-
 	-- Numbering comes last: the counter row stays locked until commit, so
 	-- the shorter the rest of the transaction, the more issuers get through.
 	INSERT INTO ar.series_counter (series_id, period)
@@ -1355,6 +1314,56 @@ BEGIN
 		RAISE EXCEPTION 'invoice % is dated before an invoice with a lower id in the same batch', bad.id
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'Numbers are given in id order and must follow the order of the dates.';
+	END IF;
+
+	-- Credit check, with the counters locked: the customers on hold, then
+	-- open exposure plus what is being issued, per customer, in the
+	-- currency of the customer's limit (ar.convert at the issue date).  The
+	-- customers checked stay locked until commit, so that two issuers cannot
+	-- both pass on the same room: the second waits, then sees the first's
+	-- invoices.  They are locked after the counters, which every issuer
+	-- locks first, so issuers into one series do not deadlock on them.
+	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
+		PERFORM 1 FROM ar.customer c
+		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
+		   AND (c.on_hold OR c.credit_limit IS NOT NULL)
+		 ORDER BY c.id FOR NO KEY UPDATE;
+		SELECT c.customer_no, c.name INTO bad
+		  FROM ar.customer c
+		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
+		   AND c.on_hold
+		 ORDER BY c.id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'customer % (%) is on hold', bad.customer_no, bad.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
+		END IF;
+		SELECT c.customer_no, c.name, c.credit_limit, x.exposure INTO bad
+		  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
+				  FROM unnest(items) it WHERE it.kind = 'invoice'
+				 GROUP BY it.customer_id) n
+		  JOIN ar.customer c ON c.id = n.customer_id AND c.credit_limit IS NOT NULL
+		  CROSS JOIN LATERAL (
+			SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
+			  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
+					  FROM unnest(items) it
+					  JOIN unnest(taxes) x ON x.invoice_id = it.id
+					 WHERE it.customer_id = c.id AND it.kind = 'invoice'
+					 GROUP BY it.currency
+					UNION ALL
+					SELECT ar.sum(o.open_amount)
+					  FROM ar.invoice o
+					 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
+					   AND o.kind = 'invoice'
+					 GROUP BY o.currency) s) x
+		 WHERE x.exposure OPERATOR(ar.>) c.credit_limit
+		 ORDER BY c.id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
+				bad.customer_no, bad.name, bad.exposure, bad.credit_limit
+				USING ERRCODE = 'check_violation',
+					  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
+		END IF;
 	END IF;
 
 	-- The totals are joined to the items before anything else: the planner
@@ -1624,6 +1633,17 @@ $$;
  * Credit notes
  * ------------------------------------------------------------------------ */
 
+-- The gross of a net (minor units) at a VAT rate, with the VAT rounded as
+-- ar.issue rounds it: half away from zero to 2 decimals (to the minor unit
+-- for currencies with fewer).
+CREATE FUNCTION ar.gross_units(net numeric, vat_rate numeric, minor_unit integer) RETURNS numeric
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN net + round(net / 10::numeric ^ minor_unit * vat_rate / 100, least(2, minor_unit))
+			 * 10::numeric ^ minor_unit;
+COMMENT ON FUNCTION ar.gross_units(numeric, numeric, integer) IS
+	'net plus its VAT, in minor units, the VAT rounded as ar.issue rounds it';
+
 CREATE FUNCTION ar._credit(invoice_id bigint, reason text, amount ar.amount) RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
@@ -1634,6 +1654,8 @@ DECLARE
 	cn_id bigint;
 	cn_total ar.amount;
 	settled ar.amount;
+	mu integer;
+	over numeric;
 BEGIN
 	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _credit.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
@@ -1691,34 +1713,49 @@ BEGIN
 		  FROM ar.invoice_line l WHERE l.invoice_id = inv.id;
 	ELSE
 		-- a part: one line per VAT category and rate of the invoice, each the
-		-- category's share of the amount (largest remainder to the cent), its
-		-- net chosen so that net plus the VAT ar.issue computes on it gives
-		-- the share; where VAT rounding skips the share, the next total up
+		-- category's share of the amount in proportion to its gross (floors,
+		-- then the left-over minor units by largest remainder), its net the
+		-- smallest whose gross (net plus the VAT ar.issue computes on it)
+		-- reaches the share
+		SELECT cur.minor_unit INTO mu FROM ar.currency cur WHERE cur.code = inv.currency;
 		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price,
 									 vat_category, vat_rate, vat_exemption_code, vat_exemption_reason)
 		SELECT cn_id, row_number() OVER (ORDER BY p.vat_category, p.vat_rate),
 			   format('Credit of invoice %s (VAT %s %s %%)', inv.number, p.vat_category, p.vat_rate),
-			   sign(net.units), round(abs(net.units) / 10::numeric ^ p.minor_unit, p.minor_unit),
+			   sign(net.units), round(abs(net.units) / 10::numeric ^ mu, mu),
 			   p.vat_category, p.vat_rate, p.exemption_code, p.exemption_reason
 		  FROM (SELECT s.*, s.floor_units + CASE WHEN s.rank <= s.left_over THEN 1 ELSE 0 END AS share
-				  FROM (SELECT t.*, g.*, cur.minor_unit,
+				  FROM (SELECT t.*, g.*,
 							   ar.minor_units(amt) - sum(g.floor_units) OVER () AS left_over,
 							   row_number() OVER (ORDER BY g.rest DESC, t.vat_category, t.vat_rate) AS rank
 						  FROM ar.invoice_tax t
-						  JOIN ar.currency cur ON cur.code = inv.currency
 						 CROSS JOIN LATERAL (
-							SELECT div(ar.minor_units(amt)::numeric * x.gross, ar.minor_units(inv.total)) AS floor_units,
-								   mod(ar.minor_units(amt)::numeric * x.gross, ar.minor_units(inv.total)) AS rest
-							  FROM (SELECT ar.minor_units(t.taxable_amount) + ar.minor_units(t.tax_amount) AS gross) x) g
+							SELECT x.f AS floor_units, x.scaled - x.f * ar.minor_units(inv.total) AS rest
+							  FROM (SELECT y.scaled, floor(y.scaled / ar.minor_units(inv.total)) AS f
+									  FROM (SELECT ar.minor_units(amt)::numeric
+												   * (ar.minor_units(t.taxable_amount) + ar.minor_units(t.tax_amount))
+												   AS scaled) y) x) g
 						 WHERE t.invoice_id = inv.id) s) p
 		 CROSS JOIN LATERAL (
+			-- VAT moves the gross in steps of up to 10 minor units (2 decimals
+			-- of a 3-decimal currency): 30 either side always holds the answer
 			SELECT c.units
 			  FROM (SELECT round(p.share / (1 + p.vat_rate / 100)) + d AS units
-					  FROM generate_series(-2, 3) d) c
-			 WHERE c.units + round(c.units * p.vat_rate / 100 / 10::numeric ^ p.minor_unit, least(2, p.minor_unit))
-							 * 10::numeric ^ p.minor_unit >= p.share
+					  FROM generate_series(-30, 30) d) c
+			 WHERE ar.gross_units(c.units, p.vat_rate, mu) >= p.share
 			 ORDER BY c.units LIMIT 1) net
 		 WHERE net.units <> 0;
+		-- what VAT rounding put above the amount, a line without VAT gives back
+		SELECT sum(ar.gross_units(ar.minor_units(l.net_amount), l.vat_rate, mu)) - ar.minor_units(amt)
+		  INTO over FROM ar.invoice_line l WHERE l.invoice_id = cn_id;
+		IF over > 0 THEN
+			UPDATE ar.invoice_line l SET unit_price = l.unit_price - over / 10::numeric ^ mu
+			 WHERE l.invoice_id = cn_id
+			   AND l.line_no = (SELECT x.line_no FROM ar.invoice_line x
+								 WHERE x.invoice_id = cn_id AND x.vat_rate = 0 AND x.quantity > 0
+								   AND ar.minor_units(x.net_amount) > over
+								 ORDER BY ar.minor_units(x.net_amount) DESC, x.line_no LIMIT 1);
+		END IF;
 	END IF;
 	PERFORM ar.issue(cn_id);
 
@@ -1884,7 +1921,8 @@ BEGIN
 	IF inv.status IN ('credited', 'written_off') THEN
 		RAISE EXCEPTION 'allocation % cannot be reversed: invoice % is %', a.id, inv.number, inv.status
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'A credited or written-off invoice does not open again; what was paid on it is part of its credit note''s balance.';
+				  DETAIL = 'A credited or written-off invoice does not open again; what was paid on it stays paid.',
+				  HINT = 'To give a payment back with a credit note, reverse the payment first (ar.unallocate), then credit the invoice (ar.credit).';
 	END IF;
 	UPDATE ar.allocation x SET reversed_at = now() WHERE x.id = a.id;
 	-- a write-off has no payment: only the invoice takes the amount back

@@ -173,6 +173,60 @@ SELECT ar.credit(32, NULL, '0.03 SEK') AS cn4 \gset
 SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (32, :cn4) ORDER BY id;
 SELECT amount FROM ar.allocation WHERE credit_note_id = :cn4;
 
+-- a category with a negative base (a discount line) takes its negative share;
+-- the shares still add up to the amount
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id)
+VALUES (33, 2, 3, 'SEK', '2026-11-04', 3);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate,
+                             vat_exemption_code, vat_exemption_reason) VALUES
+	(33, 1, 'Vara', 1, 100.00, 'S', 25, NULL, NULL),
+	(33, 2, 'Rabatt', -1, 10.01, 'S', 12, NULL, NULL),
+	(33, 3, 'Rabatt kurs', -1, 10.03, 'E', 0, 'VATEX-EU-132-1I', 'Utbildning');
+SELECT ar.issue(33::bigint);
+SELECT ar.credit(33, NULL, '51.00 SEK') AS cn5 \gset
+SELECT line_no, quantity, unit_price, vat_category, vat_rate, net_amount
+  FROM ar.invoice_line WHERE invoice_id = :cn5 ORDER BY line_no;
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (33, :cn5) ORDER BY id;
+-- a line without VAT gives back the cent VAT rounding put above the amount:
+-- 0.02 at 25 % and 100.00 exempt, credited in two parts, credit 100.03 in all
+SELECT pg_temp.draft(34, 2, 3, 'SEK', 0.02, '2026-11-04', 3);
+UPDATE ar.invoice_line SET vat_rate = 25 WHERE invoice_id = 34;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate,
+                             vat_exemption_code, vat_exemption_reason)
+VALUES (34, 2, 'Kurs', 1, 100.00, 'E', 0, 'VATEX-EU-132-1I', 'Utbildning');
+SELECT ar.issue(34::bigint);
+SELECT ar.credit(34, NULL, '50.00 SEK') AS cn6 \gset
+SELECT ar.credit(34) AS cn7 \gset
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (34, :cn6, :cn7) ORDER BY id;
+SELECT i.id, l.line_no, l.vat_rate, l.net_amount FROM ar.invoice_line l JOIN ar.invoice i ON i.id = l.invoice_id
+ WHERE i.id IN (:cn6, :cn7) ORDER BY 1, 2;
+-- a three-decimal currency, whose VAT is rounded to 2 decimals (steps of 10 fils)
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(4, 2, 'K4', 'Kuwait Trading', 'KW', 'KWD');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id) VALUES
+	(35, 2, 4, 'KWD', '2026-11-04', 3), (36, 2, 4, 'KWD', '2026-11-04', 3);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate,
+                             vat_exemption_code, vat_exemption_reason) VALUES
+	(35, 1, 'Pump', 1, 10.000, 'S', 25, NULL, NULL),
+	(36, 1, 'Pump', 1, 10.000, 'S', 25, NULL, NULL),
+	(36, 2, 'Kurs', 1, 12.500, 'E', 0, 'VATEX-EU-132-1I', 'Utbildning');
+SELECT * FROM ar.issue(ARRAY[35, 36]::bigint[]);
+SELECT ar.credit(35, NULL, '1.020 KWD') AS cn8 \gset
+SELECT ar.credit(36, NULL, '2.040 KWD') AS cn9 \gset
+SELECT i.id, l.line_no, l.vat_rate, l.net_amount FROM ar.invoice_line l JOIN ar.invoice i ON i.id = l.invoice_id
+ WHERE i.id IN (:cn8, :cn9) ORDER BY 1, 2;
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (35, 36, :cn8, :cn9) ORDER BY id;
+-- after the rest is credited, the paid part stays paid; the hint says how to
+-- give a payment back
+SELECT ar.unallocate(2);
+
+-- reference prefixes start with 1-9 and leave room for the number, which
+-- is cut, not the prefix
+SELECT ar.invoice_reference('fik', '1', 'X-123456789012345'), ar.invoice_reference('fik', '2', 'X-123456789012345');
+SELECT ar.invoice_reference('fik', '0', 'X0');
+SELECT ar.invoice_reference('fik', '12345678901234', 'X1');
+UPDATE ar.series SET reference_prefix = '0' WHERE id = 5;
+
 -- the series stay sound and the audit chain holds
 SELECT s.code, v.* FROM ar.series s CROSS JOIN LATERAL ar.verify_series(s.id) v ORDER BY s.code;
 SELECT * FROM ar.verify_audit();

@@ -60,6 +60,9 @@ UPDATE ar.invoice SET note = 'x' WHERE id = 2;
 INSERT INTO ar.invoice (entity_id, customer_id, currency) VALUES (2, 2, 'DKK');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency)
 VALUES (2, 'C9', 'Fremmed ApS', 'DK', 'DKK');
+-- ... nor queue DK1's invoice under SE1 (the check sees what the clerk does not)
+INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
+VALUES (1, 1, 2, 'invoice', 'email', 'x');
 -- ... but adds customers to its own entity
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
 VALUES (3, 1, 'C3', 'Ny Kund AB', 'SE', 'SEK');

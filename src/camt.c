@@ -953,8 +953,24 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 	}
 	ntx = list_length(txs);
 
-	if (ntx <= 1 && skip_zero(cx, ntx == 0 ? path : linitial(paths), e.units, e.currency))
+	/* an entry of 0 moves no money; its transactions must agree */
+	if (e.units == 0)
+	{
+		for (int i = 0; i < ntx; i++)
+		{
+			int64		units;
+			uint32		currency;
+
+			if (tx_amount(cx, list_nth(txs, i), list_nth(paths, i), &units, &currency) && units != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_XML_CONTENT),
+						 errmsg("entry %s of %s message has the amount 0, but its transaction %s has an amount above 0",
+								path, cx->format, (char *) list_nth(paths, i)),
+						 errdetail("Nothing was imported.")));
+		}
+		skip_zero(cx, ntx == 1 ? linitial(paths) : path, e.units, e.currency);
 		return;
+	}
 	if (ntx == 0)
 		entry_row(cx, &e);
 	else if (ntx == 1)

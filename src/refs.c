@@ -328,9 +328,10 @@ ar_payment_reference(PG_FUNCTION_ARGS)
 /*
  * ar.invoice_reference(scheme text, prefix text, number text) → text: the
  * payment reference ar.issue gives an invoice.  Its base is the series'
- * reference prefix (digits, may be NULL) followed by the digits of the
- * invoice number, cut from the left to what the scheme has room for; a
- * Finnish base drops its leading zeros (they do not count there).
+ * reference prefix (digits, not starting with 0; may be NULL) followed by
+ * the digits of the invoice number, the number's cut from the left to what
+ * the scheme has room for after the prefix; a Finnish base without a prefix
+ * drops its leading zeros (they do not count there).
  */
 PG_FUNCTION_INFO_V1(ar_invoice_reference);
 Datum
@@ -348,19 +349,28 @@ ar_invoice_reference(PG_FUNCTION_ARGS)
 	i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	prefix = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	number = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (*prefix != '\0' && !ArAllDigits(prefix))
+	room = base_room(i);
+	if (*prefix != '\0' && (!ArAllDigits(prefix) || *prefix == '0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reference prefix \"%s\" is not a string of digits", prefix)));
+				 errmsg("reference prefix \"%s\" is not a string of digits that starts with 1 to 9", prefix)));
+	if ((int) strlen(prefix) >= room)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference prefix \"%s\" leaves no room for the number in a %s reference",
+						prefix, schemes[i].name)));
 
+	/* the number's digits, cut from the left to what the prefix leaves */
 	initStringInfo(&digits);
-	appendStringInfoString(&digits, prefix);
 	for (const char *c = number; *c; c++)
 		if (isdigit((unsigned char) *c))
 			appendStringInfoChar(&digits, *c);
-	room = base_room(i);
-	base = digits.data + (digits.len > room ? digits.len - room : 0);
-	if (schemes[i].scheme == REF_FI)
+	base = digits.data;
+	if (digits.len > room - (int) strlen(prefix))
+		base += digits.len - (room - (int) strlen(prefix));
+	if (*prefix != '\0')
+		base = psprintf("%s%s", prefix, base);
+	else if (schemes[i].scheme == REF_FI)
 		while (*base == '0')
 			base++;
 	if (schemes[i].scheme == REF_FI && strlen(base) < 3)

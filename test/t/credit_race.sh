@@ -63,3 +63,41 @@ say "ok: session B was refused with the credit-limit error, counting A's invoice
 state=$(sql -c "SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM ar.invoice")
 [ "$state" = "1:issued 2:draft" ] || fail "unexpected invoice states: $state"
 say "ok: invoice 1 issued, invoice 2 still a draft"
+
+# Part 2: the customer locks come after the series counter, so issuers into
+# one series do not deadlock on them.  A issues for customer 4 and keeps its
+# transaction open; B issues for customer 5 and waits for the counter; A
+# then issues for customer 5 too.  Had B locked customer 5 before waiting
+# for the counter, A would wait for B and B for A: a deadlock.
+sql >/dev/null <<'SQL' || fail "setup of part 2 failed"
+UPDATE ar.customer SET credit_limit = '100000.00 SEK' WHERE id IN (4, 5);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(3, 1, 4, 'SEK', '2026-11-03'), (4, 1, 5, 'SEK', '2026-11-03'), (5, 1, 5, 'SEK', '2026-11-03');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+SELECT g, 1, 'Konsult', 1, 100, 25 FROM generate_series(3, 5) g;
+SQL
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a2.out" 2>&1 <<'SQL' &
+BEGIN;
+SELECT ar.issue(3::bigint);
+SELECT 'a2 open', pg_sleep(1.5);
+SELECT ar.issue(5::bigint);
+COMMIT;
+SQL
+a_pid=$!
+for _ in $(seq 1 100); do
+	n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '%''a2 open''%' AND state = 'active'")
+	[ "$n" = 1 ] && break
+	sleep 0.05
+done
+[ "$n" = 1 ] || fail "part 2: session A did not reach its open transaction"
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT ar.issue(4::bigint)" >"$TMP/b2.out" 2>&1 &
+b_pid=$!
+wait "$a_pid" && a_rc=0 || a_rc=$?
+wait "$b_pid" && b_rc=0 || b_rc=$?
+if [ "$a_rc" -ne 0 ] || [ "$b_rc" -ne 0 ]; then
+	cat "$TMP/a2.out" "$TMP/b2.out"
+	fail "part 2: an issuer failed (a deadlock between the customer and counter locks?)"
+fi
+state=$(sql -c "SELECT string_agg(id || ':' || number, ' ' ORDER BY id) FROM ar.invoice WHERE id >= 3")
+[ "$state" = "3:INV-2026-000002 4:INV-2026-000004 5:INV-2026-000003" ] || fail "part 2: unexpected numbers: $state"
+say "ok: no deadlock; B numbered after A's commit"
