@@ -1176,6 +1176,8 @@ DECLARE
 	taxes ar.invoice_tax[];
 	bad record;
 	n_locked integer;
+	held text;
+	limited boolean;
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
@@ -1324,45 +1326,51 @@ BEGIN
 	-- invoices.  They are locked after the counters, which every issuer
 	-- locks first, so issuers into one series do not deadlock on them.
 	IF coalesce(current_setting('ar.credit_check', true), 'on') <> 'off' THEN
-		PERFORM 1 FROM ar.customer c
-		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
-		   AND (c.on_hold OR c.credit_limit IS NOT NULL)
-		 ORDER BY c.id FOR NO KEY UPDATE;
-		SELECT c.customer_no, c.name INTO bad
-		  FROM ar.customer c
-		 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
-		   AND c.on_hold
-		 ORDER BY c.id LIMIT 1;
-		IF FOUND THEN
-			RAISE EXCEPTION 'customer % (%) is on hold', bad.customer_no, bad.name
+		held := NULL;
+		limited := false;
+		FOR bad IN
+			SELECT c.customer_no, c.name, c.on_hold FROM ar.customer c
+			 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
+			   AND (c.on_hold OR c.credit_limit IS NOT NULL)
+			 ORDER BY c.id FOR NO KEY UPDATE
+		LOOP
+			IF bad.on_hold AND held IS NULL THEN
+				held := format('%s (%s)', bad.customer_no, bad.name);
+			END IF;
+			limited := limited OR NOT bad.on_hold;
+		END LOOP;
+		IF held IS NOT NULL THEN
+			RAISE EXCEPTION 'customer % is on hold', held
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
 		END IF;
-		SELECT c.customer_no, c.name, c.credit_limit, x.exposure INTO bad
-		  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
-				  FROM unnest(items) it WHERE it.kind = 'invoice'
-				 GROUP BY it.customer_id) n
-		  JOIN ar.customer c ON c.id = n.customer_id AND c.credit_limit IS NOT NULL
-		  CROSS JOIN LATERAL (
-			SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
-			  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
-					  FROM unnest(items) it
-					  JOIN unnest(taxes) x ON x.invoice_id = it.id
-					 WHERE it.customer_id = c.id AND it.kind = 'invoice'
-					 GROUP BY it.currency
-					UNION ALL
-					SELECT ar.sum(o.open_amount)
-					  FROM ar.invoice o
-					 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
-					   AND o.kind = 'invoice'
-					 GROUP BY o.currency) s) x
-		 WHERE x.exposure OPERATOR(ar.>) c.credit_limit
-		 ORDER BY c.id LIMIT 1;
-		IF FOUND THEN
-			RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
-				bad.customer_no, bad.name, bad.exposure, bad.credit_limit
-				USING ERRCODE = 'check_violation',
-					  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
+		IF limited THEN
+			SELECT c.customer_no, c.name, c.credit_limit, x.exposure INTO bad
+			  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
+					  FROM unnest(items) it WHERE it.kind = 'invoice'
+					 GROUP BY it.customer_id) n
+			  JOIN ar.customer c ON c.id = n.customer_id AND c.credit_limit IS NOT NULL
+			  CROSS JOIN LATERAL (
+				SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
+				  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
+						  FROM unnest(items) it
+						  JOIN unnest(taxes) x ON x.invoice_id = it.id
+						 WHERE it.customer_id = c.id AND it.kind = 'invoice'
+						 GROUP BY it.currency
+						UNION ALL
+						SELECT ar.sum(o.open_amount)
+						  FROM ar.invoice o
+						 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
+						   AND o.kind = 'invoice'
+						 GROUP BY o.currency) s) x
+			 WHERE x.exposure OPERATOR(ar.>) c.credit_limit
+			 ORDER BY c.id LIMIT 1;
+			IF FOUND THEN
+				RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
+					bad.customer_no, bad.name, bad.exposure, bad.credit_limit
+					USING ERRCODE = 'check_violation',
+						  HINT = 'Raise ar.customer.credit_limit, or SET LOCAL ar.credit_check = off to override.';
+			END IF;
 		END IF;
 	END IF;
 
