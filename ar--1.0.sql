@@ -1043,9 +1043,7 @@ CREATE TABLE ar.outbox (
 	attempts integer NOT NULL DEFAULT 0,
 	last_error text,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	sent_at timestamptz,
-	-- the customer is one of the row's entity
-	CONSTRAINT outbox_customer_fkey FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id)
+	sent_at timestamptz
 );
 CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
 COMMENT ON TABLE ar.outbox IS
@@ -1064,6 +1062,17 @@ AS $$
 DECLARE
 	bad record;
 BEGIN
+	-- (checked here once per statement, not by a foreign key per row)
+	SELECT n.id, n.entity_id, n.customer_id INTO bad
+	  FROM new_rows n
+	 WHERE n.customer_id IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM ar.customer c WHERE c.id = n.customer_id AND c.entity_id = n.entity_id)
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'outbox row % names customer %, which is not a customer of entity %', bad.id,
+			bad.customer_id, bad.entity_id
+			USING ERRCODE = 'foreign_key_violation';
+	END IF;
 	SELECT n.id, n.entity_id, n.customer_id, n.invoice_id,
 		   i.entity_id AS doc_entity, i.customer_id AS doc_customer INTO bad
 	  FROM new_rows n JOIN ar.invoice i ON i.id = n.invoice_id
