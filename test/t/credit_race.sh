@@ -13,6 +13,19 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_credit_race
 
+# wait_open LABEL: wait (up to 5 s) until a session runs the statement that
+# selects the string LABEL, i.e. holds its transaction open after issuing.
+wait_open() {
+	local n=0
+	for _ in $(seq 1 100); do
+		n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+					   AND query LIKE '%''$1''%' AND state = 'active' AND pid <> pg_backend_pid()")
+		[ "$n" = 1 ] && return 0
+		sleep 0.05
+	done
+	fail "no session reached the statement '$1'"
+}
+
 TMP=$(mktemp -d /tmp/ar-credit-race.XXXXXX)
 trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg" || fail "cannot start the cluster"
@@ -34,12 +47,7 @@ SQL
 a_pid=$!
 
 # wait until A holds its transaction open after issuing
-for _ in $(seq 1 100); do
-	n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '%''a issued''%' AND state = 'active'")
-	[ "$n" = 1 ] && break
-	sleep 0.05
-done
-[ "$n" = 1 ] || fail "session A did not reach its open transaction"
+wait_open 'a issued'
 
 psql -X -q -At -d "$DB" -c "SELECT ar.issue(2::bigint)" >"$TMP/b.out" 2>&1 &
 b_pid=$!
@@ -84,12 +92,7 @@ SELECT ar.issue(5::bigint);
 COMMIT;
 SQL
 a_pid=$!
-for _ in $(seq 1 100); do
-	n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND query LIKE '%''a2 open''%' AND state = 'active'")
-	[ "$n" = 1 ] && break
-	sleep 0.05
-done
-[ "$n" = 1 ] || fail "part 2: session A did not reach its open transaction"
+wait_open 'a2 open'
 psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT ar.issue(4::bigint)" >"$TMP/b2.out" 2>&1 &
 b_pid=$!
 wait "$a_pid" && a_rc=0 || a_rc=$?
