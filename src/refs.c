@@ -343,6 +343,7 @@ ar_invoice_reference(PG_FUNCTION_ARGS)
 	StringInfoData digits;
 	const char *base;
 	int			room;
+	int			plen;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -350,11 +351,12 @@ ar_invoice_reference(PG_FUNCTION_ARGS)
 	prefix = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	number = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	room = base_room(i);
-	if (*prefix != '\0' && (!ArAllDigits(prefix) || *prefix == '0'))
+	plen = strlen(prefix);
+	if (plen > 0 && (!ArAllDigits(prefix) || *prefix == '0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reference prefix \"%s\" is not a string of digits that starts with 1 to 9", prefix)));
-	if ((int) strlen(prefix) >= room)
+	if (plen >= room)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reference prefix \"%s\" leaves no room for the number in a %s reference",
@@ -366,9 +368,9 @@ ar_invoice_reference(PG_FUNCTION_ARGS)
 		if (isdigit((unsigned char) *c))
 			appendStringInfoChar(&digits, *c);
 	base = digits.data;
-	if (digits.len > room - (int) strlen(prefix))
-		base += digits.len - (room - (int) strlen(prefix));
-	if (*prefix != '\0')
+	if (digits.len > room - plen)
+		base += digits.len - (room - plen);
+	if (plen > 0)
 		base = psprintf("%s%s", prefix, base);
 	else if (schemes[i].scheme == REF_FI)
 		while (*base == '0')
