@@ -1062,10 +1062,12 @@ AS $$
 DECLARE
 	bad record;
 BEGIN
-	-- (checked here once per statement, not by a foreign key per row)
+	-- (checked here once per statement, not by a foreign key per row; a row
+	-- with a document is covered by the document check below, as the
+	-- document's customer is one of its entity)
 	SELECT n.id, n.entity_id, n.customer_id INTO bad
 	  FROM new_rows n
-	 WHERE n.customer_id IS NOT NULL
+	 WHERE n.customer_id IS NOT NULL AND n.invoice_id IS NULL
 	   AND NOT EXISTS (SELECT 1 FROM ar.customer c WHERE c.id = n.customer_id AND c.entity_id = n.entity_id)
 	 LIMIT 1;
 	IF FOUND THEN
