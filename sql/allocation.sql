@@ -113,3 +113,22 @@ SELECT number, due_date, open_amount, days_overdue > 0 AS overdue
 
 -- a payment on an invoice that was credited since cannot be reversed
 SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE invoice_id = 1 AND payment_id = 1 AND reversed_at IS NULL));
+
+-- paying an invoice is a HOT update: ar.invoice leaves half of each page
+-- free (fillfactor 50) and no index covers status or open_amount
+SELECT reloptions FROM pg_class WHERE oid = 'ar.invoice'::regclass;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (60, 2, 2, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (60, 1, 'Konsult', 2, 100, 25);
+SELECT ar.issue(60::bigint);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, kind)
+VALUES (60, 2, 'B60', '2026-10-25', '250.00 SEK', 'credit');
+SELECT pg_stat_force_next_flush();
+SELECT n_tup_upd AS upd0, n_tup_hot_upd AS hot0
+  FROM pg_stat_user_tables WHERE relid = 'ar.invoice'::regclass \gset
+SELECT ar.allocate(60, 60, '100.00 SEK');
+SELECT ar.allocate(60, 60);
+SELECT status, open_amount FROM ar.invoice WHERE id = 60;
+SELECT pg_stat_force_next_flush();
+SELECT n_tup_upd - :upd0 AS invoice_updates, n_tup_hot_upd - :hot0 AS hot
+  FROM pg_stat_user_tables WHERE relid = 'ar.invoice'::regclass;
