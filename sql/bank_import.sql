@@ -281,3 +281,41 @@ UPDATE ar.payment SET payer_address = 'Elsewhere' WHERE bank_ref = '9912346:2004
 UPDATE ar.payment SET reference = '1' WHERE bank_ref = '9912346:20040525/00074/000000000010';
 DELETE FROM ar.payment_extra_ref WHERE seq = 1;
 UPDATE ar.payment_extra_ref SET reference = '1' WHERE seq = 1;
+
+--
+-- camt: a pending entry does not take the bank_ref of its booked self, so a
+-- statement that reports the booked entry again adds nothing
+--
+\set pb `cat :fixtures/camt054_pending_and_batch.xml`
+\set later `cat :fixtures/camt053_booked_later.xml`
+SELECT seq, entry_status, kind, bank_ref, booking_date, amount
+  FROM ar.camt_transactions(:'pb') ORDER BY seq;
+SELECT ar.import_camt(:'pb') AS notification;
+SELECT ar.import_camt(:'later') AS "statement with the booked entry again";
+-- a batch whose transactions go both ways: the debit counts against the entry
+SELECT kind, bank_ref, booking_date, amount, unallocated FROM ar.payment
+ WHERE bank_ref LIKE 'SE4550000000058398257466:SEB20261103%' ORDER BY id;
+SELECT count(*) AS payments_before FROM ar.payment \gset
+\set bad `sed 's|<Amt Ccy="SEK">900.00</Amt>|<Amt Ccy="SEK">1100.00</Amt>|; s|SEB2026110300002|SEB2026110300003|' :fixtures/camt054_pending_and_batch.xml`
+SELECT ar.import_camt(:'bad');
+-- the time and zone of a DtTm are checked, not only its date
+\set bad `sed 's|2026-11-03T08:15:00.250+01:00|2026-11-04Tgarbage|' :fixtures/camt053_booked_later.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's|2026-11-03T08:15:00.250+01:00|2026-11-04T25:00:00|' :fixtures/camt053_booked_later.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's|2026-11-03T08:15:00.250+01:00|2026-11-04T08:15:00+1:00|' :fixtures/camt053_booked_later.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's|<Dt>2026-11-03</Dt></ValDt>|<Dt>2026-11-04Z</Dt></ValDt>|; s|SEB2026110300001|SEB2026110300009|' :fixtures/camt053_booked_later.xml`
+SELECT ar.import_camt(:'bad') AS "a date with a zone";
+
+-- BgMax: Bankgirot's serial number is digits; the TK15 currency is the TK05 one, as written
+\set bad `sed '3s/220000000000100/2200000000001X0/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed 's/190000SEK/190000sek/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- amounts that each fit but add up past what an amount holds
+\set bad `awk 'NR == 3 { sub(/000000000000100000/, "999999999999999999"); for (i = 0; i < 10; i++) print; next } { print }' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) - :payments_before AS imported FROM ar.payment
+ WHERE bank_ref <> 'SE4550000000058398257466:SEB2026110300009';

@@ -104,6 +104,7 @@ typedef struct BgCtx
 static void bg_error(const BgCtx *cx, const char *what, const char *value) pg_attribute_noreturn();
 static void out_of_order(const BgCtx *cx, const char *detail) pg_attribute_noreturn();
 static void mismatch(const BgCtx *cx, const char *what, int64 file_says, int64 found) pg_attribute_noreturn();
+static void total_out_of_range(const BgCtx *cx) pg_attribute_noreturn();
 
 /* ------------------------------------------------------------------------
  * Fields
@@ -225,6 +226,17 @@ out_of_order(const BgCtx *cx, const char *detail)
 			 errdetail("%s Nothing was imported.", detail)));
 }
 
+/* The payments of one deposit add up to more than an amount can hold. */
+static void
+total_out_of_range(const BgCtx *cx)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the amounts of the deposit up to TK%s on line %d of BgMax file add up to more than an amount can hold",
+					cx->type, cx->line),
+			 errdetail("Nothing was imported.")));
+}
+
 static void
 mismatch(const BgCtx *cx, const char *what, int64 file_says, int64 found)
 {
@@ -311,6 +323,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 	int			deposit_line = 0;
 	char	   *payee = NULL;
 	uint32		currency = 0;
+	char		deposit_ccy[4] = "";
 	List	   *deposit_rows = NIL;
 	int64		deposit_sum = 0;
 	BgRow	   *row = NULL;
@@ -401,6 +414,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				!isupper((unsigned char) ccy[2]) || cur == NULL || cur->minor_unit != 2)
 				bg_error(cx, "currency", ccy);
 			currency = ArCurrencyPack(ccy, 3);
+			strlcpy(deposit_ccy, ccy, sizeof(deposit_ccy));
 		}
 		else if (strcmp(cx->type, "20") == 0 || strcmp(cx->type, "21") == 0)
 		{
@@ -420,20 +434,20 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 			row->reference_code = code(cx, 56, "reference code");
 			row->channel = code(cx, 57, "payment channel code");
 			row->serial = field(cx, 58, 69);
-			if (row->serial == NULL)
+			if (row->serial == NULL || !ArAllDigits(row->serial))
 				bg_error(cx, "BGC serial number", raw(cx, 58, 69));
 			if (row->deduction)
 			{
 				row->deduction_code = code(cx, 71, "deduction code");
 				n21++;
 				if (pg_sub_s64_overflow(deposit_sum, row->units, &deposit_sum))
-					bg_error(cx, "amount", raw(cx, 38, 55));
+					total_out_of_range(cx);
 			}
 			else
 			{
 				n20++;
 				if (pg_add_s64_overflow(deposit_sum, row->units, &deposit_sum))
-					bg_error(cx, "amount", raw(cx, 38, 55));
+					total_out_of_range(cx);
 			}
 			cx->rows = lappend(cx->rows, row);
 			deposit_rows = lappend(deposit_rows, row);
@@ -503,7 +517,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				bg_error(cx, "deposit serial number", raw(cx, 46, 50));
 			amount = digits(cx, 51, 68, "deposit amount");
 			ccy = raw(cx, 69, 71);
-			if (ArCurrencyPack(ccy, 3) != currency)
+			if (strcmp(ccy, deposit_ccy) != 0)
 				bg_error(cx, "currency", ccy);
 			count = digits(cx, 72, 79, "number of payments");
 			if (count != list_length(deposit_rows))

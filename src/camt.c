@@ -375,6 +375,57 @@ parse_amount(const CamtCtx *cx, xmlNodePtr amt, const char *where,
 	*currency = ArCurrencyPack(cur->code, 3);
 }
 
+/* two digits at s, their value in *v */
+static bool
+two_digits_at(const char *s, int *v)
+{
+	if (!isdigit((unsigned char) s[0]) || !isdigit((unsigned char) s[1]))
+		return false;
+	*v = (s[0] - '0') * 10 + (s[1] - '0');
+	return true;
+}
+
+/*
+ * What may follow the date of an xs:date or xs:dateTime: nothing, a time
+ * "Thh:mm:ss" with optional fraction, and either one an optional zone "Z"
+ * or "+hh:mm"/"-hh:mm".
+ */
+static bool
+valid_time_and_zone(const char *s)
+{
+	int			h,
+				m,
+				sec;
+
+	if (*s == 'T')
+	{
+		if (!two_digits_at(s + 1, &h) || s[3] != ':' || !two_digits_at(s + 4, &m) ||
+			s[6] != ':' || !two_digits_at(s + 7, &sec))
+			return false;
+		if (!((h < 24 && m < 60 && sec < 60) || (h == 24 && m == 0 && sec == 0)))
+			return false;
+		s += 9;
+		if (*s == '.')
+		{
+			s++;
+			if (!isdigit((unsigned char) *s))
+				return false;
+			while (isdigit((unsigned char) *s))
+				s++;
+		}
+	}
+	if (*s == 'Z')
+		s++;
+	else if (*s == '+' || *s == '-')
+	{
+		if (!two_digits_at(s + 1, &h) || s[3] != ':' || !two_digits_at(s + 4, &m) ||
+			h > 14 || m > 59 || (h == 14 && m != 0))
+			return false;
+		s += 6;
+	}
+	return *s == '\0';
+}
+
 /* "YYYY-MM-DD", optionally followed by a time or a zone (xs:date, xs:dateTime). */
 static bool
 parse_iso_date(const char *s, DateADT *result)
@@ -393,7 +444,7 @@ parse_iso_date(const char *s, DateADT *result)
 		else if (!isdigit((unsigned char) s[i]))
 			return false;
 	}
-	if (s[10] != '\0' && s[10] != 'T' && s[10] != 'Z' && s[10] != '+' && s[10] != '-')
+	if (!valid_time_and_zone(s + 10))
 		return false;
 	y = atoi(s);
 	m = (s[5] - '0') * 10 + (s[6] - '0');
@@ -869,6 +920,19 @@ tx_amount(CamtCtx *cx, xmlNodePtr tx, const char *path, int64 *units, uint32 *cu
 }
 
 /*
+ * Does a transaction of a batch go the other way than its entry (its own
+ * CdtDbtInd says so)?  Its amount then counts against the entry's: a credit
+ * entry of 900.00 may hold a credit of 1000.00 and a debit of 100.00.
+ */
+static bool
+tx_against(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path)
+{
+	char	   *ind = text_at(cx, tx, "CdtDbtInd");
+
+	return ind != NULL && credit_debit(cx, ind, psprintf("%s/CdtDbtInd", path)) != e->credit;
+}
+
+/*
  * An amount of 0 moves no money: no payment row (ar.payment holds positive
  * amounts only).  The skip is reported, so that it is not silent.
  */
@@ -1002,7 +1066,8 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 					where = p;
 				}
 			}
-			else if (pg_add_s64_overflow(sum, units[i], &sum))
+			else if (pg_add_s64_overflow(sum, tx_against(cx, &e, list_nth(txs, i), p) ? -units[i] : units[i],
+										 &sum))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("the transaction amounts of %s in %s message are out of range",
@@ -1204,6 +1269,7 @@ ar_camt_transactions(PG_FUNCTION_ARGS)
 	CamtCtx		cx;
 	Oid			amount_type;
 	ListCell   *lc;
+	List	   *booked = NIL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != BT_NATTS)
@@ -1247,7 +1313,20 @@ ar_camt_transactions(PG_FUNCTION_ARGS)
 	xmlFreeParserCtxt(ctxt);
 	pg_xml_done(xmlerrcxt, false);
 
-	ArDedupeBankRefs(cx.rows, offsetof(CamtRow, bank_ref), offsetof(CamtRow, seq));
+	/*
+	 * Only booked entries are imported, so only they take part in the
+	 * numbering of repeated references: a pending entry ahead of its booked
+	 * self must not push the booked one to "#2", which a later statement
+	 * holding only the booked entry would not do.
+	 */
+	foreach(lc, cx.rows)
+	{
+		CamtRow    *row = lfirst(lc);
+
+		if (strcmp(row->status, "BOOK") == 0)
+			booked = lappend(booked, row);
+	}
+	ArDedupeBankRefs(booked, offsetof(CamtRow, bank_ref), offsetof(CamtRow, seq));
 	foreach(lc, cx.rows)
 		put_row(&cx, rsinfo, lfirst(lc), amount_type);
 	return (Datum) 0;
