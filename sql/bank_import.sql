@@ -319,3 +319,6 @@ SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) - :payments_before AS imported FROM ar.payment
  WHERE bank_ref <> 'SE4550000000058398257466:SEB2026110300009';
+-- xs:decimal allows a leading +
+\set odd `sed 's|<Amt Ccy="SEK">250.00</Amt>|<Amt Ccy="SEK">+250.00</Amt>|' :fixtures/camt053_booked_later.xml`
+SELECT bank_ref, amount FROM ar.camt_transactions(:'odd');
