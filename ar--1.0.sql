@@ -311,6 +311,10 @@ CREATE FUNCTION ar.internal() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_internal' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION ar.internal() IS
 	'true while one of ar''s internal writers (ar.issue, ar.credit, ar.allocate, ar.unallocate, ar.match_payments) runs; the guarding triggers refuse their writes otherwise';
+CREATE FUNCTION ar.internal_writer() RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_internal_writer' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION ar.internal_writer() IS
+	'the name of the outermost of ar''s internal writers running (credit while ar.credit issues its credit note), NULL when none runs';
 
 -- The guarding triggers' refusal: TG_ARGV[0] says what is refused, [1]
 -- how to do it instead.
@@ -1112,6 +1116,12 @@ CREATE TRIGGER outbox_immutable BEFORE UPDATE ON ar.outbox
 	EXECUTE FUNCTION ar.refuse_direct_write('a queued document and its payload cannot be changed',
 		'Delivery updates status, attempts, last_error and sent_at (ar.outbox_claim(), ar.outbox_done()).');
 
+-- What is queued and not sent yet stays; sent rows may be cleared away.
+CREATE TRIGGER outbox_keep BEFORE DELETE ON ar.outbox
+	FOR EACH ROW WHEN (OLD.status <> 'sent')
+	EXECUTE FUNCTION ar.refuse_direct_write('a queued document that is not sent cannot be deleted',
+		'Only sent rows may be deleted; a document that must not go out is corrected with ar.credit().');
+
 -- A delivery agent claims pending rows in its own transaction, sends them,
 -- and reports each with ar.outbox_done before it commits.  SKIP LOCKED lets
 -- several agents work side by side without taking the same rows.
@@ -1262,6 +1272,16 @@ BEGIN
 		  (SELECT ds.id FROM ar.series ds WHERE ds.entity_id = i.entity_id AND ds.kind = i.kind AND ds.is_default))
 	 WHERE i.id = ANY (invoice_ids);
 
+	-- A credit note must refer to an open invoice of its customer, credit at
+	-- most what is open and be allocated against it: ar.credit does all of
+	-- that, so a credit note is issued only from there.
+	SELECT it.id INTO bad FROM unnest(items) it WHERE it.kind = 'credit_note' ORDER BY it.id LIMIT 1;
+	IF FOUND AND ar.internal_writer() IS DISTINCT FROM 'credit' THEN
+		RAISE EXCEPTION 'credit note % can only be issued by ar.credit', bad.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'ar.credit(invoice_id, reason, amount) checks the credited invoice, issues the credit note '
+						 'from the credit-note series and allocates it; delete this draft and call ar.credit.';
+	END IF;
 	SELECT it.id, it.entity_id, it.kind INTO bad FROM unnest(items) it WHERE it.series_id IS NULL LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'entity % has no default % series for invoice %', bad.entity_id,
@@ -1722,6 +1742,14 @@ BEGIN
 				  HINT = 'What the customer paid is not credited; reverse payments with ar.unallocate() first.';
 	END IF;
 
+	IF NOT EXISTS (SELECT 1 FROM ar.series s
+					WHERE s.entity_id = inv.entity_id AND s.kind = 'credit_note' AND s.is_default) THEN
+		RAISE EXCEPTION 'cannot credit invoice %: entity % has no default credit note series', inv.number,
+			inv.entity_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Create one: INSERT INTO ar.series (entity_id, code, kind, pattern, is_default) '
+						 'VALUES (..., ''credit_note'', ..., true).';
+	END IF;
 	INSERT INTO ar.invoice (entity_id, customer_id, kind, credited_invoice_id, currency, issue_date,
 							buyer_reference, order_reference, note)
 	VALUES (inv.entity_id, inv.customer_id, 'credit_note', inv.id, inv.currency,
@@ -1763,24 +1791,33 @@ BEGIN
 												   AS scaled) y) x) g
 						 WHERE t.invoice_id = inv.id) s) p
 		 CROSS JOIN LATERAL (
-			-- VAT moves the gross in steps of up to 10 minor units (2 decimals
-			-- of a 3-decimal currency): 30 either side always holds the answer
+			-- VAT is rounded to 2 decimals, so it moves the gross in steps of
+			-- up to 10^(mu-2) minor units (100 in a 4-decimal currency): 30
+			-- such steps either side always hold the answer
 			SELECT c.units
 			  FROM (SELECT round(p.share / (1 + p.vat_rate / 100)) + d AS units
-					  FROM generate_series(-30, 30) d) c
+					  FROM generate_series(-30 * greatest(1, 10 ^ (mu - 2))::integer,
+										   30 * greatest(1, 10 ^ (mu - 2))::integer) d) c
 			 WHERE ar.gross_units(c.units, p.vat_rate, mu) >= p.share
 			 ORDER BY c.units LIMIT 1) net
 		 WHERE net.units <> 0;
 		-- what VAT rounding put above the amount, a line without VAT gives back
 		SELECT sum(ar.gross_units(ar.minor_units(l.net_amount), l.vat_rate, mu)) - ar.minor_units(amt)
 		  INTO over FROM ar.invoice_line l WHERE l.invoice_id = cn_id;
+		IF over IS NULL OR over < 0 THEN
+			RAISE EXCEPTION 'could not split % of invoice % over its VAT categories', amt, inv.number
+				USING ERRCODE = 'internal_error';
+		END IF;
 		IF over > 0 THEN
-			UPDATE ar.invoice_line l SET unit_price = l.unit_price - over / 10::numeric ^ mu
+			-- a line of rate 0 takes it off: a positive one larger than it
+			-- by a lower price, a negative (discount) one by a higher price
+			UPDATE ar.invoice_line l SET unit_price = round(l.unit_price - sign(l.quantity) * over / 10::numeric ^ mu, mu)
 			 WHERE l.invoice_id = cn_id
 			   AND l.line_no = (SELECT x.line_no FROM ar.invoice_line x
-								 WHERE x.invoice_id = cn_id AND x.vat_rate = 0 AND x.quantity > 0
-								   AND ar.minor_units(x.net_amount) > over
-								 ORDER BY ar.minor_units(x.net_amount) DESC, x.line_no LIMIT 1);
+								 WHERE x.invoice_id = cn_id AND x.vat_rate = 0
+								   AND (x.quantity < 0 OR ar.minor_units(x.net_amount) > over)
+								 ORDER BY x.quantity > 0 DESC, abs(ar.minor_units(x.net_amount)) DESC,
+										  x.line_no LIMIT 1);
 		END IF;
 	END IF;
 	PERFORM ar.issue(cn_id);
@@ -2066,14 +2103,25 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id);
 	END IF;
-	IF OLD.invoice_id IS NOT NULL AND NEW.invoice_id IS DISTINCT FROM OLD.invoice_id THEN
+	IF TG_OP = 'UPDATE' AND OLD.invoice_id IS NOT NULL AND NEW.invoice_id IS DISTINCT FROM OLD.invoice_id THEN
 		RAISE EXCEPTION 'sales order % is already invoiced', OLD.order_no
 			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	-- An order may be linked to an invoice of its own customer only (one the
+	-- caller cannot see counts as none, so nothing is told about it).
+	IF NEW.invoice_id IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.invoice_id IS NULL) AND NOT ar.restoring()
+	   AND NOT EXISTS (SELECT 1 FROM ar.invoice i
+						WHERE i.id = NEW.invoice_id AND i.entity_id = NEW.entity_id
+						  AND i.customer_id = NEW.customer_id AND i.kind = 'invoice') THEN
+		RAISE EXCEPTION 'sales order % cannot refer to invoice %: it is not an invoice of customer % of entity %',
+			NEW.order_no, NEW.invoice_id, NEW.customer_id, NEW.entity_id
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Leave invoice_id empty: setting the order''s status to delivered invoices it.';
 	END IF;
 	RETURN NEW;
 END
 $$;
-CREATE TRIGGER sales_order_before BEFORE UPDATE ON ar.sales_order
+CREATE TRIGGER sales_order_before BEFORE INSERT OR UPDATE ON ar.sales_order
 	FOR EACH ROW EXECUTE FUNCTION ar.sales_order_before();
 
 CREATE FUNCTION ar.sales_order_delivered() RETURNS trigger

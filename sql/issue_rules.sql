@@ -220,6 +220,53 @@ SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (35, 36, :cn8,
 -- give a payment back
 SELECT ar.unallocate(2);
 
+-- a four-decimal currency: VAT rounded to 2 decimals moves the gross in
+-- steps of 100 units, and each category still gets its line
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(5, 2, 'K5', 'Unidad de Fomento SpA', 'CL', 'CLF');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id) VALUES
+	(37, 2, 5, 'CLF', '2026-11-04', 3), (38, 2, 5, 'CLF', '2026-11-04', 3);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate,
+                             vat_exemption_code, vat_exemption_reason) VALUES
+	(37, 1, 'Asesoría', 1, 100, 'S', 25, NULL, NULL),
+	(37, 2, 'Curso', 1, 100, 'E', 0, 'VATEX-EU-132-1I', 'Utbildning'),
+	(38, 1, 'Asesoría', 1, 100, 'S', 25, NULL, NULL);
+SELECT * FROM ar.issue(ARRAY[37, 38]::bigint[]);
+SELECT ar.credit(37, NULL, '18.0275 CLF') AS cn10 \gset
+SELECT ar.credit(38, NULL, '10.0153 CLF') AS cn11 \gset
+SELECT i.id, l.line_no, l.vat_category, l.vat_rate, l.net_amount FROM ar.invoice_line l
+  JOIN ar.invoice i ON i.id = l.invoice_id WHERE i.id IN (:cn10, :cn11) ORDER BY 1, 2;
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (37, 38, :cn10, :cn11) ORDER BY id;
+-- a negative (discount) line without VAT gives back the cent too
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id)
+VALUES (39, 2, 3, 'SEK', '2026-11-04', 3);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (39, 1, 'Vara', 1, 1000, 'S', 25), (39, 2, 'Rabatt', -1, 500, 'Z', 0);
+SELECT ar.issue(39::bigint);
+SELECT ar.credit(39, NULL, '100.00 SEK') AS cn12 \gset
+SELECT line_no, quantity, unit_price, vat_category, vat_rate, net_amount
+  FROM ar.invoice_line WHERE invoice_id = :cn12 ORDER BY line_no;
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (39, :cn12) ORDER BY id;
+
+-- a credit note is issued by ar.credit only, which checks what it credits
+-- and settles it: a draft credit note does not get through ar.issue
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, kind, credited_invoice_id, issue_date)
+VALUES (40, 2, 3, 'SEK', 'credit_note', 39, '2026-11-05');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (40, 1, 'Kredit', 1, 5000, 25);
+SELECT ar.issue(40::bigint);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_temp.draft(41, 2, 3, 'SEK', 10, '2026-11-05', 3);
+SELECT * FROM ar.issue(ARRAY[41, 40]::bigint[]);
+SELECT id, status, number FROM ar.invoice WHERE id IN (40, 41) ORDER BY id;
+DELETE FROM ar.invoice_line WHERE invoice_id IN (40, 41);
+DELETE FROM ar.invoice WHERE id IN (40, 41);
+-- without a credit-note series, the error names the invoice to credit
+SELECT pg_temp.draft(42, 1, 1, 'EUR', 100, '2026-11-05', 1);
+SELECT ar.issue(42::bigint);
+SELECT ar.credit(42);
+\echo :LAST_ERROR_SQLSTATE
+
 -- reference prefixes start with 1-9 and leave room for the number, which
 -- is cut, not the prefix
 SELECT ar.invoice_reference('fik', '1', 'X-123456789012345'), ar.invoice_reference('fik', '2', 'X-123456789012345');

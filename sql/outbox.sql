@@ -44,3 +44,9 @@ SELECT invoice_id, attempts FROM ar.outbox_claim(1);
 SELECT ar.outbox_done(id, false, 'still offline') FROM ar.outbox WHERE invoice_id = 2;
 COMMIT;
 SELECT invoice_id, status, attempts, last_error FROM ar.outbox ORDER BY id;
+-- what is queued and not sent stays (pending or failed); a sent row may be cleared away
+DELETE FROM ar.outbox WHERE status = 'pending';
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM ar.outbox WHERE status = 'failed';
+DELETE FROM ar.outbox WHERE status = 'sent';
+SELECT status, count(*) FROM ar.outbox GROUP BY status ORDER BY status;

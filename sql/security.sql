@@ -63,6 +63,15 @@ VALUES (2, 'C9', 'Fremmed ApS', 'DK', 'DKK');
 -- ... nor queue DK1's invoice under SE1 (the check sees what the clerk does not)
 INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
 VALUES (1, 1, 2, 'invoice', 'email', 'x');
+-- ... nor link an order of SE1 to DK1's invoice (told the same as for an
+-- invoice that does not exist)
+INSERT INTO ar.sales_order (entity_id, customer_id, order_no, status, currency, invoice_id)
+VALUES (1, 1, 'SO-7', 'delivered', 'SEK', 2);
+INSERT INTO ar.sales_order (entity_id, customer_id, order_no, status, currency, invoice_id)
+VALUES (1, 1, 'SO-7', 'delivered', 'SEK', 999);
+-- ... nor drop a document the outbox has queued
+SELECT count(*) AS queued FROM ar.outbox WHERE status = 'pending';
+DELETE FROM ar.outbox;
 -- ... but adds customers to its own entity
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
 VALUES (3, 1, 'C3', 'Ny Kund AB', 'SE', 'SEK');

@@ -41,7 +41,11 @@
 /* how many of ar's internal writers are running in this backend */
 static int	internal_depth = 0;
 
+/* the outermost guarded function running (ar.credit while it issues) */
+static Oid	outer_writer = InvalidOid;
+
 PG_FUNCTION_INFO_V1(ar_internal);
+PG_FUNCTION_INFO_V1(ar_internal_writer);
 PG_FUNCTION_INFO_V1(ar_guarded);
 
 bool
@@ -68,6 +72,24 @@ Datum
 ar_internal(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(ArInternal());
+}
+
+/*
+ * ar.internal_writer(): the name of the outermost of ar's guarded functions
+ * running, NULL when none is.  ar.issue asks it so that credit notes are
+ * issued only by ar.credit, which checks and settles them.
+ */
+Datum
+ar_internal_writer(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+
+	if (internal_depth == 0 || !OidIsValid(outer_writer))
+		PG_RETURN_NULL();
+	name = get_func_name(outer_writer);
+	if (name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
 }
 
 /*
@@ -134,6 +156,7 @@ ar_guarded(PG_FUNCTION_ARGS)
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	volatile Datum result = (Datum) 0;
 	MemoryContext oldcxt = CurrentMemoryContext;
+	Oid			saved_writer = outer_writer;
 
 	InitFunctionCallInfoData(*inner, body, fcinfo->nargs, fcinfo->fncollation,
 							 fcinfo->context, fcinfo->resultinfo);
@@ -144,6 +167,8 @@ ar_guarded(PG_FUNCTION_ARGS)
 		inner->args[i] = fcinfo->args[i];
 	}
 
+	if (internal_depth == 0)
+		outer_writer = fcinfo->flinfo->fn_oid;
 	ArInternalEnter();
 	PG_TRY();
 	{
@@ -152,10 +177,12 @@ ar_guarded(PG_FUNCTION_ARGS)
 	PG_CATCH();
 	{
 		ArInternalLeave();
+		outer_writer = saved_writer;
 		rethrow_explained(oldcxt);
 	}
 	PG_END_TRY();
 	ArInternalLeave();
+	outer_writer = saved_writer;
 
 	fcinfo->isnull = inner->isnull;
 	return result;
