@@ -277,3 +277,13 @@ UPDATE ar.series SET reference_prefix = '0' WHERE id = 5;
 -- the series stay sound and the audit chain holds
 SELECT s.code, v.* FROM ar.series s CROSS JOIN LATERAL ar.verify_series(s.id) v ORDER BY s.code;
 SELECT * FROM ar.verify_audit();
+
+-- two series whose patterns give the same numbers: the error says so
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reference_prefix, is_default) VALUES
+	(20, 2, 'X1', 'invoice', 'DUP{N}', '91', false), (21, 2, 'X2', 'invoice', 'DUP{N}', '92', false);
+SELECT pg_temp.draft(43, 2, 3, 'SEK', 10, '2026-11-05', 20);
+SELECT pg_temp.draft(44, 2, 3, 'SEK', 10, '2026-11-05', 21);
+SELECT ar.issue(43::bigint);
+SELECT ar.issue(44::bigint);
+\echo :LAST_ERROR_SQLSTATE
+SELECT status, number FROM ar.invoice WHERE id = 44;

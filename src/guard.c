@@ -126,8 +126,30 @@ guarded_body(FunctionCallInfo fcinfo)
 /*
  * Rethrow the error being handled, explained where the raw one would
  * leave a user guessing: two invoices of one entity with the same payment
- * reference (their numbers have the same digits) break a unique index.
+ * reference (their numbers have the same digits), or two documents with
+ * the same number (two series with overlapping patterns), break a unique
+ * index.  These are the unique indexes whose violation is explained, with
+ * what to say.
  */
+static const struct
+{
+	const char *constraint;
+	const char *message;
+	const char *hint;
+}			explained[] =
+{
+	{"invoice_reference_unique",
+		"two invoices of one entity would get the same payment reference",
+		"References are built from the digits of the invoice number, so series such as A{N} and "
+		"B{N} give the same ones: give each invoice series of the entity its own "
+	"ar.series.reference_prefix."},
+	{"invoice_number_unique",
+		"two documents of one entity would get the same number",
+		"Two series of the entity have patterns that give the same numbers (such as A{N} twice, "
+		"or a yearly and a never-resetting series with the same prefix): give each series its own "
+	"prefix in ar.series.pattern."},
+};
+
 static void
 rethrow_explained(MemoryContext cxt)
 {
@@ -135,15 +157,17 @@ rethrow_explained(MemoryContext cxt)
 
 	MemoryContextSwitchTo(cxt);
 	edata = CopyErrorData();
-	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL &&
-		strcmp(edata->constraint_name, "invoice_reference_unique") == 0)
+	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL)
 	{
-		FlushErrorState();
-		edata->message = pstrdup("two invoices of one entity would get the same payment reference");
-		edata->hint = pstrdup("References are built from the digits of the invoice number, so series "
-							  "such as A{N} and B{N} give the same ones: give each invoice series of "
-							  "the entity its own ar.series.reference_prefix.");
-		ReThrowError(edata);
+		for (size_t i = 0; i < lengthof(explained); i++)
+		{
+			if (strcmp(edata->constraint_name, explained[i].constraint) != 0)
+				continue;
+			FlushErrorState();
+			edata->message = pstrdup(explained[i].message);
+			edata->hint = pstrdup(explained[i].hint);
+			ReThrowError(edata);
+		}
 	}
 	FreeErrorData(edata);
 	PG_RE_THROW();
