@@ -226,6 +226,22 @@ out_of_order(const BgCtx *cx, const char *detail)
 			 errdetail("%s Nothing was imported.", detail)));
 }
 
+/*
+ * The currency code at columns from..from+2, packed: upper case, known to
+ * ISO 4217, with 2 decimals (amounts are in öre or cents).
+ */
+static uint32
+bg_currency(const BgCtx *cx, int from)
+{
+	char	   *ccy = raw(cx, from, from + 2);
+	const ArCurrency *cur = ArCurrencyLookup(ArCurrencyPack(ccy, 3));
+
+	if (!isupper((unsigned char) ccy[0]) || !isupper((unsigned char) ccy[1]) ||
+		!isupper((unsigned char) ccy[2]) || cur == NULL || cur->minor_unit != 2)
+		bg_error(cx, "currency", ccy);
+	return ArCurrencyPack(ccy, 3);
+}
+
 /* The payments of one deposit add up to more than an amount can hold. */
 static void
 total_out_of_range(const BgCtx *cx)
@@ -323,7 +339,6 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 	int			deposit_line = 0;
 	char	   *payee = NULL;
 	uint32		currency = 0;
-	char		deposit_ccy[4] = "";
 	List	   *deposit_rows = NIL;
 	int64		deposit_sum = 0;
 	BgRow	   *row = NULL;
@@ -392,8 +407,6 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 
 		if (strcmp(cx->type, "05") == 0)
 		{
-			char	   *ccy;
-			const ArCurrency *cur;
 
 			if (in_deposit)
 				out_of_order(cx, psprintf("The deposit opened on line %d has no TK15 deposit record.",
@@ -408,13 +421,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				payee = giro(cx, 13, 22, "payee plusgiro number");
 			if (payee == NULL)
 				bg_error(cx, "payee bankgiro number", raw(cx, 3, 12));
-			ccy = raw(cx, 23, 25);
-			cur = ArCurrencyLookup(ArCurrencyPack(ccy, 3));
-			if (!isupper((unsigned char) ccy[0]) || !isupper((unsigned char) ccy[1]) ||
-				!isupper((unsigned char) ccy[2]) || cur == NULL || cur->minor_unit != 2)
-				bg_error(cx, "currency", ccy);
-			currency = ArCurrencyPack(ccy, 3);
-			strlcpy(deposit_ccy, ccy, sizeof(deposit_ccy));
+			currency = bg_currency(cx, 23);
 		}
 		else if (strcmp(cx->type, "20") == 0 || strcmp(cx->type, "21") == 0)
 		{
@@ -502,7 +509,6 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 		}
 		else if (strcmp(cx->type, "15") == 0)
 		{
-			char	   *ccy;
 			DateADT		date;
 			char	   *deposit;
 			int64		amount;
@@ -516,9 +522,8 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 			if (deposit == NULL || !ArAllDigits(deposit))
 				bg_error(cx, "deposit serial number", raw(cx, 46, 50));
 			amount = digits(cx, 51, 68, "deposit amount");
-			ccy = raw(cx, 69, 71);
-			if (strcmp(ccy, deposit_ccy) != 0)
-				bg_error(cx, "currency", ccy);
+			if (bg_currency(cx, 69) != currency)
+				bg_error(cx, "currency", raw(cx, 69, 71));
 			count = digits(cx, 72, 79, "number of payments");
 			if (count != list_length(deposit_rows))
 				mismatch(cx, "number of payments", count, list_length(deposit_rows));

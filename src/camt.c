@@ -447,8 +447,8 @@ parse_iso_date(const char *s, DateADT *result)
 	if (!valid_time_and_zone(s + 10))
 		return false;
 	y = atoi(s);
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
+	(void) two_digits_at(s + 5, &m);
+	(void) two_digits_at(s + 8, &d);
 	if (y < 1 || m < 1 || m > 12 || d < 1 || d > day_tab[isleap(y)][m - 1])
 		return false;
 	*result = date2j(y, m, d) - POSTGRES_EPOCH_JDATE;
@@ -838,6 +838,17 @@ remittance(CamtCtx *cx, CamtRow *row, xmlNodePtr rmt)
  * A row for one transaction (TxDtls).  units/currency: its amount (the
  * entry's when the entry holds only this transaction).
  */
+/* A transaction's own CdtDbtInd: 1 for CRDT, 0 for DBIT, -1 when it states none. */
+static int
+tx_indicator(CamtCtx *cx, xmlNodePtr tx, const char *path)
+{
+	char	   *ind = text_at(cx, tx, "CdtDbtInd");
+
+	if (ind == NULL)
+		return -1;
+	return credit_debit(cx, ind, psprintf("%s/CdtDbtInd", path)) ? 1 : 0;
+}
+
 static void
 tx_row(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path,
 	   bool split, int tx_no, int64 units, uint32 currency)
@@ -846,8 +857,7 @@ tx_row(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path,
 	xmlNodePtr	refs = child(cx, tx, "Refs");
 	char	   *tx_ref = text_at(cx, refs, "AcctSvcrRef");
 	char	   *e2e = text_at(cx, refs, "EndToEndId");
-	char	   *ind = text_at(cx, tx, "CdtDbtInd");
-	bool		tx_debit = false;
+	bool		tx_debit = tx_indicator(cx, tx, path) == 0;
 	xmlNodePtr	rtr = child(cx, tx, "RtrInf");
 	xmlNodePtr	code = child(cx, tx, "BkTxCd");
 	xmlNodePtr	parties = child(cx, tx, "RltdPties");
@@ -858,8 +868,6 @@ tx_row(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path,
 
 	row->units = units;
 	row->currency = currency;
-	if (ind != NULL)
-		tx_debit = !credit_debit(cx, ind, psprintf("%s/CdtDbtInd", path));
 	if (e2e != NULL && pg_strcasecmp(e2e, "NOTPROVIDED") != 0)
 		row->end_to_end_id = e2e;
 	row->transaction_code = bank_tx_code(cx, code ? code : e->bk_tx_cd, &subfamily);
@@ -927,9 +935,9 @@ tx_amount(CamtCtx *cx, xmlNodePtr tx, const char *path, int64 *units, uint32 *cu
 static bool
 tx_against(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path)
 {
-	char	   *ind = text_at(cx, tx, "CdtDbtInd");
+	int			ind = tx_indicator(cx, tx, path);
 
-	return ind != NULL && credit_debit(cx, ind, psprintf("%s/CdtDbtInd", path)) != e->credit;
+	return ind >= 0 && (ind == 1) != e->credit;
 }
 
 /*
