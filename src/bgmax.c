@@ -407,7 +407,6 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 
 		if (strcmp(cx->type, "05") == 0)
 		{
-
 			if (in_deposit)
 				out_of_order(cx, psprintf("The deposit opened on line %d has no TK15 deposit record.",
 										  deposit_line));
