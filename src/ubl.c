@@ -718,6 +718,23 @@ find_doc(const UblChunk *chunk, int64 id)
 	return bsearch(&key, chunk->docs, chunk->ndocs, sizeof(UblDoc), cmp_doc_id);
 }
 
+/*
+ * The document a row of lines or VAT breakdown belongs to; the rows come in
+ * document order.  cur while id stays the same (*first false), else the
+ * document of id (*first true).  A row of no loaded document is an error.
+ */
+static UblDoc *
+doc_of_row(const UblChunk *chunk, UblDoc *cur, int64 id, const char *what, bool *first)
+{
+	*first = (cur == NULL || cur->id != id);
+	if (!*first)
+		return cur;
+	cur = find_doc(chunk, id);
+	if (cur == NULL)
+		elog(ERROR, "%s of invoice " INT64_FORMAT " without its header", what, id);
+	return cur;
+}
+
 /* the seller from 13 columns starting at c (SELLER_COLUMNS) */
 static void
 fill_seller(UblParty *p, const Row *row, int c)
@@ -1081,15 +1098,13 @@ load_chunk(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk)
 				Row			row;
 				int64		id;
 
+				bool		first;
+
 				deform(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, &row);
 				id = get_int64(&row, 1);
-				if (cur == NULL || cur->id != id)
-				{
-					cur = find_doc(chunk, id);
-					if (cur == NULL)
-						elog(ERROR, "lines of invoice " INT64_FORMAT " without its header", id);
+				cur = doc_of_row(chunk, cur, id, "lines", &first);
+				if (first)
 					cur->lines = &all[r];
-				}
 				fill_line(&all[r], &row, id);
 				cur->nlines++;
 			}
@@ -1110,15 +1125,13 @@ load_chunk(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk)
 				Row			row;
 				int64		id;
 
+				bool		first;
+
 				deform(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, &row);
 				id = get_int64(&row, 1);
-				if (cur == NULL || cur->id != id)
-				{
-					cur = find_doc(chunk, id);
-					if (cur == NULL)
-						elog(ERROR, "VAT breakdown of invoice " INT64_FORMAT " without its header", id);
+				cur = doc_of_row(chunk, cur, id, "VAT breakdown", &first);
+				if (first)
 					cur->taxes = &all[r];
-				}
 				fill_tax(&all[r], &row, id, 2, 3, 4, 5, 6, 7);
 				cur->ntaxes++;
 			}
