@@ -1213,14 +1213,12 @@ BEGIN
 	IF array_position(invoice_ids, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot issue a NULL invoice id' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	-- Few documents (the ERP issuing one at a time): reuse generic plans, so
-	-- that a call does not plan its dozen statements again (a third of its
-	-- time).  Many: plan each statement for the real array sizes; a generic
-	-- plan guesses small arrays and can pick nested loops that are quadratic
-	-- in the batch.  The function's SET clause undoes this on exit.
-	IF cardinality(invoice_ids) > 20 THEN
-		PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
-	END IF;
+	-- Generic plans (the function's SET clause), whatever the batch size:
+	-- a call does not plan its dozen statements again (a third of the time
+	-- of a single issue), and neither do the foreign-key checks its inserts
+	-- fire, one per row (custom plans made a batch a third slower).  Every
+	-- statement below joins the arrays to each other by hash or to tables by
+	-- index, so a plan made for a small array stays linear for a large one.
 
 	-- Lock the documents in id order, so concurrent issuers cannot deadlock.
 	SELECT count(*) INTO n_locked
@@ -1383,25 +1381,39 @@ BEGIN
 					  HINT = 'Release the hold, or SET LOCAL ar.credit_check = off to override.';
 		END IF;
 		IF limited THEN
-			SELECT c.customer_no, c.name, c.credit_limit, x.exposure INTO bad
-			  FROM (SELECT it.customer_id, max(it.issue_date) AS on_date
-					  FROM unnest(items) it WHERE it.kind = 'invoice'
-					 GROUP BY it.customer_id) n
-			  JOIN ar.customer c ON c.id = n.customer_id AND c.credit_limit IS NOT NULL
-			  CROSS JOIN LATERAL (
-				SELECT ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
-				  FROM (SELECT ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
-						  FROM unnest(items) it
-						  JOIN unnest(taxes) x ON x.invoice_id = it.id
-						 WHERE it.customer_id = c.id AND it.kind = 'invoice'
-						 GROUP BY it.currency
-						UNION ALL
-						SELECT ar.sum(o.open_amount)
-						  FROM ar.invoice o
-						 WHERE o.customer_id = c.id AND o.status IN ('issued', 'partially_paid')
-						   AND o.kind = 'invoice'
-						 GROUP BY o.currency) s) x
-			 WHERE x.exposure OPERATOR(ar.>) c.credit_limit
+			-- One pass over the batch, not one per customer (that was
+			-- quadratic: 2,000 customers in 20,000 drafts took 3.5 s more).
+			-- n: the customers with a limit and the day their amounts are
+			-- converted on; s: what each owes per currency, this batch and
+			-- then the open invoices.
+			WITH n AS (
+				SELECT it.customer_id, max(it.issue_date) AS on_date
+				  FROM unnest(items) it
+				  JOIN ar.customer c ON c.id = it.customer_id AND c.credit_limit IS NOT NULL
+				 WHERE it.kind = 'invoice'
+				 GROUP BY it.customer_id
+			), s AS (
+				SELECT it.customer_id, ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
+				  FROM unnest(items) it
+				  JOIN unnest(taxes) x ON x.invoice_id = it.id
+				 WHERE it.kind = 'invoice'
+				 GROUP BY it.customer_id, it.currency
+				UNION ALL
+				SELECT o.customer_id, ar.sum(o.open_amount)
+				  FROM ar.invoice o
+				 WHERE o.customer_id IN (SELECT n.customer_id FROM n)
+				   AND o.status IN ('issued', 'partially_paid') AND o.kind = 'invoice'
+				 GROUP BY o.customer_id, o.currency
+			)
+			SELECT c.customer_no, c.name, c.credit_limit,
+				   ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
+			  INTO bad
+			  FROM s
+			  JOIN n ON n.customer_id = s.customer_id
+			  JOIN ar.customer c ON c.id = s.customer_id
+			 GROUP BY c.id
+			HAVING ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date))
+				   OPERATOR(ar.>) c.credit_limit
 			 ORDER BY c.id LIMIT 1;
 			IF FOUND THEN
 				RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',

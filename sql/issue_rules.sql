@@ -114,6 +114,29 @@ INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES
 SELECT ar.allocate(1, 20, '2000.00 SEK');
 SELECT ar.issue(22::bigint);
 SELECT id, number, total, open_amount FROM ar.invoice WHERE customer_id = 2 ORDER BY id;
+-- ... per customer in one batch: customers without a limit pass, and the
+-- first customer (by id) over its limit is named, in its limit's currency
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, is_default, reference_prefix) VALUES
+	(8, 2, 'D', 'invoice', 'D{N}', false, '8');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency, credit_limit) VALUES
+	(6, 2, 'K6', 'Kund Sex AB', 'SE', 'SEK', '5000.00 SEK'),
+	(7, 2, 'K7', 'Kund Sju AB', 'SE', 'EUR', '400.00 EUR');
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('SEK', 'EUR', '2026-11-01', 0.087);
+-- K6 2 x 2480.00 = 4960.00 SEK; K7 2 x 1984.00 = 3968.00 SEK = 345.22 EUR;
+-- K2 (no limit) 124000.00 SEK
+SELECT pg_temp.draft(23, 2, 6, 'SEK', 2000, series => 8), pg_temp.draft(24, 2, 7, 'SEK', 1600, series => 8),
+       pg_temp.draft(25, 2, 6, 'SEK', 2000, series => 8), pg_temp.draft(26, 2, 7, 'SEK', 1600, series => 8),
+       pg_temp.draft(27, 2, 3, 'SEK', 100000, series => 8);
+SELECT * FROM ar.issue(ARRAY[23, 24, 25, 26, 27]::bigint[]);
+-- K6 +124.00 SEK is 5084.00 SEK; K7 +744.00 SEK (64.73 EUR) is 409.95 EUR
+SELECT pg_temp.draft(28, 2, 7, 'SEK', 600, series => 8), pg_temp.draft(29, 2, 6, 'SEK', 100, series => 8);
+SELECT * FROM ar.issue(ARRAY[28, 29]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM ar.invoice WHERE id = 29;
+SELECT * FROM ar.issue(ARRAY[28]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT id, customer_id, status, number, total FROM ar.invoice WHERE id BETWEEN 23 AND 29 ORDER BY id;
+DELETE FROM ar.invoice WHERE id = 28;
 
 --
 -- Credit notes credit the open amount
