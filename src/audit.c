@@ -32,6 +32,8 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "executor/executor.h"
@@ -45,7 +47,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -65,35 +66,67 @@ PG_FUNCTION_INFO_V1(ar_audit_capture);
 #define CAPTURE_CHUNK 4096
 
 /*
+ * What hashes audit rows: one sha256 context and one text buffer, set up
+ * once per statement and reused for each of its rows.
+ */
+typedef struct AuditHasher
+{
+	pg_cryptohash_ctx *ctx;
+	StringInfoData buf;
+} AuditHasher;
+
+static void
+hasher_init(AuditHasher *h)
+{
+	h->ctx = pg_cryptohash_create(PG_SHA256);
+	if (h->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	initStringInfo(&h->buf);
+}
+
+static void
+hasher_free(AuditHasher *h)
+{
+	pg_cryptohash_free(h->ctx);
+	pfree(h->buf.data);
+}
+
+/*
  * The hash of one audit row.  actor, table_name, op and row_key are given
  * with their lengths (text arguments are not NUL-terminated).
  */
 static bytea *
-audit_hash(int64 id, FullTransactionId xid, TimestampTz at,
+audit_hash(AuditHasher *h, int64 id, FullTransactionId xid, TimestampTz at,
 		   const char *const *texts, const int *lens,
 		   bool entity_null, int32 entity_id, bool first, Jsonb *data)
 {
-	StringInfoData buf;
-	bytea	   *input;
+	StringInfo	buf = &h->buf;
+	bytea	   *result;
 
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, "\0\0\0\0", VARHDRSZ);	/* room for the bytea header */
-	appendStringInfo(&buf, INT64_FORMAT "|" UINT64_FORMAT "|" INT64_FORMAT "|",
+	resetStringInfo(buf);
+	appendStringInfo(buf, INT64_FORMAT "|" UINT64_FORMAT "|" INT64_FORMAT "|",
 					 id, U64FromFullTransactionId(xid),
 					 (int64) (at + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
 	for (int i = 0; i < 4; i++)
 	{
-		appendBinaryStringInfo(&buf, texts[i], lens[i]);
-		appendStringInfoChar(&buf, '|');
+		appendBinaryStringInfo(buf, texts[i], lens[i]);
+		appendStringInfoChar(buf, '|');
 	}
 	if (!entity_null)
-		appendStringInfo(&buf, "%d", entity_id);
-	appendStringInfo(&buf, "|%c|", first ? 't' : 'f');
-	(void) JsonbToCString(&buf, &data->root, VARSIZE(data));
+		appendStringInfo(buf, "%d", entity_id);
+	appendStringInfo(buf, "|%c|", first ? 't' : 'f');
+	(void) JsonbToCString(buf, &data->root, VARSIZE(data));
 
-	input = (bytea *) buf.data;
-	SET_VARSIZE(input, buf.len);
-	return DatumGetByteaPP(DirectFunctionCall1(sha256_bytea, PointerGetDatum(input)));
+	result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	if (pg_cryptohash_init(h->ctx) < 0 ||
+		pg_cryptohash_update(h->ctx, (const uint8 *) buf->data, buf->len) < 0 ||
+		pg_cryptohash_final(h->ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute the sha256 of audit row " INT64_FORMAT ": %s",
+			 id, pg_cryptohash_error(h->ctx));
+	return result;
 }
 
 Datum
@@ -101,6 +134,8 @@ ar_audit_row_hash(PG_FUNCTION_ARGS)
 {
 	const char *texts[4];
 	int			lens[4];
+	AuditHasher h;
+	bytea	   *hash;
 
 	for (int i = 0; i < PG_NARGS(); i++)
 		if (i != 7 && PG_ARGISNULL(i))
@@ -114,10 +149,13 @@ ar_audit_row_hash(PG_FUNCTION_ARGS)
 		texts[i] = VARDATA_ANY(t);
 		lens[i] = VARSIZE_ANY_EXHDR(t);
 	}
-	PG_RETURN_BYTEA_P(audit_hash(PG_GETARG_INT64(0), PG_GETARG_FULLTRANSACTIONID(1),
-								 PG_GETARG_TIMESTAMPTZ(2), texts, lens,
-								 PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_INT32(7),
-								 PG_GETARG_BOOL(9), PG_GETARG_JSONB_P(8)));
+	hasher_init(&h);
+	hash = audit_hash(&h, PG_GETARG_INT64(0), PG_GETARG_FULLTRANSACTIONID(1),
+					  PG_GETARG_TIMESTAMPTZ(2), texts, lens,
+					  PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_INT32(7),
+					  PG_GETARG_BOOL(9), PG_GETARG_JSONB_P(8));
+	hasher_free(&h);
+	PG_RETURN_BYTEA_P(hash);
 }
 
 /* ------------------------------------------------------------------------
@@ -497,6 +535,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	const char *op;
 	Oid			seq;
 	bool		first = true;
+	AuditHasher hasher;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
@@ -560,6 +599,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 
 	chunk = palloc(sizeof(CaptureChunk));
 	chunk->n = 0;
+	hasher_init(&hasher);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "ar audit chunk", ALLOCSET_DEFAULT_SIZES);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
@@ -590,7 +630,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		chunk->ids[k] = Int64GetDatum(id);
 		chunk->keys[k] = PointerGetDatum(key);
 		chunk->data[k] = PointerGetDatum(data);
-		chunk->hashes[k] = PointerGetDatum(audit_hash(id, st.xid, st.at, st.texts, st.lens, entity_null,
+		chunk->hashes[k] = PointerGetDatum(audit_hash(&hasher, id, st.xid, st.at, st.texts, st.lens, entity_null,
 													  entity_null ? 0 : DatumGetInt32(chunk->entities[k]),
 													  first && st.need_seal, data));
 		MemoryContextSwitchTo(old);
@@ -603,6 +643,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	}
 	flush_chunk(&st, chunk);
 	MemoryContextDelete(rowcxt);
+	hasher_free(&hasher);
 
 	ExecDropSingleTupleTableSlot(slot);
 	if (oldslot != NULL)
