@@ -1955,8 +1955,11 @@ BEGIN ATOMIC
 	UPDATE ar.payment p
 	   SET unallocated = p.unallocated - amt,
 		   status = CASE WHEN ar.minor_units(p.unallocated - amt) = 0 THEN 'matched'
-						 WHEN p.unallocated - amt = p.amount THEN 'unmatched'
-						 ELSE 'partial' END
+						 WHEN p.unallocated - amt <> p.amount THEN 'partial'
+						 -- all of it unallocated again: back to its suggestions, if any
+						 WHEN EXISTS (SELECT 1 FROM ar.match_suggestion s WHERE s.payment_id = p.id)
+						 THEN 'suggested'
+						 ELSE 'unmatched' END
 	 WHERE p.id = apply_allocation.payment_id;
 	DELETE FROM ar.match_suggestion s
 	 WHERE ar.minor_units(amt) > 0

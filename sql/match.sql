@@ -207,3 +207,97 @@ HAVING p.amount - coalesce(sum(a.amount), ar.amount(0, ar.currency_of(p.amount))
 SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE rule = 'write_off' AND invoice_id = 13));
 SELECT number, status, open_amount FROM ar.invoice WHERE id = 13;
 SELECT id, status, unallocated FROM ar.payment WHERE id = 10;
+
+--
+-- Evidence that disagrees is never applied (entity 3, its own run)
+--
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme) VALUES
+	(3, 'SE3', 'Tredje AB', 'SE', 'SE556677889903', 'SEK', 'ocr');
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reset, is_default, reference_prefix) VALUES
+	(10, 3, 'R', 'invoice', 'R-{N:4}', 'never', true, NULL),
+	(11, 3, 'D', 'invoice', '{N:6}', 'never', false, '9');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
+SELECT c, 3, 'K' || c, 'Kund ' || c || ' AB', 'SE', 'SEK' FROM generate_series(31, 32) c
+UNION ALL
+SELECT c, 3, 'P' || c, 'Dotter ' || c || ' AB', 'SE', 'SEK' FROM generate_series(201, 240) c;
+CREATE FUNCTION pg_temp.mk3(i bigint, c bigint, price numeric, s integer DEFAULT 10) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO ar.invoice (id, entity_id, customer_id, series_id, currency, issue_date)
+	VALUES (i, 3, c, s, 'SEK', '2026-10-01');
+	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+	VALUES (i, 1, 'x', 1, price, 'Z', 0);
+	RETURN ar.issue(i);
+END
+$$;
+CREATE FUNCTION pg_temp.pay3(i bigint, amt text, ref text DEFAULT NULL, txt text DEFAULT NULL,
+							 acct text DEFAULT NULL) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, remittance, payer_account)
+	VALUES (i, 3, 'E3-' || i, '2026-10-20', amt::ar.amount, ref, txt, acct)
+$$;
+-- what happened to payments: allocations, or the best suggestions
+CREATE FUNCTION pg_temp.outcome(ids bigint[])
+RETURNS TABLE (payment bigint, status text, allocated text, suggested text) LANGUAGE sql AS $$
+	SELECT p.id, p.status,
+		   (SELECT string_agg(i.number || ' ' || a.rule || ' ' || a.confidence || ' ' || a.amount, '; ' ORDER BY a.id)
+			  FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id
+			 WHERE a.payment_id = p.id AND a.reversed_at IS NULL),
+		   (SELECT string_agg(x.number || ' ' || x.rule || ' ' || x.score, '; ' ORDER BY x.score DESC, x.number)
+			  FROM (SELECT i.number, s.rule, s.score FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
+					 WHERE s.payment_id = p.id ORDER BY s.score DESC, i.number LIMIT 3) x)
+	  FROM ar.payment p WHERE p.id = ANY (ids) ORDER BY p.id
+$$;
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id)
+SELECT 3, 'NO9386011117947', 32
+UNION ALL SELECT 3, 'SE4550000000058398257466', 31
+UNION ALL SELECT 3, 'PARENT', c FROM generate_series(201, 240) c;
+-- 101: a number of digits only (weak) with the exact amount, but the known
+-- account is C32's, who has an invoice of that amount
+SELECT pg_temp.mk3(101, 31, 300, 11), pg_temp.mk3(102, 32, 300);
+SELECT pg_temp.pay3(101, '300.00 SEK', txt => 'Kundnr 000001', acct => 'NO9386011117947');
+-- 102: the weak hit, while the reference with its check digit corrected names another invoice
+SELECT pg_temp.mk3(103, 31, 250, 11), pg_temp.mk3(104, 31, 250, 11);
+SELECT pg_temp.pay3(102, '250.00 SEK', ref => bad_ref(104), txt => 'Kundnr 000002');
+-- 103: the weak hit from the invoice's customer's own account is applied
+SELECT pg_temp.mk3(105, 31, 275, 11);
+SELECT pg_temp.pay3(103, '275.00 SEK', txt => 'Faktura 000004', acct => 'SE4550000000058398257466');
+-- 104 and 105: a weak hit on an invoice that a later payment names by its
+-- reference: the reference takes it, whatever the order
+SELECT pg_temp.mk3(106, 31, 333, 11);
+SELECT pg_temp.pay3(104, '333.00 SEK', txt => 'Order 000005');
+SELECT pg_temp.pay3(105, '333.00 SEK', ref => ref_of(106));
+-- 106: an account known for 40 customers, two of whom have a 777.00 invoice;
+-- only 32 are weighed, so nothing is certain
+SELECT count(pg_temp.mk3(c, c, CASE WHEN c IN (201, 239) THEN 777 ELSE 1000 + c END))
+  FROM generate_series(201, 240) c;
+SELECT pg_temp.pay3(106, '777.00 SEK', acct => 'PARENT');
+-- 107: a text that names 17 invoices (of 100.00 each) and pays 16 of them
+SELECT count(pg_temp.mk3(c, 32, 100)) FROM generate_series(301, 317) c;
+SELECT pg_temp.pay3(107, '1600.00 SEK',
+					txt => (SELECT string_agg(number, ' ' ORDER BY id) FROM ar.invoice WHERE id BETWEEN 301 AND 317));
+-- 108: a valid reference of C31's 1000.00 invoice, and a text naming C32's
+-- 500.00 invoice, which the amount fits
+SELECT pg_temp.mk3(401, 31, 1000), pg_temp.mk3(402, 32, 500);
+SELECT pg_temp.pay3(108, '500.00 SEK', ref => ref_of(401),
+					txt => 'Betalning faktura ' || (SELECT number FROM ar.invoice WHERE id = 402));
+-- 109: a long reference field that is no reference: its words are read as text
+SELECT pg_temp.mk3(501, 31, 512);
+SELECT pg_temp.pay3(109, '512.00 SEK',
+					ref => 'Betalning av faktura ' || (SELECT number FROM ar.invoice WHERE id = 501)
+						   || ' enligt vart avtal med er i oktober och november 2026');
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY(SELECT generate_series(101, 109))::bigint[]);
+SELECT count(*) AS suggestions_for_107 FROM ar.match_suggestion WHERE payment_id = 107;
+
+-- A payment allocated in part by hand and then reversed goes back to its
+-- suggestions, and the next run replaces them
+SELECT pg_temp.mk3(601, 31, 700), pg_temp.mk3(602, 31, 700);
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (3, 'ACC1', 31);
+SELECT pg_temp.pay3(110, '700.00 SEK', acct => 'ACC1');
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT ar.allocate(110, 601, '100.00 SEK') AS a110 \gset
+SELECT * FROM pg_temp.outcome(ARRAY[110]::bigint[]);
+SELECT ar.unallocate(:a110);
+SELECT * FROM pg_temp.outcome(ARRAY[110]::bigint[]);
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY[110]::bigint[]);

@@ -389,6 +389,7 @@ static const char *const outcome_names[] = {
 #define CONF_TEXT_SUM		90
 #define CONF_PAYER_AMOUNT	90
 #define CONF_PAYER_SUM		80
+#define SCORE_REFERENCE_DISPUTED 80	/* a valid reference, the text names another */
 #define SCORE_PAYER_AMOUNT_ONE	70	/* the one candidate, but evidence disagrees */
 #define SCORE_CHECK_DIGIT	60
 #define SCORE_TEXT_ONE		60
@@ -1012,8 +1013,11 @@ payer_customers(Matcher *m, int32 entity, const char *account, int64 *out, int m
 		for (int k = 0; k < n; k++)
 			if (out[k] == pa->customer_id)
 				dup = true;
-		if (!dup && n < max)
-			out[n++] = pa->customer_id;
+		if (dup)
+			continue;
+		if (n == max)
+			return max + 1;		/* more than the caller can weigh */
+		out[n++] = pa->customer_id;
 	}
 	return n;
 }
@@ -1418,10 +1422,14 @@ reference_valid(MEntity *ent, const char *ref)
 											CStringGetTextDatum(ref)));
 }
 
+/*
+ * Add a hit.  *n counts the different hits; beyond max they are counted but
+ * not kept, so that a caller sees *n > max and knows it holds only some.
+ */
 static void
 add_hit(Hit *hits, int *n, int max, int32 inv, bool strong)
 {
-	for (int k = 0; k < *n; k++)
+	for (int k = 0; k < Min(*n, max); k++)
 		if (hits[k].inv == inv)
 		{
 			hits[k].strong |= strong;
@@ -1431,8 +1439,8 @@ add_hit(Hit *hits, int *n, int max, int32 inv, bool strong)
 	{
 		hits[*n].inv = inv;
 		hits[*n].strong = strong;
-		(*n)++;
 	}
+	(*n)++;
 }
 
 /*
@@ -1594,9 +1602,9 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 			out[n++] = found[0];
 	}
 	text_hits(m, p->entity, p->text, hits, &nh, lengthof(hits));
-	if (p->rl > 0 && !p->valid)
+	if (p->ref != NULL && !p->valid)
 		text_hits(m, p->entity, p->ref, hits, &nh, lengthof(hits));
-	for (int k = 0; k < nh && n < max; k++)
+	for (int k = 0; k < Min(nh, (int) lengthof(hits)) && n < max; k++)
 	{
 		bool		dup = false;
 
@@ -1663,7 +1671,9 @@ learn(Matcher *m, MPay *p, int32 x, MatchRule rule)
 	for (const char *c = p->account; *c; c++)
 		if (IS_HIGHBIT_SET(*c))
 			return;
-	n = payer_customers(m, p->entity, p->account, known, lengthof(known));
+	/* more known customers than kept: the insert below skips a duplicate */
+	n = Min(payer_customers(m, p->entity, p->account, known, lengthof(known)),
+			(int) lengthof(known));
 	for (int k = 0; k < n; k++)
 		if (known[k] == customer_id)
 			return;
@@ -1964,26 +1974,46 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	int			nh = 0;
 	int64		customers[32];
 	int			ncustomers = 0;
+	bool		payers_complete = true; /* all the account's customers are weighed */
+	int32		weak = -1;		/* rule b's weak hit, decided with the rest */
 
 	m->ncands = 0;
 	*wrote_off = false;
 
-	/* a. the structured reference */
+	/* invoice numbers and references in the text (and an invalid reference) */
+	text_hits(m, p->entity, p->text, hits, &nh, lengthof(hits));
+	if (p->ref != NULL && !p->valid)
+		text_hits(m, p->entity, p->ref, hits, &nh, lengthof(hits));
+	if (nh > (int) lengthof(hits))
+	{
+		/* it names more invoices than are weighed: no automatic match */
+		conflict = true;
+		nh = lengthof(hits);
+	}
+
+	/* a. the structured reference, unless the text names another invoice */
 	if (p->valid)
 	{
 		int32		found[2];
 
 		if (lookup_key(m, &m->by_ref, true, p->entity, p->refn, p->rl, found, lengthof(found)) == 1 &&
 			payable(m, p, found[0]))
-			return apply_named(m, p, found[0], RULE_REFERENCE, CONF_REFERENCE, wrote_off);
+		{
+			bool		disputed = false;
+
+			for (int k = 0; k < nh; k++)
+				if (hits[k].strong && hits[k].inv != found[0])
+					disputed = true;
+			if (!disputed && !conflict)
+				return apply_named(m, p, found[0], RULE_REFERENCE, CONF_REFERENCE, wrote_off);
+			suggest(m, found[0], SCORE_REFERENCE_DISPUTED, RULE_REFERENCE);
+			evidence[nev++] = found[0];
+		}
 		/* a valid reference of an invoice that cannot take this payment */
 		conflict = true;
 	}
 
 	/* b. invoice numbers and references in the text */
-	text_hits(m, p->entity, p->text, hits, &nh, lengthof(hits));
-	if (p->rl > 0 && !p->valid)
-		text_hits(m, p->entity, p->ref, hits, &nh, lengthof(hits));
 	{
 		int			n = 0;
 		Hit			ok[16];
@@ -2008,12 +2038,9 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 
 			if (ok[0].strong)
 				return apply_named(m, p, x, RULE_TEXT, CONF_TEXT_STRONG, wrote_off);
-			if (m->inv[x].rem == p->amount)
-			{
-				emit_alloc(m, p, x, p->amount, RULE_TEXT, CONF_TEXT_WEAK);
-				learn(m, p, x, RULE_TEXT);
-				return OUT_TEXT;
-			}
+			/* a number of digits only with the exact amount: decided below */
+			if (m->inv[x].rem == p->amount && m->inv[x].claims == 0)
+				weak = x;
 		}
 		if (n > 1 && !conflict && all_strong && !overflow && sum == p->amount)
 		{
@@ -2063,9 +2090,44 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		}
 	}
 
-	/* c. a known payer and exactly one open invoice of the amount */
 	if (p->account)
 		ncustomers = payer_customers(m, p->entity, p->account, customers, lengthof(customers));
+	if (ncustomers > (int) lengthof(customers))
+	{
+		payers_complete = false;
+		ncustomers = lengthof(customers);
+	}
+
+	/*
+	 * b, weak: holds only when no other evidence points elsewhere (a
+	 * corrected check digit) and a known payer account is the invoice's
+	 * customer's.
+	 */
+	if (weak >= 0 && !conflict)
+	{
+		bool		holds = true;
+
+		for (int k = 0; k < nev; k++)
+			if (evidence[k] != weak)
+				holds = false;
+		if (p->account != NULL && (ncustomers > 0 || !payers_complete))
+		{
+			bool		known = false;
+
+			for (int k = 0; k < ncustomers; k++)
+				if (customers[k] == m->cust[m->inv[weak].cust].id)
+					known = true;
+			holds &= known;
+		}
+		if (holds)
+		{
+			emit_alloc(m, p, weak, p->amount, RULE_TEXT, CONF_TEXT_WEAK);
+			learn(m, p, weak, RULE_TEXT);
+			return OUT_TEXT;
+		}
+	}
+
+	/* c. a known payer and exactly one open invoice of the amount */
 	if (ncustomers > 0)
 	{
 		int32		eq[lengthof(m->cands)];
@@ -2082,7 +2144,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 					m->inv[x].rem == p->amount && neq < (int) lengthof(eq))
 					eq[neq++] = x;
 		}
-		if (neq == 1 && !conflict && agrees(evidence, nev, eq, 1))
+		if (neq == 1 && !conflict && payers_complete && agrees(evidence, nev, eq, 1))
 		{
 			emit_alloc(m, p, eq[0], p->amount, RULE_PAYER_AMOUNT, CONF_PAYER_AMOUNT);
 			return OUT_PAYER_AMOUNT;
@@ -2159,7 +2221,8 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 				}
 				solutions += s.solutions;
 			}
-			if (solutions == 1 && complete && !conflict && agrees(evidence, nev, chosen, nchosen))
+			if (solutions == 1 && complete && !conflict && payers_complete &&
+				agrees(evidence, nev, chosen, nchosen))
 			{
 				m->ncands = 0;
 				qsort(chosen, nchosen, sizeof(int32), cmp_int32);
