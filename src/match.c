@@ -1582,6 +1582,23 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 }
 
 /*
+ * The invoices a payment's free text names, and its reference field's when
+ * that is not a valid reference.  Returns how many are kept in hits (at
+ * most max); *all is false when the text names more.
+ */
+static int
+payment_hits(Matcher *m, MPay *p, Hit *hits, int max, bool *all)
+{
+	int			nh = 0;
+
+	text_hits(m, p->entity, p->text, hits, &nh, max);
+	if (p->ref != NULL && !p->valid)
+		text_hits(m, p->entity, p->ref, hits, &nh, max);
+	*all = nh <= max;
+	return Min(nh, max);
+}
+
+/*
  * The invoices a payment names with certainty: its valid structured
  * reference, and strong hits of its free text (and of a reference field
  * that is not a valid reference).  Same entity and currency.
@@ -1591,7 +1608,8 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 {
 	int			n = 0;
 	Hit			hits[16];
-	int			nh = 0;
+	int			nh;
+	bool		all;			/* claims are only what the kept hits name */
 
 	if (p->valid)
 	{
@@ -1601,10 +1619,8 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 			m->inv[found[0]].currency == p->currency)
 			out[n++] = found[0];
 	}
-	text_hits(m, p->entity, p->text, hits, &nh, lengthof(hits));
-	if (p->ref != NULL && !p->valid)
-		text_hits(m, p->entity, p->ref, hits, &nh, lengthof(hits));
-	for (int k = 0; k < Min(nh, (int) lengthof(hits)) && n < max; k++)
+	nh = payment_hits(m, p, hits, lengthof(hits), &all);
+	for (int k = 0; k < nh && n < max; k++)
 	{
 		bool		dup = false;
 
@@ -1976,20 +1992,14 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	int			ncustomers = 0;
 	bool		payers_complete = true; /* all the account's customers are weighed */
 	int32		weak = -1;		/* rule b's weak hit, decided with the rest */
+	bool		all_hits;
 
 	m->ncands = 0;
 	*wrote_off = false;
 
-	/* invoice numbers and references in the text (and an invalid reference) */
-	text_hits(m, p->entity, p->text, hits, &nh, lengthof(hits));
-	if (p->ref != NULL && !p->valid)
-		text_hits(m, p->entity, p->ref, hits, &nh, lengthof(hits));
-	if (nh > (int) lengthof(hits))
-	{
-		/* it names more invoices than are weighed: no automatic match */
-		conflict = true;
-		nh = lengthof(hits);
-	}
+	/* a text naming more invoices than are weighed: no automatic match */
+	nh = payment_hits(m, p, hits, lengthof(hits), &all_hits);
+	conflict = !all_hits;
 
 	/* a. the structured reference, unless the text names another invoice */
 	if (p->valid)
@@ -2110,7 +2120,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		for (int k = 0; k < nev; k++)
 			if (evidence[k] != weak)
 				holds = false;
-		if (p->account != NULL && (ncustomers > 0 || !payers_complete))
+		if (ncustomers > 0)
 		{
 			bool		known = false;
 
