@@ -1961,12 +1961,27 @@ BEGIN ATOMIC
 						 THEN 'suggested'
 						 ELSE 'unmatched' END
 	 WHERE p.id = apply_allocation.payment_id;
-	DELETE FROM ar.match_suggestion s
-	 WHERE ar.minor_units(amt) > 0
-	   AND (s.payment_id = apply_allocation.payment_id AND
-			(SELECT ar.minor_units(p.unallocated) FROM ar.payment p WHERE p.id = apply_allocation.payment_id) = 0
-			OR s.invoice_id = apply_allocation.invoice_id AND
-			(SELECT ar.minor_units(i.open_amount) FROM ar.invoice i WHERE i.id = apply_allocation.invoice_id) = 0);
+	-- the suggestions of a payment or invoice that is settled go; another
+	-- payment left without suggestions is unmatched again (one that another
+	-- transaction holds is left to it)
+	WITH gone AS (
+		DELETE FROM ar.match_suggestion s
+		 WHERE ar.minor_units(amt) > 0
+		   AND (s.payment_id = apply_allocation.payment_id AND
+				(SELECT ar.minor_units(p.unallocated) FROM ar.payment p WHERE p.id = apply_allocation.payment_id) = 0
+				OR s.invoice_id = apply_allocation.invoice_id AND
+				(SELECT ar.minor_units(i.open_amount) FROM ar.invoice i WHERE i.id = apply_allocation.invoice_id) = 0)
+		RETURNING s.payment_id
+	), orphan AS (
+		SELECT p.id FROM ar.payment p
+		 WHERE p.id IN (SELECT g.payment_id FROM gone g)
+		   AND p.id IS DISTINCT FROM apply_allocation.payment_id
+		   AND p.status = 'suggested'
+		   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s
+							WHERE s.payment_id = p.id AND s.invoice_id <> apply_allocation.invoice_id)
+		   FOR UPDATE SKIP LOCKED
+	)
+	UPDATE ar.payment p SET status = 'unmatched' FROM orphan o WHERE p.id = o.id;
 END;
 COMMENT ON FUNCTION ar.apply_allocation(bigint, bigint, ar.amount) IS
 	'internal: moves an amount between a locked payment and a locked invoice and sets both statuses';

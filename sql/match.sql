@@ -301,3 +301,47 @@ SELECT ar.unallocate(:a110);
 SELECT * FROM pg_temp.outcome(ARRAY[110]::bigint[]);
 SELECT * FROM ar.match_payments(3) WHERE payments > 0;
 SELECT * FROM pg_temp.outcome(ARRAY[110]::bigint[]);
+
+-- Text that names an invoice closed in an earlier run is evidence too: the
+-- matcher holds only open invoices and looks such keys up in the table.
+-- Invoices 701 (800.00, a reference of 5 digits) and 707 (820.00, one of
+-- 8) are paid by their references first.
+SELECT pg_temp.mk3(701, 31, 800), pg_temp.mk3(707, 31, 820, 11);
+SELECT pg_temp.pay3(111, '800.00 SEK', ref => ref_of(701)), pg_temp.pay3(117, '820.00 SEK', ref => ref_of(707));
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT number, payment_reference, status FROM ar.invoice WHERE id IN (701, 707) ORDER BY id;
+SELECT pg_temp.mk3(702, 31, 800), pg_temp.mk3(703, 31, 900), pg_temp.mk3(704, 31, 850),
+	   pg_temp.mk3(705, 31, 875), pg_temp.mk3(706, 31, 880);
+-- 112: C31's account and the amount of C31's open 800.00 invoice, but the
+-- text names the paid one (in lower case)
+SELECT pg_temp.pay3(112, '800.00 SEK', acct => 'SE4550000000058398257466',
+					txt => 'faktura ' || lower((SELECT number FROM ar.invoice WHERE id = 701)));
+-- 113: a valid reference of 703, and a text naming the paid 701
+SELECT pg_temp.pay3(113, '900.00 SEK', ref => ref_of(703),
+					txt => 'Avser ' || (SELECT number FROM ar.invoice WHERE id = 701));
+-- 114: the payer rule again, the text has the paid 707's reference
+SELECT pg_temp.pay3(114, '850.00 SEK', acct => 'SE4550000000058398257466',
+					txt => 'OCR ' || ref_of(707));
+-- 115: the paid invoice's reference with a wrong check digit: corrected, it
+-- names the paid invoice, so the payer rule does not apply
+SELECT pg_temp.pay3(115, '875.00 SEK', acct => 'SE4550000000058398257466', ref => bad_ref(701));
+-- 116: strong-looking words that name no invoice at all do not stand in the
+-- way, and neither does the paid 701's reference: 5 digits are too short to
+-- be evidence
+SELECT pg_temp.pay3(116, '880.00 SEK', acct => 'SE4550000000058398257466',
+					txt => 'Faktura R-9999 ordernr AB-123456 ' || ref_of(707) || '0 ' || ref_of(701));
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY(SELECT generate_series(112, 116))::bigint[]);
+
+-- A payment whose suggestions all go, because their invoices are paid
+-- otherwise, is unmatched again: 120 is suggested for 708 and 709
+SELECT pg_temp.mk3(708, 31, 990), pg_temp.mk3(709, 31, 990);
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (3, 'ACC2', 31);
+SELECT pg_temp.pay3(120, '990.00 SEK', acct => 'ACC2');
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY[120]::bigint[]);
+SELECT pg_temp.pay3(121, '990.00 SEK'), pg_temp.pay3(122, '990.00 SEK');
+SELECT ar.allocate(121, 708) IS NOT NULL AS allocated;
+SELECT * FROM pg_temp.outcome(ARRAY[120]::bigint[]);
+SELECT ar.allocate(122, 709) IS NOT NULL AS allocated;
+SELECT * FROM pg_temp.outcome(ARRAY[120, 121, 122]::bigint[]);

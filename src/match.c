@@ -87,6 +87,8 @@ extern PGDLLEXPORT Datum ar_reference_valid(PG_FUNCTION_ARGS);
 #define STRONG_TOKEN_LEN 6
 #define STRONG_JOINED_LEN 8
 #define MAX_JOINED_TOKENS 6
+/* keys of text naming no open invoice, kept with what they name, per run */
+#define MAX_TEXT_KEYS 200000
 
 /* Fuzzy names: skip name words this common; bound the candidates. */
 #define NAME_WORD_MAX_CUSTOMERS 200
@@ -606,6 +608,7 @@ typedef struct MPay
 	const char *account;		/* normalized, NULL when none */
 	const char *name;
 	bool		was_suggested;
+	bool		names_closed;	/* its text names an invoice that is not open */
 	MEntity    *ent;
 } MPay;
 
@@ -664,6 +667,35 @@ typedef struct Cand
 	int8		rule;
 } Cand;
 
+/*
+ * A key of payment text that names no open invoice but is long enough to
+ * be strong: looked up once per run among all invoices (the paid, the
+ * credited, credit notes), since text that names one of them is evidence
+ * against any other match.
+ */
+typedef enum KeyState
+{
+	KEY_PENDING,
+	KEY_NONE,					/* names no invoice */
+	KEY_CLOSED					/* names an invoice that is not open */
+} KeyState;
+
+typedef struct TextKey
+{
+	int32		entity;
+	uint32		written;		/* closed_str: as written (the cache key) */
+	uint32		key;			/* closed_str: upper case */
+	bool		as_number;
+	bool		as_ref;
+	int8		state;			/* KeyState */
+} TextKey;
+
+typedef struct KeyUse
+{
+	MPay	   *pay;			/* a payment of the batch */
+	int32		key;
+} KeyUse;
+
 typedef struct Matcher
 {
 	MemoryContext cxt;
@@ -700,6 +732,18 @@ typedef struct Matcher
 	int32		nposts;
 	int32		capposts;
 	HIndex		word_by_str;
+
+	/* keys of text that name no open invoice (closed_cxt, reset when large) */
+	MemoryContext closed_cxt;
+	Arena		closed_str;
+	TextKey    *keys;
+	int32		nkeys,
+				capkeys;
+	HIndex		key_by_str;
+	KeyUse	   *uses;			/* the current batch's (batch_cxt) */
+	int			nuses,
+				capuses;
+	MPay	   *cur_pay;		/* collecting keys of this payment, or NULL */
 
 	bool		suggestions_exist;
 	uint32		batch_no;
@@ -738,6 +782,7 @@ typedef struct Matcher
 	double		ms_invoices;
 	double		ms_allocations;
 	int64		npayments;
+	int64		last_payment;	/* the highest id decided so far */
 } Matcher;
 
 /* ------------------------------------------------------------------------
@@ -1449,23 +1494,118 @@ add_hit(Hit *hits, int *n, int max, int32 inv, bool strong)
  * invoice number of digits only is never strong, since customer numbers,
  * order numbers and dates look the same.
  */
+/*
+ * A payment's reference field that is no valid reference, with its last
+ * character (the check digit) replaced: the variants that are valid
+ * references, into out.  Returns how many.
+ */
+#define CHECK_CHARS "0123456789-"
+#define N_CHECK_CHARS (sizeof(CHECK_CHARS) - 1)
+
+static int
+corrected_refs(MPay *p, char out[][MAX_TOKEN_LEN])
+{
+	int			n = 0;
+	int			rl = p->rl;
+
+	if (rl <= 1 || p->valid)
+		return 0;
+	for (int k = 0; k < (int) N_CHECK_CHARS; k++)
+	{
+		char	   *ref = out[n];
+
+		if (p->refn[rl - 1] == CHECK_CHARS[k])
+			continue;
+		memcpy(ref, p->refn, rl + 1);
+		ref[rl - 1] = CHECK_CHARS[k];
+		if (reference_valid(p->ent, ref))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Collecting (m->cur_pay set): remember a key of the payment's text that
+ * names no open invoice, if it is long enough to be strong as an invoice
+ * number (as_number) or is a valid reference of the entity's scheme
+ * (as_ref).  written is the key as the text has it.  Looked up in
+ * find_closed_names.
+ */
 static void
-token_hits(Matcher *m, int32 entity, const char *tok, int len, Hit *hits, int *n, int max)
+note_key(Matcher *m, int32 entity, const char *key, const char *written, int len,
+		 bool as_number, bool as_ref)
+{
+	uint32		hash;
+	uint32		pos = PG_UINT32_MAX;
+	int32		x;
+	TextKey    *k;
+
+	if (!as_number && !as_ref)
+		return;
+	hash = key_hash(entity, written, len);
+	while ((x = hindex_next(&m->key_by_str, hash, &pos)) >= 0)
+	{
+		k = &m->keys[x];
+		if (k->entity == entity && k->as_number == as_number && k->as_ref == as_ref &&
+			strcmp(ARENA_STR(&m->closed_str, k->written), written) == 0)
+			break;
+	}
+	if (x < 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(m->closed_cxt);
+
+		ENSURE_ROOM(m->keys, m->nkeys, m->capkeys, TextKey);
+		k = &m->keys[m->nkeys];
+		k->entity = entity;
+		k->written = arena_add(&m->closed_str, written, len);
+		k->key = arena_add(&m->closed_str, key, len);
+		k->as_number = as_number;
+		k->as_ref = as_ref;
+		k->state = KEY_PENDING;
+		hindex_add(&m->key_by_str, hash, m->nkeys);
+		x = m->nkeys++;
+		MemoryContextSwitchTo(old);
+	}
+	if (m->keys[x].state == KEY_CLOSED)
+		m->cur_pay->names_closed = true;
+	else if (m->keys[x].state == KEY_PENDING)
+	{
+		ENSURE_ROOM(m->uses, m->nuses, m->capuses, KeyUse);
+		m->uses[m->nuses].pay = m->cur_pay;
+		m->uses[m->nuses].key = x;
+		m->nuses++;
+	}
+}
+
+/*
+ * Look a token up as an invoice number and as a payment reference.  A hit is
+ * strong when the token is long enough not to be there by chance; an
+ * invoice number of digits only is never strong, since customer numbers,
+ * order numbers and dates look the same.  written is the token as the text
+ * has it (tok is upper case).
+ */
+static void
+token_hits(Matcher *m, int32 entity, const char *tok, const char *written, int len,
+		   Hit *hits, int *n, int max)
 {
 	int32		found[4];
-	int			k;
+	int			kn,
+				kr;
 	bool		digits_only = true;
 
 	for (int i = 0; i < len; i++)
 		if (!isdigit((unsigned char) tok[i]))
 			digits_only = false;
-	k = lookup_key(m, &m->by_number, false, entity, tok, len, found, lengthof(found));
+	kn = lookup_key(m, &m->by_number, false, entity, tok, len, found, lengthof(found));
 	/* two open invoices with one number (differing in case only): ambiguous */
-	if (k == 1)
+	if (kn == 1)
 		add_hit(hits, n, max, found[0], len >= STRONG_TOKEN_LEN && !digits_only);
-	k = lookup_key(m, &m->by_ref, true, entity, tok, len, found, lengthof(found));
-	if (k == 1)
+	kr = lookup_key(m, &m->by_ref, true, entity, tok, len, found, lengthof(found));
+	if (kr == 1)
 		add_hit(hits, n, max, found[0], len >= STRONG_TOKEN_LEN);
+	if (kn == 0 && kr == 0 && m->cur_pay != NULL && len >= STRONG_TOKEN_LEN)
+		note_key(m, entity, tok, written, len, !digits_only,
+				 reference_valid(m->cur_pay->ent, tok));
 }
 
 static inline bool
@@ -1501,6 +1641,7 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 		int			len;
 		bool		plain = true;
 		char		tok[MAX_TOKEN_LEN];
+		char		written[MAX_TOKEN_LEN];
 		int			before = *n;
 
 		while (*p && !token_char(*p))
@@ -1525,8 +1666,10 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 				plain = false;
 		}
 		tok[len] = '\0';
+		memcpy(written, start, len);
+		written[len] = '\0';
 
-		token_hits(m, entity, tok, len, hits, n, max);
+		token_hits(m, entity, tok, written, len, hits, n, max);
 		if (*n == before && !plain)
 		{
 			/* "INV-1/INV-2": the parts */
@@ -1536,14 +1679,23 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 			while (*q)
 			{
 				int			pl = 0;
+				int			at;
 
 				while (*q && (*q == '/' || *q == '_' || *q == '.'))
 					q++;
+				at = q - tok;
 				while (*q && *q != '/' && *q != '_' && *q != '.')
 					part[pl++] = *q++;
 				part[pl] = '\0';
 				if (pl > 0 && pl < len)
-					token_hits(m, entity, part, pl, hits, n, max);
+				{
+					/* the part as written: the same place in written */
+					char		wpart[MAX_TOKEN_LEN];
+
+					memcpy(wpart, written + at, pl);
+					wpart[pl] = '\0';
+					token_hits(m, entity, part, wpart, pl, hits, n, max);
+				}
 			}
 		}
 		/* the first MAX_TOKENS words are kept for grouped references */
@@ -1575,8 +1727,17 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 			memcpy(joined + jl, toks[j].s, toks[j].len);
 			jl += toks[j].len;
 			joined[jl] = '\0';
-			if (lookup_key(m, &m->by_ref, true, entity, joined, jl, found, lengthof(found)) == 1)
-				add_hit(hits, n, max, found[0], jl >= STRONG_JOINED_LEN);
+			switch (lookup_key(m, &m->by_ref, true, entity, joined, jl, found, lengthof(found)))
+			{
+				case 0:
+					if (m->cur_pay != NULL && jl >= STRONG_JOINED_LEN &&
+						reference_valid(m->cur_pay->ent, joined))
+						note_key(m, entity, joined, joined, jl, false, true);
+					break;
+				case 1:
+					add_hit(hits, n, max, found[0], jl >= STRONG_JOINED_LEN);
+					break;
+			}
 		}
 	}
 }
@@ -1997,9 +2158,12 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	m->ncands = 0;
 	*wrote_off = false;
 
-	/* a text naming more invoices than are weighed: no automatic match */
+	/*
+	 * A text naming more invoices than are weighed, or one that is not open:
+	 * no automatic match
+	 */
 	nh = payment_hits(m, p, hits, lengthof(hits), &all_hits);
-	conflict = !all_hits;
+	conflict = !all_hits || p->names_closed;
 
 	/* a. the structured reference, unless the text names another invoice */
 	if (p->valid)
@@ -2075,22 +2239,15 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	}
 
 	/* a reference with a wrong check digit: would the right one name an invoice? */
-	if (p->rl > 1 && !p->valid)
 	{
-		static const char digits[] = "0123456789-";
-		char		ref[MAX_TOKEN_LEN];
-		int			rl = p->rl;
+		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
+		int			nf = corrected_refs(p, fixed);
 
-		memcpy(ref, p->refn, rl + 1);
-		for (int k = 0; digits[k]; k++)
+		for (int f = 0; f < nf; f++)
 		{
 			int32		found[2];
 
-			if (ref[rl - 1] == digits[k])
-				continue;
-			ref[rl - 1] = digits[k];
-			if (reference_valid(p->ent, ref) &&
-				lookup_key(m, &m->by_ref, true, p->entity, ref, rl, found, lengthof(found)) == 1 &&
+			if (lookup_key(m, &m->by_ref, true, p->entity, fixed[f], p->rl, found, lengthof(found)) == 1 &&
 				payable(m, p, found[0]))
 			{
 				suggest(m, found[0], SCORE_CHECK_DIGIT, RULE_CHECK_DIGIT);
@@ -2263,23 +2420,139 @@ cmp_touched(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/*
+ * Each statement of a batch touches or looks up one batch of rows by key:
+ * index lookups.  A hash or merge join would read the whole table once per
+ * batch (the planner cannot see how few rows the status filters leave),
+ * which makes a run quadratic in the number of payments.  Returns the GUC
+ * nest level to pass to AtEOXact_GUC when the statements are done.
+ */
+static int
+by_index_only(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * Which payments of the batch name, by a strong key of their text or by
+ * their reference with the check digit corrected, an invoice that is not
+ * open: paid or credited (in an earlier run), or a credit note.  The matcher holds only open invoices; the keys that name
+ * none of them are looked up in the invoice table, each once per run
+ * (while the cache stays below MAX_TEXT_KEYS).
+ */
+static void
+find_closed_names(Matcher *m, MPay *ps, int n)
+{
+	int32	   *ent;
+	const char **key;
+	const char **written;
+	int32	   *kinds;
+	int32	   *which;
+	int			nq = 0;
+
+	if (m->key_by_str.items == NULL || m->nkeys > MAX_TEXT_KEYS)
+	{
+		MemoryContext old;
+
+		MemoryContextReset(m->closed_cxt);
+		memset(&m->closed_str, 0, sizeof(Arena));
+		m->keys = NULL;
+		m->nkeys = m->capkeys = 0;
+		old = MemoryContextSwitchTo(m->closed_cxt);
+		hindex_init(&m->key_by_str, 4096);
+		MemoryContextSwitchTo(old);
+	}
+
+	m->nuses = 0;
+	for (int k = 0; k < n; k++)
+	{
+		Hit			hits[16];
+		bool		all;
+
+		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
+		int			nf;
+
+		m->cur_pay = &ps[k];
+		(void) payment_hits(m, &ps[k], hits, lengthof(hits), &all);
+		nf = corrected_refs(&ps[k], fixed);
+		for (int f = 0; f < nf; f++)
+		{
+			int32		found[2];
+
+			if (lookup_key(m, &m->by_ref, true, ps[k].entity, fixed[f], ps[k].rl,
+						   found, lengthof(found)) == 0)
+				note_key(m, ps[k].entity, fixed[f], fixed[f], ps[k].rl, false, true);
+		}
+	}
+	m->cur_pay = NULL;
+
+	ent = palloc(sizeof(int32) * (m->nuses + 1));
+	key = palloc(sizeof(char *) * (m->nuses + 1));
+	written = palloc(sizeof(char *) * (m->nuses + 1));
+	kinds = palloc(sizeof(int32) * (m->nuses + 1));
+	which = palloc(sizeof(int32) * (m->nuses + 1));
+	for (int u = 0; u < m->nuses; u++)
+	{
+		TextKey    *k = &m->keys[m->uses[u].key];
+
+		if (k->state != KEY_PENDING)
+			continue;
+		k->state = KEY_NONE;	/* unless the lookup finds it */
+		ent[nq] = k->entity;
+		key[nq] = ARENA_STR(&m->closed_str, k->key);
+		written[nq] = ARENA_STR(&m->closed_str, k->written);
+		kinds[nq] = (k->as_number ? 1 : 0) | (k->as_ref ? 2 : 0);
+		which[nq] = m->uses[u].key;
+		nq++;
+	}
+	if (nq > 0)
+	{
+		Oid			types[4] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID};
+		Datum		values[4];
+		int			nestlevel = by_index_only();
+		uint64		found;
+
+		values[0] = int4_array(ent, nq);
+		values[1] = text_array(key, nq);
+		values[2] = text_array(written, nq);
+		values[3] = int4_array(kinds, nq);
+		found = spi_run("SELECT k.n::integer"
+						"  FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS k (entity, key, written, kinds, n)"
+						" WHERE k.kinds & 2 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
+						"       WHERE i.entity_id = k.entity AND i.payment_reference = k.key)"
+						"    OR k.kinds & 1 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
+						"       WHERE i.entity_id = k.entity AND i.number IN (k.key, k.written))",
+						4, types, values, NULL, SPI_OK_SELECT);
+		for (uint64 r = 0; r < found; r++)
+		{
+			bool		isnull;
+			int32		q = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+
+			m->keys[which[q - 1]].state = KEY_CLOSED;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		AtEOXact_GUC(true, nestlevel);
+	}
+	for (int u = 0; u < m->nuses; u++)
+		if (m->keys[m->uses[u].key].state == KEY_CLOSED)
+			m->uses[u].pay->names_closed = true;
+	m->uses = NULL;
+	m->nuses = m->capuses = 0;
+}
+
 static void
 write_batch(Matcher *m)
 {
 	int			n;
 	instr_time	start;
-	int			nestlevel = NewGUCNestLevel();
-
-	/*
-	 * Each statement touches one batch of rows, found by id: index lookups.
-	 * A hash or merge join would read the whole table once per batch (the
-	 * planner cannot see how few rows the status filters leave), which
-	 * makes a run quadratic in the number of payments.
-	 */
-	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	int			nestlevel = by_index_only();
 
 	/* payments first, then invoices: the lock order of ar.allocate */
 	if ((n = m->npays) > 0)
@@ -2437,13 +2710,17 @@ write_batch(Matcher *m)
 		m->suggestions_exist = true;
 	}
 
-	/* suggestions of invoices paid in full are settled */
+	/*
+	 * Suggestions of invoices paid in full are settled.  A payment decided
+	 * in this run (its id is at most the batch's last) that is left without
+	 * suggestions is unmatched again; later ones are still to be decided.
+	 */
 	if (m->suggestions_exist && m->ntouched > 0)
 	{
 		int64	   *ids = palloc(sizeof(int64) * m->ntouched);
 		int			nclosed = 0;
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		values[1];
+		Oid			types[2] = {INT8ARRAYOID, INT8OID};
+		Datum		values[2];
 
 		for (int k = 0; k < m->ntouched; k++)
 			if (m->inv[m->touched[k].inv].rem == 0)
@@ -2451,8 +2728,15 @@ write_batch(Matcher *m)
 		if (nclosed > 0)
 		{
 			values[0] = int8_array(ids, NULL, nclosed);
-			spi_run("DELETE FROM ar.match_suggestion s WHERE s.invoice_id = ANY ($1)",
-					1, types, values, NULL, SPI_OK_DELETE);
+			values[1] = Int64GetDatum(m->last_payment);
+			spi_run("WITH gone AS (DELETE FROM ar.match_suggestion s WHERE s.invoice_id = ANY ($1)"
+					"              RETURNING s.payment_id)"
+					"UPDATE ar.payment p SET status = 'unmatched'"
+					"  FROM (SELECT DISTINCT g.payment_id FROM gone g WHERE g.payment_id <= $2) g"
+					" WHERE p.id = g.payment_id AND p.status = 'suggested'"
+					"   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s"
+					"                    WHERE s.payment_id = p.id AND s.invoice_id <> ALL ($1))",
+					2, types, values, NULL, SPI_OK_UPDATE);
 		}
 	}
 
@@ -2538,6 +2822,7 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	p->account = NULL;
 	p->name = NULL;
 	p->was_suggested = false;
+	p->names_closed = false;
 	if (desc->natts < 8)
 		return true;			/* the first pass */
 	acct = get_text(t, desc, 6);
@@ -2601,6 +2886,7 @@ match_one(Matcher *m, MPay *p)
 	const char *old_status = p->was_suggested ? "suggested" : "unmatched";
 
 	m->npayments++;
+	m->last_payment = p->id;
 	/* its own claims no longer hold other payments back */
 	n = payment_claims(m, p, xs, lengthof(xs));
 	for (int k = 0; k < n; k++)
@@ -2665,15 +2951,17 @@ match_all(Matcher *m)
 		MemoryContext old = MemoryContextSwitchTo(m->batch_cxt);
 		instr_time	start;
 
+		MPay	   *ps = palloc(sizeof(MPay) * nrows);
+		int			n = 0;
+
 		INSTR_TIME_SET_CURRENT(start);
 		m->batch_no++;
 		for (uint64 r = 0; r < nrows; r++)
-		{
-			MPay		p;
-
-			if (read_payment(m, tt->vals[r], tt->tupdesc, &p))
-				match_one(m, &p);
-		}
+			if (read_payment(m, tt->vals[r], tt->tupdesc, &ps[n]))
+				n++;
+		find_closed_names(m, ps, n);
+		for (int k = 0; k < n; k++)
+			match_one(m, &ps[k]);
 		m->ms_decide += ms_since(start);
 		INSTR_TIME_SET_CURRENT(start);
 		write_batch(m);
@@ -2725,6 +3013,7 @@ ar_match_payments(PG_FUNCTION_ARGS)
 	m = palloc0(sizeof(Matcher));
 	m->cxt = cxt;
 	m->batch_cxt = AllocSetContextCreate(cxt, "ar.match_payments batch", ALLOCSET_DEFAULT_SIZES);
+	m->closed_cxt = AllocSetContextCreate(cxt, "ar.match_payments text keys", ALLOCSET_DEFAULT_SIZES);
 	m->one_entity = !PG_ARGISNULL(0);
 	m->entity_id = m->one_entity ? PG_GETARG_INT32(0) : 0;
 	{
