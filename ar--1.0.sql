@@ -796,6 +796,7 @@ CREATE TABLE ar.invoice (
 		AND (number IS NULL) = (seq_no IS NULL)),
 	CONSTRAINT invoice_credit_check CHECK ((kind = 'credit_note') = (credited_invoice_id IS NOT NULL)),
 	CONSTRAINT invoice_due_check CHECK (due_date >= issue_date),
+	CONSTRAINT invoice_dates_finite_check CHECK (isfinite(issue_date) AND isfinite(due_date)),
 	CONSTRAINT invoice_open_check CHECK (CASE WHEN status IN ('draft', 'cancelled') THEN true
 		ELSE open_amount IS NOT NULL AND ar.currency_of(open_amount) = currency END)
 )
@@ -853,27 +854,51 @@ CREATE FUNCTION ar.invoice_line_before() RETURNS trigger
 AS $$
 DECLARE
 	inv record;
+	what text;
 BEGIN
 	IF ar.restoring() THEN
+		IF TG_OP = 'DELETE' THEN
+			RETURN OLD;
+		END IF;
 		RETURN NEW;
 	END IF;
-	IF TG_OP = 'DELETE' THEN
-		SELECT i.status, i.number INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id;
-		IF FOUND AND inv.status <> 'draft' THEN
-			RAISE EXCEPTION 'cannot delete line % of issued invoice %', OLD.line_no, inv.number
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  HINT = 'Issued documents are immutable; correct them with ar.credit().';
-		END IF;
-		RETURN OLD;
+	IF TG_OP = 'UPDATE' AND NEW.invoice_id <> OLD.invoice_id THEN
+		RAISE EXCEPTION 'cannot move line % of invoice % to invoice %', OLD.line_no, OLD.invoice_id,
+			NEW.invoice_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'A line stays with its invoice: delete it from the draft and insert it into the other.';
 	END IF;
-	SELECT i.status, i.number, i.currency INTO inv FROM ar.invoice i WHERE i.id = NEW.invoice_id;
+	-- FOR SHARE: a line written while its invoice is being issued waits for
+	-- the issue and is then refused, and an issue waits for a line written
+	-- first (ar.issue locks the invoice before it reads the lines)
+	IF TG_OP = 'DELETE' THEN
+		SELECT i.id, i.status, i.number INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR SHARE;
+	ELSE
+		SELECT i.id, i.status, i.number, i.currency INTO inv FROM ar.invoice i
+		 WHERE i.id = NEW.invoice_id FOR SHARE;
+	END IF;
 	IF NOT FOUND THEN
+		IF TG_OP = 'DELETE' THEN
+			RETURN OLD;
+		END IF;
 		RETURN NEW;				-- the foreign key reports it
 	END IF;
-	IF inv.status <> 'draft' OR (TG_OP = 'UPDATE' AND OLD.invoice_id <> NEW.invoice_id) THEN
-		RAISE EXCEPTION 'cannot change the lines of issued invoice %', inv.number
+	IF inv.status <> 'draft' THEN
+		what := CASE WHEN inv.number IS NULL THEN format('%s invoice %s', inv.status, inv.id)
+					 ELSE format('issued invoice %s', inv.number) END;
+		IF TG_OP = 'DELETE' THEN
+			RAISE EXCEPTION 'cannot delete line % of %', OLD.line_no, what
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = CASE WHEN inv.number IS NULL THEN 'A cancelled draft keeps its lines.'
+								  ELSE 'Issued documents are immutable; correct them with ar.credit().' END;
+		END IF;
+		RAISE EXCEPTION 'cannot change the lines of %', what
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = 'Issued documents are immutable; correct them with ar.credit().';
+				  HINT = CASE WHEN inv.number IS NULL THEN 'A cancelled draft keeps its lines.'
+							  ELSE 'Issued documents are immutable; correct them with ar.credit().' END;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
 	END IF;
 	IF upper(NEW.currency) <> inv.currency THEN
 		RAISE EXCEPTION 'line % is in % but invoice % is in %', NEW.line_no, NEW.currency,
@@ -1115,6 +1140,10 @@ CREATE TRIGGER outbox_immutable BEFORE UPDATE ON ar.outbox
 						OLD.payload, OLD.created_at))
 	EXECUTE FUNCTION ar.refuse_direct_write('a queued document and its payload cannot be changed',
 		'Delivery updates status, attempts, last_error and sent_at (ar.outbox_claim(), ar.outbox_done()).');
+
+CREATE TRIGGER outbox_no_truncate BEFORE TRUNCATE ON ar.outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.refuse_direct_write('the outbox holds documents that are not sent yet',
+		'Delete sent rows only: DELETE FROM ar.outbox WHERE status = ''sent''.');
 
 -- What is queued and not sent yet stays; sent rows may be cleared away.
 CREATE TRIGGER outbox_keep BEFORE DELETE ON ar.outbox
@@ -1715,6 +1744,9 @@ DECLARE
 	mu integer;
 	over numeric;
 BEGIN
+	IF _credit.invoice_id IS NULL THEN
+		RAISE EXCEPTION 'cannot credit a NULL invoice id' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _credit.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'invoice % does not exist', _credit.invoice_id USING ERRCODE = 'no_data_found';
@@ -2066,13 +2098,16 @@ CREATE TABLE ar.sales_order_line (
 	item_name text NOT NULL CHECK (item_name <> ''),
 	description text,
 	quantity numeric NOT NULL CHECK (quantity <> 0),
-	unit_code text NOT NULL DEFAULT 'C62',
+	unit_code text NOT NULL DEFAULT 'C62' CHECK (unit_code ~ '^[A-Z0-9]{2,3}$'),
 	unit_price numeric NOT NULL CHECK (unit_price >= 0),
-	vat_category text NOT NULL DEFAULT 'S',
-	vat_rate numeric NOT NULL DEFAULT 25,
+	-- the checks of ar.invoice_line, so that a bad line is refused when the
+	-- ERP writes it, not when the order is delivered
+	vat_category text NOT NULL DEFAULT 'S' CHECK (vat_category IN ('S', 'Z', 'E', 'AE', 'K', 'G', 'O')),
+	vat_rate numeric NOT NULL DEFAULT 25 CHECK (vat_rate >= 0 AND vat_rate < 100),
 	vat_exemption_code text,
 	vat_exemption_reason text,
-	PRIMARY KEY (order_id, line_no)
+	PRIMARY KEY (order_id, line_no),
+	CONSTRAINT sales_order_line_rate_check CHECK ((vat_category = 'S') = (vat_rate > 0))
 );
 COMMENT ON TABLE ar.sales_order_line IS 'order lines; copied to the invoice when the order is delivered';
 
@@ -2123,23 +2158,69 @@ $$;
 COMMENT ON FUNCTION ar.invoice_order(bigint) IS
 	'creates (and with auto_issue, issues) the invoice of a delivered sales order; idempotent';
 
+-- An invoiced order keeps what its invoice was made from: entity,
+-- customer, order number, currency, buyer reference and lines; it is not
+-- deleted.  It may be cancelled while its invoice is a draft (the draft is
+-- cancelled with it); after the invoice is issued, the invoice is credited
+-- instead.  A cancelled order stays cancelled.
 CREATE FUNCTION ar.sales_order_before() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
+DECLARE
+	inv record;
 BEGIN
-	IF OLD.invoice_id IS NOT NULL AND NEW.status <> 'delivered' THEN
-		RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id);
+	IF ar.restoring() THEN
+		IF TG_OP = 'DELETE' THEN
+			RETURN OLD;
+		END IF;
+		RETURN NEW;
 	END IF;
-	IF TG_OP = 'UPDATE' AND OLD.invoice_id IS NOT NULL AND NEW.invoice_id IS DISTINCT FROM OLD.invoice_id THEN
-		RAISE EXCEPTION 'sales order % is already invoiced', OLD.order_no
-			USING ERRCODE = 'object_not_in_prerequisite_state';
+	IF TG_OP = 'DELETE' THEN
+		IF OLD.invoice_id IS NOT NULL THEN
+			RAISE EXCEPTION 'sales order % is invoiced (invoice %) and cannot be deleted', OLD.order_no, OLD.invoice_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Set its status to cancelled while the invoice is a draft; credit an issued invoice with ar.credit().';
+		END IF;
+		RETURN OLD;
+	END IF;
+	IF TG_OP = 'UPDATE' THEN
+		IF OLD.status = 'cancelled' AND NEW.status <> 'cancelled' THEN
+			RAISE EXCEPTION 'sales order % is cancelled and cannot become %', OLD.order_no, NEW.status
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Enter a new order.';
+		END IF;
+		IF OLD.invoice_id IS NOT NULL THEN
+			IF NEW.invoice_id IS DISTINCT FROM OLD.invoice_id THEN
+				RAISE EXCEPTION 'sales order % is already invoiced', OLD.order_no
+					USING ERRCODE = 'object_not_in_prerequisite_state';
+			END IF;
+			IF (NEW.entity_id, NEW.customer_id, NEW.order_no, NEW.currency, NEW.buyer_reference)
+			   IS DISTINCT FROM (OLD.entity_id, OLD.customer_id, OLD.order_no, OLD.currency, OLD.buyer_reference) THEN
+				RAISE EXCEPTION 'sales order % is invoiced (invoice %): its entity, customer, order number, currency and buyer reference cannot change',
+					OLD.order_no, OLD.invoice_id
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+						  HINT = 'Enter a new order; credit an issued invoice with ar.credit().';
+			END IF;
+			IF NEW.status <> OLD.status THEN
+				SELECT i.status INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
+				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled') THEN
+					UPDATE ar.invoice i SET status = 'cancelled' WHERE i.id = OLD.invoice_id AND i.status = 'draft';
+				ELSIF inv.status IN ('draft', 'cancelled') THEN
+					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
+						USING ERRCODE = 'object_not_in_prerequisite_state',
+							  HINT = 'An invoiced order can only be cancelled, which cancels its draft invoice.';
+				ELSE
+					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
+						USING ERRCODE = 'object_not_in_prerequisite_state',
+							  HINT = format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id);
+				END IF;
+			END IF;
+		END IF;
 	END IF;
 	-- An order may be linked to an invoice of its own customer only (one the
 	-- caller cannot see counts as none, so nothing is told about it).
-	IF NEW.invoice_id IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.invoice_id IS NULL) AND NOT ar.restoring()
+	IF NEW.invoice_id IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.invoice_id IS NULL)
 	   AND NOT EXISTS (SELECT 1 FROM ar.invoice i
 						WHERE i.id = NEW.invoice_id AND i.entity_id = NEW.entity_id
 						  AND i.customer_id = NEW.customer_id AND i.kind = 'invoice') THEN
@@ -2151,8 +2232,41 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-CREATE TRIGGER sales_order_before BEFORE INSERT OR UPDATE ON ar.sales_order
+CREATE TRIGGER sales_order_before BEFORE INSERT OR UPDATE OR DELETE ON ar.sales_order
 	FOR EACH ROW EXECUTE FUNCTION ar.sales_order_before();
+-- one order per invoice
+CREATE UNIQUE INDEX sales_order_invoice ON ar.sales_order (invoice_id) WHERE invoice_id IS NOT NULL;
+
+-- The lines of an invoiced order stay as they were invoiced.  FOR SHARE: a
+-- line written while the order is being delivered waits and is refused.
+CREATE FUNCTION ar.sales_order_line_before() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	o record;
+BEGIN
+	IF NOT ar.restoring() THEN
+		-- the row is locked before invoice_id is read: a filter on it would
+		-- skip an order whose delivery is not committed yet
+		FOR o IN SELECT so.order_no, so.invoice_id FROM ar.sales_order so
+				  WHERE so.id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.order_id END,
+								  CASE WHEN TG_OP <> 'DELETE' THEN NEW.order_id END)
+				  ORDER BY so.id FOR SHARE LOOP
+			CONTINUE WHEN o.invoice_id IS NULL;
+			RAISE EXCEPTION 'the lines of sales order % are invoiced (invoice %) and cannot change', o.order_no, o.invoice_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Enter a new order; credit an issued invoice with ar.credit().';
+		END LOOP;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER sales_order_line_before BEFORE INSERT OR UPDATE OR DELETE ON ar.sales_order_line
+	FOR EACH ROW EXECUTE FUNCTION ar.sales_order_line_before();
 
 CREATE FUNCTION ar.sales_order_delivered() RETURNS trigger
 	LANGUAGE plpgsql

@@ -67,3 +67,53 @@ SELECT ar.credit((SELECT invoice_id FROM ar.sales_order WHERE id = 2));
 SELECT ar.credit((SELECT id FROM ar.invoice WHERE kind = 'credit_note'));
 -- both series are sound
 SELECT s.code, v.* FROM ar.series s LEFT JOIN LATERAL ar.verify_series(s.id) v ON true ORDER BY s.code;
+
+-- An invoiced order keeps what its invoice was made from
+DELETE FROM ar.sales_order WHERE id = 2;
+UPDATE ar.sales_order SET customer_id = 2 WHERE id = 1;
+UPDATE ar.sales_order SET currency = 'SEK', order_no = 'SO-X' WHERE id = 1;
+UPDATE ar.sales_order_line SET quantity = 50 WHERE order_id = 1;
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (1, 3, 'Staver', 1, 450, 25);
+DELETE FROM ar.sales_order_line WHERE order_id = 1;
+-- a second order cannot point at the same invoice
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency, invoice_id)
+VALUES (6, 1, 1, 'SO-6', 'NOK', (SELECT invoice_id FROM ar.sales_order WHERE id = 1));
+-- a cancelled order stays cancelled
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 4;
+-- an order invoiced as a draft may be cancelled, and its draft with it
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (5, 1, 1, 'SO-5', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (5, 1, 'Lue', 1, 199, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 5;
+UPDATE ar.sales_order SET status = 'open' WHERE id = 5;
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 5;
+SELECT o.status, i.status AS invoice_status FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 5;
+UPDATE ar.sales_order SET status = 'open' WHERE id = 5;
+-- the cancelled draft keeps its lines; the message names it by id
+UPDATE ar.invoice_line SET quantity = 2 WHERE invoice_id = (SELECT invoice_id FROM ar.sales_order WHERE id = 5);
+-- order lines are checked like invoice lines when they are written
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (4, 1, 'Lue', 1, 199, 'Q', 0);
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (4, 1, 'Lue', 1, 199, 'S', 0);
+
+-- lines stay with their invoice
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (901, 1, 1, 'NOK'), (902, 1, 1, 'NOK');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (901, 1, 'Ski', 1, 100, 25);
+UPDATE ar.invoice_line SET invoice_id = 902 WHERE invoice_id = 901;
+-- dates must be finite
+\set VERBOSITY terse
+UPDATE ar.invoice SET issue_date = 'infinity' WHERE id = 901;
+\set VERBOSITY default
+-- a NULL invoice id
+SELECT ar.credit(NULL);
+-- the outbox is never emptied at once
+TRUNCATE ar.outbox;
+-- ar.status_guard guards ar.invoice_status columns only
+CREATE TABLE status_text (id integer, status text);
+CREATE TRIGGER g BEFORE UPDATE ON status_text FOR EACH ROW EXECUTE FUNCTION ar.status_guard('status');
+INSERT INTO status_text VALUES (1, 'draft');
+UPDATE status_text SET status = 'paid';
+DROP TABLE status_text;

@@ -17,11 +17,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "ar.h"
 
@@ -147,6 +150,22 @@ ar_status_guard(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of ar.status_guard() not found in table \"%s\"",
 						column, RelationGetRelationName(trigdata->tg_relation))));
+
+	{
+		Oid			typid = TupleDescAttr(tupdesc, attnum - 1)->atttypid;
+		Oid			nsp = get_namespace_oid("ar", true);
+		Oid			want = InvalidOid;
+
+		if (OidIsValid(nsp))
+			want = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								   CStringGetDatum("invoice_status"), ObjectIdGetDatum(nsp));
+		if (typid != want)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table \"%s\" is of type %s, but ar.status_guard() needs ar.invoice_status",
+							column, RelationGetRelationName(trigdata->tg_relation),
+							format_type_be(typid))));
+	}
 
 	oldval = SPI_getbinval(trigdata->tg_trigtuple, tupdesc, attnum, &oldnull);
 	newval = SPI_getbinval(trigdata->tg_newtuple, tupdesc, attnum, &newnull);
