@@ -1235,6 +1235,7 @@ DECLARE
 	n_locked integer;
 	held text;
 	limited boolean;
+	conflict text;
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
@@ -1333,19 +1334,38 @@ BEGIN
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
 	-- summed base, rounded half away from zero to 2 decimals (to the minor
 	-- unit for currencies with fewer).
-	WITH ins AS (
-		INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
-									exemption_code, exemption_reason)
-		SELECT it.id, l.vat_category, l.vat_rate, ar.sum(l.net_amount),
-			   ar.round_amount(round(ar.value_of(ar.sum(l.net_amount)) * l.vat_rate / 100,
-									 least(2, it.minor_unit)), it.currency),
-			   max(l.vat_exemption_code), max(l.vat_exemption_reason)
+	-- A breakdown carries one exemption code and one reason: lines of one
+	-- category and rate that give different ones are refused.
+	WITH b AS (
+		SELECT it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate,
+			   ar.sum(l.net_amount) AS base,
+			   max(l.vat_exemption_code) AS code, max(l.vat_exemption_reason) AS reason,
+			   coalesce(min(l.vat_exemption_code) <> max(l.vat_exemption_code), false) AS codes_differ,
+			   coalesce(min(l.vat_exemption_reason) <> max(l.vat_exemption_reason), false) AS reasons_differ
 		  FROM unnest(items) it
 		  JOIN ar.invoice_line l ON l.invoice_id = it.id
 		 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate
+	), ins AS (
+		INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
+									exemption_code, exemption_reason)
+		SELECT b.id, b.vat_category, b.vat_rate, b.base,
+			   ar.round_amount(round(ar.value_of(b.base) * b.vat_rate / 100, least(2, b.minor_unit)),
+							   b.currency),
+			   b.code, b.reason
+		  FROM b
 		RETURNING *
 	)
-	SELECT array_agg(ins) INTO taxes FROM ins;
+	SELECT (SELECT array_agg(ins) FROM ins),
+		   (SELECT format('invoice %s: its lines of VAT category %s at %s%% give different exemption %s',
+						  b.id, b.vat_category, b.vat_rate,
+						  CASE WHEN b.codes_differ THEN 'codes' ELSE 'reasons' END)
+			  FROM b WHERE b.codes_differ OR b.reasons_differ ORDER BY b.id LIMIT 1)
+	  INTO taxes, conflict;
+	IF conflict IS NOT NULL THEN
+		RAISE EXCEPTION '%', conflict
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A VAT breakdown (EN 16931 BG-23) carries one exemption code and one reason: give those lines the same, or set them on one line only.';
+	END IF;
 
 	-- What a Peppol e-invoice needs must be there before a number is given:
 	-- the error names the missing field (ar.ubl_check, src/ubl.c).

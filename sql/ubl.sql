@@ -186,7 +186,26 @@ UPDATE ar.invoice_line SET unit_code = 'H87' WHERE invoice_id = 14;
 -- control characters cannot go into XML
 UPDATE ar.invoice_line SET item_name = E'Bok\x01' WHERE invoice_id = 14;
 SELECT ar.issue(14);
+-- ... and neither can U+FFFE and U+FFFF
+UPDATE ar.invoice_line SET item_name = E'Bok \uFFFE' WHERE invoice_id = 14;
+SELECT ar.issue(14);
+-- lines of one category and rate with different exemption reasons: one
+-- breakdown cannot carry both
+UPDATE ar.invoice_line SET item_name = 'Bok', vat_category = 'E', vat_rate = 0,
+	   vat_exemption_reason = 'Sjukvård' WHERE invoice_id = 14;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate,
+							 vat_exemption_reason)
+VALUES (14, 2, 'Hyra', 1, 50, 'E', 0, 'Upplåtelse av fastighet');
+SELECT ar.issue(14);
+-- the same reason on both lines, or on one line only, is one breakdown
+BEGIN;
+UPDATE ar.invoice_line SET vat_exemption_reason = NULL WHERE invoice_id = 14 AND line_no = 2;
+SELECT ar.issue(14) IS NOT NULL AS issued;
+SELECT vat_category, vat_rate, taxable_amount, exemption_reason FROM ar.invoice_tax WHERE invoice_id = 14;
+ROLLBACK;
 DELETE FROM ar.invoice WHERE id = 14;
+-- a series pattern with a control character (it would go into cbc:ID)
+INSERT INTO ar.series (entity_id, code, kind, pattern, is_default) VALUES (1, 'X', 'invoice', E'X\x01{N}', false);
 -- a buyer VAT id for an intra-community supply (BR-IC-02)
 UPDATE ar.customer SET vat_id = NULL WHERE id = 3;
 SELECT ar.issue(4);
@@ -329,6 +348,11 @@ SELECT p AS path, pg_temp.xp(p, ar.invoice_ubl(:cn)) AS value
 SELECT o.channel, o.kind, o.payload = ar.invoice_ubl(o.invoice_id)::text AS same_as_rendered,
        pg_temp.xp('/c:CreditNote/cbc:ID/text()', ar.invoice_ubl(:cn)) = i.number AS numbered
   FROM ar.outbox o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.invoice_id = :cn;
+
+-- an IBAN is written without any of the white space ar.iban_valid ignores
+UPDATE ar.entity SET iban = E'SE45\t5000\x0b0000 0583\f9825 7466' WHERE id = 1;
+SELECT pg_temp.xp('//cac:PayeeFinancialAccount/cbc:ID/text()', ar.invoice_ubl(1)) AS iban;
+UPDATE ar.entity SET iban = 'SE45 5000 0000 0583 9825 7466' WHERE id = 1;
 
 -- 11. The readable rendering (the email and print payload)
 SELECT ar.invoice_text(1);

@@ -136,7 +136,18 @@ PG_FUNCTION_INFO_V1(ar_series_pattern_check);
 Datum
 ar_series_pattern_check(PG_FUNCTION_ARGS)
 {
-	walk_pattern(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL, 0, 0, 0);
+	char	   *pattern = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	/* numbers go into e-invoices and references: no control characters */
+	for (const unsigned char *c = (const unsigned char *) pattern; *c; c++)
+		if (*c < 0x20 || *c == 0x7f ||
+			(c[0] == 0xef && c[1] == 0xbf && (c[2] == 0xbe || c[2] == 0xbf)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid series pattern: byte %d is a control character (0x%02x)",
+							(int) (c - (const unsigned char *) pattern) + 1, *c),
+					 errhint("Invoice numbers are printed and sent in XML; use letters, digits and punctuation.")));
+	walk_pattern(pattern, NULL, 0, 0, 0);
 	PG_RETURN_BOOL(true);
 }
 

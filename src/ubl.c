@@ -372,7 +372,7 @@ too_precise(const UblDoc *doc, int64 units)
 	return doc->minor_unit > 2 && units % ArPow10[doc->minor_unit - 2] != 0;
 }
 
-/* a character that XML 1.0 cannot carry (C0 controls other than TAB, LF, CR) */
+/* a character that XML 1.0 cannot carry: C0 controls other than TAB, LF, CR; U+FFFE, U+FFFF */
 static bool
 has_control_char(const char *s)
 {
@@ -383,6 +383,10 @@ has_control_char(const char *s)
 		unsigned char c = (unsigned char) *s;
 
 		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+			return true;
+		/* U+FFFE and U+FFFF are not XML characters either */
+		if (c == 0xef && (unsigned char) s[1] == 0xbf &&
+			((unsigned char) s[2] == 0xbe || (unsigned char) s[2] == 0xbf))
 			return true;
 	}
 	return false;
@@ -409,8 +413,9 @@ compact_iban(const char *s)
 	char	   *out = palloc(strlen(s) + 1);
 	char	   *o = out;
 
+	/* the blanks ar.iban_valid ignores: all white space */
 	for (; *s; s++)
-		if (*s != ' ')
+		if (!isspace((unsigned char) *s))
 			*o++ = pg_ascii_toupper((unsigned char) *s);
 	*o = '\0';
 	return out;
@@ -1224,9 +1229,10 @@ check_chars(ProblemList *pl, const UblDoc *doc, const char *table, const char *c
 {
 	if (has_control_char(value))
 		problem(pl, ERRCODE_CHARACTER_NOT_IN_REPERTOIRE, table, column,
-				psprintf("%s: %s contains a control character that XML cannot carry",
+				psprintf("%s: %s contains a character that XML cannot carry",
 						 doc_label(doc), what),
-				NULL, psprintf("Remove the control character from ar.%s.%s.", table, column));
+				NULL, psprintf("Remove control characters, U+FFFE and U+FFFF from ar.%s.%s.",
+							   table, column));
 }
 
 static void
