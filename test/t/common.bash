@@ -146,3 +146,39 @@ $out"
 	echo "$out" | sed -n '1p;/^numbering: /{p;q}' | sed 's/^/      /'
 	echo "$out" | grep -m1 '^doubled: ' | sed 's/^/      /'
 }
+
+# wait_open LABEL: wait (up to 5 s) until a session of $DB runs the statement
+# that selects the string LABEL, i.e. holds its transaction open.
+wait_open() {
+	for _ in $(seq 1 100); do
+		[ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+					  AND query LIKE '%''$1''%' AND state = 'active' AND pid <> pg_backend_pid()")" = 1 ] && return 0
+		sleep 0.05
+	done
+	fail "no session reached the statement '$1'"
+}
+
+# race NAME A_SQL LABEL B_SQL: session A runs A_SQL, a transaction that
+# selects LABEL and then sleeps with the transaction open; once it is open,
+# session B runs B_SQL.  Sets RACE_WAITED (yes when B was seen waiting on a
+# lock, within 3 s) and RACE_B_RC (B's exit code); the outputs are
+# $TMP/NAME.a and $TMP/NAME.b.  Fails when A fails.
+race() {
+	local name=$1 a_sql=$2 label=$3 b_sql=$4 a_pid b_pid
+	sql <<<"$a_sql" >"$TMP/$name.a" 2>&1 &
+	a_pid=$!
+	wait_open "$label"
+	psql -X -q -At -d "$DB" -c "$b_sql" >"$TMP/$name.b" 2>&1 &
+	b_pid=$!
+	RACE_WAITED=no
+	for _ in $(seq 1 60); do
+		if [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+						 AND query = \$q\$$b_sql\$q\$ AND wait_event_type = 'Lock'")" = 1 ]; then
+			RACE_WAITED=yes
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$a_pid" || { cat "$TMP/$name.a"; fail "$name: session A failed"; }
+	wait "$b_pid" && RACE_B_RC=0 || RACE_B_RC=$?
+}

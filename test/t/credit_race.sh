@@ -13,19 +13,6 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_credit_race
 
-# wait_open LABEL: wait (up to 5 s) until a session runs the statement that
-# selects the string LABEL, i.e. holds its transaction open after issuing.
-wait_open() {
-	local n=0
-	for _ in $(seq 1 100); do
-		n=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
-					   AND query LIKE '%''$1''%' AND state = 'active' AND pid <> pg_backend_pid()")
-		[ "$n" = 1 ] && return 0
-		sleep 0.05
-	done
-	fail "no session reached the statement '$1'"
-}
-
 TMP=$(mktemp -d /tmp/ar-credit-race.XXXXXX)
 trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg" || fail "cannot start the cluster"
@@ -38,35 +25,15 @@ INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_pric
 VALUES (1, 1, 'Konsult', 1, 500, 25), (2, 1, 'Konsult', 1, 500, 25);
 SQL
 
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a.out" 2>&1 <<'SQL' &
-BEGIN;
+race part1 "BEGIN;
 SELECT ar.issue(1::bigint);
 SELECT 'a issued', pg_sleep(4);
-COMMIT;
-SQL
-a_pid=$!
-
-# wait until A holds its transaction open after issuing
-wait_open 'a issued'
-
-psql -X -q -At -d "$DB" -c "SELECT ar.issue(2::bigint)" >"$TMP/b.out" 2>&1 &
-b_pid=$!
-
-waited=no
-for _ in $(seq 1 60); do
-	w=$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
-				   AND query LIKE 'SELECT ar.issue(2::bigint)%' AND wait_event_type = 'Lock'")
-	if [ "$w" = 1 ]; then waited=yes; break; fi
-	sleep 0.05
-done
-wait "$a_pid" || { cat "$TMP/a.out"; fail "session A failed"; }
-wait "$b_pid" && b_rc=0 || b_rc=$?
-
-[ "$waited" = yes ] || fail "session B did not wait for session A's credit check"
+COMMIT;" 'a issued' "SELECT ar.issue(2::bigint)"
+[ "$RACE_WAITED" = yes ] || fail "session B did not wait for session A's credit check"
 say "ok: session B waited on a lock while session A's transaction was open"
-[ "$b_rc" -ne 0 ] || { cat "$TMP/b.out"; fail "session B issued past the credit limit"; }
+[ "$RACE_B_RC" -ne 0 ] || { cat "$TMP/part1.b"; fail "session B issued past the credit limit"; }
 grep -qx 'ERROR:  customer C1 (Kund 1 AB) would exceed the credit limit: exposure 1250.00 SEK > limit 1000.00 SEK' \
-	"$TMP/b.out" || { cat "$TMP/b.out"; fail "session B failed with another error"; }
+	"$TMP/part1.b" || { cat "$TMP/part1.b"; fail "session B failed with another error"; }
 say "ok: session B was refused with the credit-limit error, counting A's invoice"
 state=$(sql -c "SELECT string_agg(id || ':' || status, ' ' ORDER BY id) FROM ar.invoice")
 [ "$state" = "1:issued 2:draft" ] || fail "unexpected invoice states: $state"

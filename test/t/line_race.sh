@@ -13,28 +13,6 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_line_race
 
-# wait_open LABEL: wait (up to 5 s) until a session runs the statement that
-# selects the string LABEL, i.e. holds its transaction open.
-wait_open() {
-	for _ in $(seq 1 100); do
-		[ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
-					  AND query LIKE '%''$1''%' AND state = 'active' AND pid <> pg_backend_pid()")" = 1 ] && return 0
-		sleep 0.05
-	done
-	fail "no session reached the statement '$1'"
-}
-
-# waits_on_lock PATTERN: true once a session whose query starts with PATTERN
-# waits on a lock (up to 3 s).
-waits_on_lock() {
-	for _ in $(seq 1 60); do
-		[ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
-					  AND query LIKE '$1%' AND wait_event_type = 'Lock'")" = 1 ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 TMP=$(mktemp -d /tmp/ar-line-race.XXXXXX)
 trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg" || fail "cannot start the cluster"
@@ -47,21 +25,12 @@ VALUES (1, 1, 'Konsult', 1, 100, 25), (2, 1, 'Konsult', 1, 100, 25);
 SQL
 
 # 1. the line first
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a1.out" 2>&1 <<'SQL' &
-BEGIN;
+race part1 "BEGIN;
 UPDATE ar.invoice_line SET quantity = 50 WHERE invoice_id = 1;
 SELECT 'a1 open', pg_sleep(2);
-COMMIT;
-SQL
-a_pid=$!
-wait_open 'a1 open'
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT ar.issue(1::bigint)" >"$TMP/b1.out" 2>&1 &
-b_pid=$!
-waited=no
-waits_on_lock 'SELECT ar.issue(1::bigint)' && waited=yes
-wait "$a_pid" || { cat "$TMP/a1.out"; fail "part 1: session A failed"; }
-wait "$b_pid" || { cat "$TMP/b1.out"; fail "part 1: the issue failed"; }
-[ "$waited" = yes ] || fail "part 1: ar.issue did not wait for the open line change"
+COMMIT;" 'a1 open' "SELECT ar.issue(1::bigint)"
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part1.b"; fail "part 1: the issue failed"; }
+[ "$RACE_WAITED" = yes ] || fail "part 1: ar.issue did not wait for the open line change"
 got=$(sql -c "SELECT i.status || ' ' || i.net_total || ' ' || i.total || ' ' ||
 					 (SELECT sum(ar.minor_units(l.net_amount)) FROM ar.invoice_line l WHERE l.invoice_id = i.id)
 				FROM ar.invoice i WHERE i.id = 1")
@@ -69,24 +38,14 @@ got=$(sql -c "SELECT i.status || ' ' || i.net_total || ' ' || i.total || ' ' ||
 say "ok: ar.issue waited for the line change and totals the changed line (5000.00 SEK net)"
 
 # 2. the issue first
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a2.out" 2>&1 <<'SQL' &
-BEGIN;
+race part2 "BEGIN;
 SELECT ar.issue(2::bigint);
 SELECT 'a2 open', pg_sleep(2);
-COMMIT;
-SQL
-a_pid=$!
-wait_open 'a2 open'
-psql -X -q -At -d "$DB" -c "UPDATE ar.invoice_line SET quantity = 7 WHERE invoice_id = 2" >"$TMP/b2.out" 2>&1 &
-b_pid=$!
-waited=no
-waits_on_lock 'UPDATE ar.invoice_line SET quantity = 7' && waited=yes
-wait "$a_pid" || { cat "$TMP/a2.out"; fail "part 2: the issue failed"; }
-wait "$b_pid" && b_rc=0 || b_rc=$?
-[ "$waited" = yes ] || fail "part 2: the line change did not wait for the open issue"
-[ "$b_rc" -ne 0 ] || fail "part 2: the line of the issued invoice was changed"
-grep -qx 'ERROR:  cannot change the lines of issued invoice INV-2026-000002' "$TMP/b2.out" \
-	|| { cat "$TMP/b2.out"; fail "part 2: the line change failed with another error"; }
+COMMIT;" 'a2 open' "UPDATE ar.invoice_line SET quantity = 7 WHERE invoice_id = 2"
+[ "$RACE_WAITED" = yes ] || fail "part 2: the line change did not wait for the open issue"
+[ "$RACE_B_RC" -ne 0 ] || fail "part 2: the line of the issued invoice was changed"
+grep -qx 'ERROR:  cannot change the lines of issued invoice INV-2026-000002' "$TMP/part2.b" \
+	|| { cat "$TMP/part2.b"; fail "part 2: the line change failed with another error"; }
 got=$(sql -c "SELECT i.net_total || ' ' || l.quantity FROM ar.invoice i JOIN ar.invoice_line l ON l.invoice_id = i.id WHERE i.id = 2")
 [ "$got" = "100.00 SEK 1" ] || fail "part 2: invoice 2 and its line are '$got'"
 say "ok: the line change waited for the issue and was refused; the line is as issued"
@@ -97,24 +56,14 @@ INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALU
 INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
 VALUES (1, 1, 'Konsult', 1, 100, 25);
 SQL
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$TMP/a3.out" 2>&1 <<'SQL' &
-BEGIN;
+race part3 "BEGIN;
 UPDATE ar.sales_order SET status = 'delivered' WHERE id = 1;
 SELECT 'a3 open', pg_sleep(2);
-COMMIT;
-SQL
-a_pid=$!
-wait_open 'a3 open'
-psql -X -q -At -d "$DB" -c "INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (1, 2, 'Extra', 1, 900, 25)" >"$TMP/b3.out" 2>&1 &
-b_pid=$!
-waited=no
-waits_on_lock 'INSERT INTO ar.sales_order_line' && waited=yes
-wait "$a_pid" || { cat "$TMP/a3.out"; fail "part 3: the delivery failed"; }
-wait "$b_pid" && b_rc=0 || b_rc=$?
-[ "$waited" = yes ] || fail "part 3: the line insert did not wait for the delivery"
-[ "$b_rc" -ne 0 ] || fail "part 3: a line was added to the invoiced order"
-grep -q '^ERROR:  the lines of sales order SO-1 are invoiced (invoice 3) and cannot change$' "$TMP/b3.out" \
-	|| { cat "$TMP/b3.out"; fail "part 3: the line insert failed with another error"; }
+COMMIT;" 'a3 open' "INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (1, 2, 'Extra', 1, 900, 25)"
+[ "$RACE_WAITED" = yes ] || fail "part 3: the line insert did not wait for the delivery"
+[ "$RACE_B_RC" -ne 0 ] || fail "part 3: a line was added to the invoiced order"
+grep -q '^ERROR:  the lines of sales order SO-1 are invoiced (invoice 3) and cannot change$' "$TMP/part3.b" \
+	|| { cat "$TMP/part3.b"; fail "part 3: the line insert failed with another error"; }
 got=$(sql -c "SELECT (SELECT count(*) FROM ar.sales_order_line WHERE order_id = 1) || ' ' ||
 					 (SELECT count(*) FROM ar.invoice_line WHERE invoice_id = 3)")
 [ "$got" = "1 1" ] || fail "part 3: order and invoice lines are '$got'"
