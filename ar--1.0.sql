@@ -2816,6 +2816,14 @@ CREATE FUNCTION ar.audit_capture() RETURNS trigger
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ar.audit_capture() IS
 	'statement trigger: writes one hashed ar.audit row per inserted, updated or deleted row (src/audit.c)';
+-- Nobody else may hang it (or the seal) on a table of their own: it refuses
+-- any table but ar's four, and only the owner may create such triggers.
+REVOKE EXECUTE ON FUNCTION ar.audit_capture() FROM PUBLIC;
+-- true only while ar.audit_capture writes its rows (src/audit.c)
+CREATE FUNCTION ar.audit_capturing() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_audit_capturing' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar.audit_capturing() IS
+	'internal: is ar.audit_capture writing audit rows right now (the guard of direct inserts into ar.audit)';
 
 -- At commit: link this transaction's unsealed rows into the chain.
 CREATE FUNCTION ar.audit_seal() RETURNS trigger
@@ -2853,6 +2861,7 @@ END
 $$;
 COMMENT ON FUNCTION ar.audit_seal() IS
 	'deferred trigger: at commit, chains the transaction''s audit rows to the previous seal under the head lock';
+REVOKE EXECUTE ON FUNCTION ar.audit_seal() FROM PUBLIC;
 
 CREATE CONSTRAINT TRIGGER audit_seal AFTER INSERT ON ar.audit
 	DEFERRABLE INITIALLY DEFERRED
@@ -2871,6 +2880,12 @@ END
 $$;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON ar.audit
 	FOR EACH ROW EXECUTE FUNCTION ar.audit_refuse();
+-- Rows come from ar.audit_capture only (or a restore), never from a plain
+-- INSERT, which the seal would otherwise chain like a real one.
+CREATE TRIGGER audit_insert_guard BEFORE INSERT ON ar.audit
+	FOR EACH STATEMENT WHEN (NOT ar.audit_capturing() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('audit rows are written only by ar.audit_capture()',
+		'The audit trail records changes to invoices, lines, payments and allocations by itself.');
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON ar.audit
 	FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_refuse();
 CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON ar.audit_seal
@@ -2933,6 +2948,8 @@ BEGIN ATOMIC
 		  FROM all_rows r
 		 WHERE NOT EXISTS (SELECT 1 FROM ar.audit_seal s
 							WHERE s.xid = r.xid AND r.id BETWEEN s.first_id AND s.last_id)
+		   -- the caller's own rows are sealed when it commits
+		   AND r.xid IS DISTINCT FROM pg_current_xact_id_if_assigned()
 		UNION ALL
 		SELECT NULL, s.seq,
 			   CASE WHEN s.prior_seq IS DISTINCT FROM nullif(s.seq - 1, 0)
@@ -2942,7 +2959,7 @@ BEGIN ATOMIC
 					WHEN c.n <> s.row_count THEN 'seal covers ' || s.row_count || ' rows, found ' || c.n
 					WHEN c.rows_hash <> s.rows_hash THEN 'rows do not match the seal''s rows hash'
 					ELSE 'seal hash does not match its content' END,
-			   s.first_id
+			   s.last_id			-- after its rows: an altered row is named, not its seal
 		  FROM seals s JOIN covered c ON c.seq = s.seq
 		 WHERE s.prior_seq IS DISTINCT FROM nullif(s.seq - 1, 0)
 			OR s.prev_hash <> coalesce(s.prior_hash, sha256('ar audit genesis'::bytea))

@@ -116,13 +116,31 @@ ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
 DELETE FROM ar.audit WHERE id = 9;
 SELECT * FROM ar.verify_audit();
 ROLLBACK;
--- a row slipped in without a seal
+-- a plain INSERT into the trail is refused, even a superuser's (the seal
+-- would chain it like a real row) ...
+INSERT INTO ar.audit (actor, table_name, op, row_key, data, hash)
+VALUES ('forger', 'invoice', 'UPDATE', '1', '{}', '\x00');
+-- ... and a row slipped in past the guard, without a seal, is found (its
+-- xid is another transaction's: a transaction's own rows wait for its seal)
 BEGIN;
 ALTER TABLE ar.audit DISABLE TRIGGER audit_seal;
-INSERT INTO ar.audit (actor, table_name, op, row_key, data, hash)
-SELECT 'forger', 'invoice', 'UPDATE', '1', '{}', ar.audit_row_hash(currval('ar.audit_id_seq') + 1,
-       pg_current_xact_id(), now(), 'forger', 'invoice', 'UPDATE', '1', NULL, '{}', false);
+ALTER TABLE ar.audit DISABLE TRIGGER audit_insert_guard;
+INSERT INTO ar.audit (xid, actor, table_name, op, row_key, data, hash)
+SELECT '3', 'forger', 'invoice', 'UPDATE', '1', '{}', ar.audit_row_hash(currval('ar.audit_id_seq') + 1,
+       '3', now(), 'forger', 'invoice', 'UPDATE', '1', NULL, '{}', false);
 SELECT problem FROM ar.verify_audit();
+ROLLBACK;
+-- an edited row hash names the row, not its seal
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
+UPDATE ar.audit SET hash = sha256('x'::bytea) WHERE id = 5;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- within a transaction that has written audit rows, they are not yet
+-- sealed, and that is no problem
+BEGIN;
+UPDATE ar.invoice SET note = 'within' WHERE id = 1;
+SELECT * FROM ar.verify_audit();
 ROLLBACK;
 -- a removed seal, and a forged seal hash
 BEGIN;
@@ -143,3 +161,45 @@ ROLLBACK;
 SELECT * FROM ar.verify_audit();
 DELETE FROM ar.entity_access;
 DROP ROLE ar_audit_clerk;
+
+-- Only ar's four tables are audited: ar.audit_capture on another table is
+-- refused, and only its owner may hang it on a table at all
+SELECT has_function_privilege('ar_reader', 'ar.audit_capture()', 'EXECUTE') AS reader_may_use;
+CREATE TABLE public.invoice (id bigint, entity_id integer, status text);
+CREATE TRIGGER f AFTER INSERT ON public.invoice REFERENCING NEW TABLE AS n
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture();
+INSERT INTO public.invoice VALUES (1, 1, 'paid');
+DROP TABLE public.invoice;
+
+-- the key of an audited row never changes (its history is found by it)
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (200, 1, 1, 'EUR');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (200, 1, 'Sauna', 1, 100, 25.5);
+UPDATE ar.invoice_line SET line_no = 7 WHERE invoice_id = 200 AND line_no = 1;
+
+-- a statement after a seal that fired mid-transaction is sealed too
+CREATE FUNCTION flush_seals() RETURNS text LANGUAGE plpgsql AS
+	$$BEGIN SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; RETURN 'P8'; END$$;
+BEGIN;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES (701, 1, 'P7', '2026-11-20', '1.00 EUR');
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) SELECT 702, 1, flush_seals(), '2026-11-20', '2.00 EUR';
+COMMIT;
+SELECT a.row_key, s.seq IS NOT NULL AS sealed
+  FROM ar.audit a LEFT JOIN ar.audit_seal s ON s.xid = a.xid AND a.id BETWEEN s.first_id AND s.last_id
+ WHERE a.table_name = 'payment' AND a.row_key IN ('701', '702') ORDER BY a.id;
+SELECT * FROM ar.verify_audit();
+
+-- a superuser's COPY ... TO that writes through a function is audited: only
+-- COPY ... FROM (a restore) bypasses the capture
+CREATE FUNCTION pay(ref text) RETURNS bigint LANGUAGE sql AS
+	$$INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES (703, 1, ref, '2026-11-20', '3.00 EUR') RETURNING id$$;
+SELECT count(*) AS audit_rows FROM ar.audit \gset
+SET row_security = off;
+COPY (SELECT pay('P9') IS NOT NULL) TO STDOUT;
+RESET row_security;
+SELECT count(*) - :audit_rows AS new_audit_rows FROM ar.audit;
+SELECT * FROM ar.verify_audit();
+
+-- the hash gives each text its length: moving a | between fields changes it
+SELECT ar.audit_row_hash(1, '5', '2026-01-01', 'a|payment', 'invoice', 'UPDATE', '1', 1, '{}', false)
+	 = ar.audit_row_hash(1, '5', '2026-01-01', 'a', 'payment|invoice', 'UPDATE', '1', 1, '{}', false) AS same;

@@ -61,6 +61,10 @@
 
 PG_FUNCTION_INFO_V1(ar_audit_row_hash);
 PG_FUNCTION_INFO_V1(ar_audit_capture);
+PG_FUNCTION_INFO_V1(ar_audit_capturing);
+
+/* set while flush_chunk inserts audit rows: the guard of ar.audit lets those in */
+static bool capturing = false;
 
 /* rows per INSERT into ar.audit */
 #define CAPTURE_CHUNK 4096
@@ -109,8 +113,10 @@ audit_hash(AuditHasher *h, int64 id, FullTransactionId xid, TimestampTz at,
 	appendStringInfo(buf, INT64_FORMAT "|" UINT64_FORMAT "|" INT64_FORMAT "|",
 					 id, U64FromFullTransactionId(xid),
 					 (int64) (at + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
+	/* each text with its length first: no field can be shifted into another */
 	for (int i = 0; i < 4; i++)
 	{
+		appendStringInfo(buf, "%d:", lens[i]);
 		appendBinaryStringInfo(buf, texts[i], lens[i]);
 		appendStringInfoChar(buf, '|');
 	}
@@ -475,13 +481,22 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
 	values[9] = PointerGetDatum(construct_array(c->data, c->n, JSONBOID, -1, false, TYPALIGN_INT));
 	values[10] = PointerGetDatum(construct_array(c->hashes, c->n, BYTEAOID, -1, false, TYPALIGN_INT));
 
-	rc = SPI_execute_plan(keep_plan(&insert_plan,
-									"INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key,"
-									"                      entity_id, data, first_in_xact, hash)"
-									" SELECT u.id, $2, $3, $4, $5, $6, u.k, u.e, u.d, u.id = $7, u.h"
-									"   FROM unnest($1, $8, $9, $10, $11) AS u (id, k, e, d, h)",
-									11, types),
-						  values, NULL, false, 0);
+	capturing = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(keep_plan(&insert_plan,
+										"INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key,"
+										"                      entity_id, data, first_in_xact, hash)"
+										" SELECT u.id, $2, $3, $4, $5, $6, u.k, u.e, u.d, u.id = $7, u.h"
+										"   FROM unnest($1, $8, $9, $10, $11) AS u (id, k, e, d, h)",
+										11, types),
+							  values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		capturing = false;
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) c->n)
 		elog(ERROR, "ar.audit_capture: writing %d audit rows failed: %s", c->n,
 			 SPI_result_code_string(rc));
@@ -503,7 +518,7 @@ need_seal(FullTransactionId xid)
 									"   AND a.id > coalesce((SELECT max(s.last_id) FROM ar.audit_seal s"
 									"                          WHERE s.xid = $1), 0))",
 									1, types),
-						  values, NULL, true, 1);
+						  values, NULL, false, 1);	/* a fresh snapshot: a seal made since counts */
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "ar.audit_capture: the seal query failed: %s", SPI_result_code_string(rc));
 	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -563,6 +578,21 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	if (rows == NULL)
 		elog(ERROR, "ar.audit_capture needs a transition table (REFERENCING NEW TABLE or OLD TABLE)");
 
+	/* ar's four tables only: rows of any other table would be forgeries */
+	{
+		Relation	rel = td->tg_relation;
+		const char *name = RelationGetRelationName(rel);
+		Oid			nsp = get_namespace_oid("ar", false);
+
+		if (RelationGetNamespace(rel) != nsp ||
+			(strcmp(name, "invoice") != 0 && strcmp(name, "invoice_line") != 0 &&
+			 strcmp(name, "payment") != 0 && strcmp(name, "allocation") != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("ar.audit_capture() audits ar.invoice, ar.invoice_line, ar.payment and ar.allocation only, not \"%s.%s\"",
+							get_namespace_name(RelationGetNamespace(rel)), name)));
+	}
+
 	/* a restore loads the trail as it was dumped */
 	if (ArRestoring(GetOuterUserId()))
 		return PointerGetDatum(NULL);
@@ -621,6 +651,19 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(rowcxt);
 		data = olds != NULL ? changed_jsonb(&t, oldslot, slot) : row_jsonb(&t, slot);
 		key = DatumGetTextPP(row_key(&t, slot));
+		/* a row's history is found by its key, so the key never changes */
+		if (olds != NULL)
+		{
+			text	   *was = DatumGetTextPP(row_key(&t, oldslot));
+
+			if (VARSIZE_ANY_EXHDR(was) != VARSIZE_ANY_EXHDR(key) ||
+				memcmp(VARDATA_ANY(was), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the key of a row of ar.%s cannot change: %s would become %s",
+								st.texts[1], text_to_cstring(was), text_to_cstring(key)),
+						 errhint("Delete the row and insert it with the new key.")));
+		}
 		row_entity(&t, &st, slot, &chunk->entities[k], &entity_null);
 		chunk->entity_nulls[k] = entity_null;
 		if (first && st.need_seal)
@@ -650,4 +693,14 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		ExecDropSingleTupleTableSlot(oldslot);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * ar.audit_capturing() → boolean: is ar.audit_capture inserting audit rows
+ * right now.  The guard trigger of ar.audit refuses any other INSERT.
+ */
+Datum
+ar_audit_capturing(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(capturing);
 }

@@ -23,6 +23,8 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "tcop/pquery.h"
 #include "utils/guc.h"
 #include "utils/portal.h"
@@ -41,14 +43,29 @@ bool
 ArRestoring(Oid role)
 {
 	CommandTag	tag = ActivePortal != NULL ? ActivePortal->commandTag : CMDTAG_UNKNOWN;
-	bool		loading = tag == CMDTAG_COPY ||
-		(tag == CMDTAG_INSERT && !check_function_bodies);
+	bool		loading = false;
 
+	if (tag == CMDTAG_COPY)
+	{
+		/* COPY ... FROM only: COPY (SELECT f()) TO runs f's writes */
+		PlannedStmt *ps = list_length(ActivePortal->stmts) == 1 ?
+			linitial_node(PlannedStmt, ActivePortal->stmts) : NULL;
+
+		loading = ps != NULL && ps->utilityStmt != NULL && IsA(ps->utilityStmt, CopyStmt) &&
+			((CopyStmt *) ps->utilityStmt)->is_from;
+	}
+	else if (tag == CMDTAG_INSERT)
+		loading = !check_function_bodies;
 	return loading && !row_security && superuser_arg(role);
 }
 
+/*
+ * ar.restoring(): the same, for the session's role (GetOuterUserId, not
+ * the owner of a SECURITY DEFINER function it is called from), so that
+ * the triggers and the C capture agree.
+ */
 Datum
 ar_restoring(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(ArRestoring(GetUserId()));
+	PG_RETURN_BOOL(ArRestoring(GetOuterUserId()));
 }
