@@ -45,8 +45,8 @@ SELECT is(
 	'ar.entity and the tables that hang off a parent row have row-level security');
 SELECT bag_eq(
 	$$SELECT t.tgname::text FROM pg_trigger t WHERE t.tgrelid = 'ar.audit'::regclass AND NOT t.tgisinternal$$,
-	ARRAY['audit_append_only', 'audit_no_truncate', 'audit_seal'],
-	'ar.audit refuses UPDATE, DELETE and TRUNCATE and seals at commit');
+	ARRAY['audit_append_only', 'audit_insert_guard', 'audit_no_truncate', 'audit_seal'],
+	'ar.audit refuses UPDATE, DELETE, TRUNCATE and inserts from outside the capture, and seals at commit');
 SELECT bag_eq(
 	$$SELECT c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	   WHERE t.tgfoid = 'ar.audit_capture'::regproc$$,
