@@ -886,13 +886,8 @@ BEGIN
 	IF inv.status <> 'draft' THEN
 		what := CASE WHEN inv.number IS NULL THEN format('%s invoice %s', inv.status, inv.id)
 					 ELSE format('issued invoice %s', inv.number) END;
-		IF TG_OP = 'DELETE' THEN
-			RAISE EXCEPTION 'cannot delete line % of %', OLD.line_no, what
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  HINT = CASE WHEN inv.number IS NULL THEN 'A cancelled draft keeps its lines.'
-								  ELSE 'Issued documents are immutable; correct them with ar.credit().' END;
-		END IF;
-		RAISE EXCEPTION 'cannot change the lines of %', what
+		RAISE EXCEPTION '%', CASE WHEN TG_OP = 'DELETE' THEN format('cannot delete line %s of %s', OLD.line_no, what)
+								  ELSE 'cannot change the lines of ' || what END
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = CASE WHEN inv.number IS NULL THEN 'A cancelled draft keeps its lines.'
 							  ELSE 'Issued documents are immutable; correct them with ar.credit().' END;
@@ -2226,14 +2221,12 @@ BEGIN
 				SELECT i.status INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
 				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled') THEN
 					UPDATE ar.invoice i SET status = 'cancelled' WHERE i.id = OLD.invoice_id AND i.status = 'draft';
-				ELSIF inv.status IN ('draft', 'cancelled') THEN
-					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
-						USING ERRCODE = 'object_not_in_prerequisite_state',
-							  HINT = 'An invoiced order can only be cancelled, which cancels its draft invoice.';
 				ELSE
 					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
 						USING ERRCODE = 'object_not_in_prerequisite_state',
-							  HINT = format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id);
+							  HINT = CASE WHEN inv.status IN ('draft', 'cancelled')
+										  THEN 'An invoiced order can only be cancelled, which cancels its draft invoice.'
+										  ELSE format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id) END;
 				END IF;
 			END IF;
 		END IF;

@@ -129,4 +129,14 @@ ArCheckSameCurrency(const ArAmount *a, const ArAmount *b)
 		ArReportCurrencyMismatch(a, b);
 }
 
+/*
+ * Does the UTF-8 text at c start with U+FFFE or U+FFFF, characters XML 1.0
+ * cannot carry?  (Safe at the end of a string: a NUL stops the compare.)
+ */
+static inline bool
+ArUtf8Noncharacter(const unsigned char *c)
+{
+	return c[0] == 0xef && c[1] == 0xbf && (c[2] == 0xbe || c[2] == 0xbf);
+}
+
 #endif							/* AR_H */

@@ -548,6 +548,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt;
 	const char *role;
 	const char *op;
+	Oid			nsp;
 	Oid			seq;
 	bool		first = true;
 	AuditHasher hasher;
@@ -579,10 +580,10 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		elog(ERROR, "ar.audit_capture needs a transition table (REFERENCING NEW TABLE or OLD TABLE)");
 
 	/* ar's four tables only: rows of any other table would be forgeries */
+	nsp = get_namespace_oid("ar", false);
 	{
 		Relation	rel = td->tg_relation;
 		const char *name = RelationGetRelationName(rel);
-		Oid			nsp = get_namespace_oid("ar", false);
 
 		if (RelationGetNamespace(rel) != nsp ||
 			(strcmp(name, "invoice") != 0 && strcmp(name, "invoice_line") != 0 &&
@@ -609,7 +610,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 		st.lens[i] = strlen(st.texts[i]);
 	st.first_id = 0;
 	st.invoice_entity = NULL;
-	seq = get_relname_relid("audit_id_seq", get_namespace_oid("ar", false));
+	seq = get_relname_relid("audit_id_seq", nsp);
 	if (!OidIsValid(seq))
 		elog(ERROR, "ar.audit_capture: sequence ar.audit_id_seq is missing");
 

@@ -1489,12 +1489,6 @@ add_hit(Hit *hits, int *n, int max, int32 inv, bool strong)
 }
 
 /*
- * Look a token up as an invoice number and as a payment reference.  A hit is
- * strong when the token is long enough not to be there by chance; an
- * invoice number of digits only is never strong, since customer numbers,
- * order numbers and dates look the same.
- */
-/*
  * A payment's reference field that is no valid reference, with its last
  * character (the check digit) replaced: the variants that are valid
  * references, into out.  Returns how many.
@@ -2442,9 +2436,10 @@ by_index_only(void)
 /*
  * Which payments of the batch name, by a strong key of their text or by
  * their reference with the check digit corrected, an invoice that is not
- * open: paid or credited (in an earlier run), or a credit note.  The matcher holds only open invoices; the keys that name
- * none of them are looked up in the invoice table, each once per run
- * (while the cache stays below MAX_TEXT_KEYS).
+ * open: paid or credited (in an earlier run), or a credit note.  The
+ * matcher holds only open invoices; the keys that name none of them are
+ * looked up in the invoice table, each once per run (while the cache stays
+ * below MAX_TEXT_KEYS).
  */
 static void
 find_closed_names(Matcher *m, MPay *ps, int n)
@@ -2474,7 +2469,6 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 	{
 		Hit			hits[16];
 		bool		all;
-
 		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
 		int			nf;
 
@@ -2950,7 +2944,6 @@ match_all(Matcher *m)
 	{
 		MemoryContext old = MemoryContextSwitchTo(m->batch_cxt);
 		instr_time	start;
-
 		MPay	   *ps = palloc(sizeof(MPay) * nrows);
 		int			n = 0;
 

@@ -140,8 +140,7 @@ ar_series_pattern_check(PG_FUNCTION_ARGS)
 
 	/* numbers go into e-invoices and references: no control characters */
 	for (const unsigned char *c = (const unsigned char *) pattern; *c; c++)
-		if (*c < 0x20 || *c == 0x7f ||
-			(c[0] == 0xef && c[1] == 0xbf && (c[2] == 0xbe || c[2] == 0xbf)))
+		if (*c < 0x20 || *c == 0x7f || ArUtf8Noncharacter(c))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid series pattern: byte %d is a control character (0x%02x)",

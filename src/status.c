@@ -151,6 +151,9 @@ ar_status_guard(PG_FUNCTION_ARGS)
 				 errmsg("column \"%s\" of ar.status_guard() not found in table \"%s\"",
 						column, RelationGetRelationName(trigdata->tg_relation))));
 
+	/* the column's type, checked once per trigger and statement (fn_extra) */
+	if (fcinfo->flinfo->fn_extra == NULL ||
+		*(Oid *) fcinfo->flinfo->fn_extra != RelationGetRelid(trigdata->tg_relation))
 	{
 		Oid			typid = TupleDescAttr(tupdesc, attnum - 1)->atttypid;
 		Oid			nsp = get_namespace_oid("ar", true);
@@ -165,6 +168,9 @@ ar_status_guard(PG_FUNCTION_ARGS)
 					 errmsg("column \"%s\" of table \"%s\" is of type %s, but ar.status_guard() needs ar.invoice_status",
 							column, RelationGetRelationName(trigdata->tg_relation),
 							format_type_be(typid))));
+		if (fcinfo->flinfo->fn_extra == NULL)
+			fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		*(Oid *) fcinfo->flinfo->fn_extra = RelationGetRelid(trigdata->tg_relation);
 	}
 
 	oldval = SPI_getbinval(trigdata->tg_trigtuple, tupdesc, attnum, &oldnull);

@@ -384,9 +384,7 @@ has_control_char(const char *s)
 
 		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
 			return true;
-		/* U+FFFE and U+FFFF are not XML characters either */
-		if (c == 0xef && (unsigned char) s[1] == 0xbf &&
-			((unsigned char) s[2] == 0xbe || (unsigned char) s[2] == 0xbf))
+		if (ArUtf8Noncharacter((const unsigned char *) s))
 			return true;
 	}
 	return false;
