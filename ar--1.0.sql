@@ -2818,40 +2818,14 @@ CREATE FUNCTION ar.audit_capturing() RETURNS boolean
 COMMENT ON FUNCTION ar.audit_capturing() IS
 	'internal: is ar.audit_capture writing audit rows right now (the guard of direct inserts into ar.audit)';
 
--- At commit: link this transaction's unsealed rows into the chain.
+-- At commit: link this transaction's unsealed rows into the chain (src/audit.c).
+-- Sealers take turns on an ExclusiveLock on ar.audit_head and read the head
+-- with a snapshot taken under it, so that REPEATABLE READ and SERIALIZABLE
+-- transactions seal like READ COMMITTED ones.
 CREATE FUNCTION ar.audit_seal() RETURNS trigger
-	LANGUAGE plpgsql SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	x xid8 := pg_catalog.pg_current_xact_id();
-	lo bigint;
-	r record;
-	head record;
-BEGIN
-	SELECT coalesce(max(s.last_id), 0) INTO lo FROM ar.audit_seal s WHERE s.xid = x;
-	SELECT count(*) AS n, min(a.id) AS first_id, max(a.id) AS last_id,
-		   sha256(string_agg(a.hash, ''::bytea ORDER BY a.id)) AS rows_hash
-	  INTO r
-	  FROM ar.audit a WHERE a.xid = x AND a.id > lo;
-	IF r.n = 0 THEN
-		RETURN NULL;
-	END IF;
-	SELECT h.seq, h.hash INTO head FROM ar.audit_head h FOR UPDATE;
-	IF NOT FOUND THEN
-		INSERT INTO ar.audit_head (seq, hash) VALUES (0, sha256('ar audit genesis'::bytea))
-			ON CONFLICT (one) DO NOTHING;
-		SELECT h.seq, h.hash INTO head FROM ar.audit_head h FOR UPDATE;
-	END IF;
-	INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)
-	VALUES (head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash, head.hash,
-			ar.audit_seal_hash(head.hash, head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash));
-	UPDATE ar.audit_head h
-	   SET seq = head.seq + 1,
-		   hash = ar.audit_seal_hash(head.hash, head.seq + 1, x, r.first_id, r.last_id, r.n, r.rows_hash);
-	RETURN NULL;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'ar_audit_seal'
+	LANGUAGE C SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ar.audit_seal() IS
 	'deferred trigger: at commit, chains the transaction''s audit rows to the previous seal under the head lock';
 REVOKE EXECUTE ON FUNCTION ar.audit_seal() FROM PUBLIC;

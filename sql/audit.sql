@@ -203,3 +203,24 @@ SELECT * FROM ar.verify_audit();
 -- the hash gives each text its length: moving a | between fields changes it
 SELECT ar.audit_row_hash(1, '5', '2026-01-01', 'a|payment', 'invoice', 'UPDATE', '1', 1, '{}', false)
 	 = ar.audit_row_hash(1, '5', '2026-01-01', 'a', 'payment|invoice', 'UPDATE', '1', 1, '{}', false) AS same;
+
+-- a seal made inside a savepoint that is rolled back is made again at commit
+BEGIN;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES (704, 1, 'P10', '2026-11-20', '4.00 EUR');
+SAVEPOINT s;
+SET CONSTRAINTS ALL IMMEDIATE;
+SET CONSTRAINTS ALL DEFERRED;
+SELECT count(*) AS seals_in_savepoint FROM ar.audit_seal WHERE xid = pg_current_xact_id();
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS seals_after_rollback FROM ar.audit_seal WHERE xid = pg_current_xact_id();
+COMMIT;
+SELECT a.row_key, s.row_count, s.seq = (SELECT seq FROM ar.audit_head) AS is_head
+  FROM ar.audit a JOIN ar.audit_seal s ON s.xid = a.xid AND a.id BETWEEN s.first_id AND s.last_id
+ WHERE a.table_name = 'payment' AND a.row_key = '704';
+SELECT * FROM ar.verify_audit();
+
+-- the seal links ar.audit only: hung on another table it refuses to run
+CREATE TABLE public.audit (id bigint);
+CREATE TRIGGER s AFTER INSERT ON public.audit FOR EACH ROW EXECUTE FUNCTION ar.audit_seal();
+INSERT INTO public.audit VALUES (1);
+DROP TABLE public.audit;

@@ -27,6 +27,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -43,6 +47,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -53,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/xid8.h"
@@ -62,6 +68,7 @@
 PG_FUNCTION_INFO_V1(ar_audit_row_hash);
 PG_FUNCTION_INFO_V1(ar_audit_capture);
 PG_FUNCTION_INFO_V1(ar_audit_capturing);
+PG_FUNCTION_INFO_V1(ar_audit_seal);
 
 /* set while flush_chunk inserts audit rows: the guard of ar.audit lets those in */
 static bool capturing = false;
@@ -214,7 +221,7 @@ typedef struct InvoiceEntity
 } InvoiceEntity;
 
 static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr need_seal_plan = NULL;
+static SPIPlanPtr seal_plan = NULL;
 static SPIPlanPtr entity_plan = NULL;
 
 static SPIPlanPtr
@@ -503,27 +510,142 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
 	c->n = 0;
 }
 
+/*
+ * The transaction's own audit rows and seals.
+ *
+ * They are read through the xid indexes with SnapshotSelf, not with an SQL
+ * query: they are visible to it whatever the isolation level, including
+ * the rows of the current command, and a SERIALIZABLE transaction takes no
+ * predicate lock on the index pages that every other audited transaction
+ * appends to (such locks made concurrent audited transactions fail each
+ * other with serialization errors).  A row of an aborted subtransaction is
+ * invisible to it.
+ */
+static Oid
+ar_relid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "ar's audit trail is missing its relation ar.%s", name);
+	return relid;
+}
+
+static AttrNumber
+ar_attnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "ar's audit trail is missing column %s of %s", name, get_rel_name(relid));
+	return attnum;
+}
+
+/* the last audit row this transaction has sealed already, or 0 */
+static int64
+own_sealed_upto(Oid nsp, FullTransactionId xid)
+{
+	Oid			relid = ar_relid(nsp, "audit_seal");
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	last_att = ar_attnum(relid, "last_id");
+	ScanKeyData key[1];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int64		upto = 0;
+
+	ScanKeyInit(&key[0], ar_attnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
+				FullTransactionIdGetDatum(xid));
+	scan = systable_beginscan(rel, ar_relid(nsp, "audit_seal_xid"), true, SnapshotSelf, 1, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		int64		last = DatumGetInt64(heap_getattr(tup, last_att, RelationGetDescr(rel), &isnull));
+
+		if (!isnull && last > upto)
+			upto = last;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return upto;
+}
+
+/* what one seal covers */
+typedef struct OwnRows
+{
+	int64		n;
+	int64		first_id;
+	int64		last_id;
+	uint8		rows_hash[PG_SHA256_DIGEST_LENGTH];	/* sha256 of the row hashes in id order */
+} OwnRows;
+
+/*
+ * The transaction's audit rows after id lo, in id order.  With out NULL,
+ * only whether there is one; otherwise their count, ids and rows hash.
+ */
+static bool
+own_rows_after(Oid nsp, FullTransactionId xid, int64 lo, OwnRows *out)
+{
+	Oid			relid = ar_relid(nsp, "audit");
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	id_att = ar_attnum(relid, "id");
+	AttrNumber	hash_att = ar_attnum(relid, "hash");
+	pg_cryptohash_ctx *ctx = NULL;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int64		n = 0;
+
+	ScanKeyInit(&key[0], ar_attnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
+				FullTransactionIdGetDatum(xid));
+	ScanKeyInit(&key[1], id_att, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(lo));
+	if (out != NULL)
+	{
+		ctx = pg_cryptohash_create(PG_SHA256);
+		if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	scan = systable_beginscan(rel, ar_relid(nsp, "audit_xid"), true, SnapshotSelf, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		int64		id;
+		bytea	   *hash;
+
+		n++;
+		if (out == NULL)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		id = DatumGetInt64(heap_getattr(tup, id_att, RelationGetDescr(rel), &isnull));
+		hash = DatumGetByteaPP(heap_getattr(tup, hash_att, RelationGetDescr(rel), &isnull));
+		if (isnull)
+			elog(ERROR, "audit row " INT64_FORMAT " has no hash", id);
+		if (n == 1)
+			out->first_id = id;
+		else if (id <= out->last_id)
+			elog(ERROR, "audit rows out of order: " INT64_FORMAT " after " INT64_FORMAT, id, out->last_id);
+		out->last_id = id;
+		if (pg_cryptohash_update(ctx, (const uint8 *) VARDATA_ANY(hash), VARSIZE_ANY_EXHDR(hash)) < 0)
+			elog(ERROR, "could not hash audit row " INT64_FORMAT ": %s", id, pg_cryptohash_error(ctx));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (out != NULL)
+	{
+		out->n = n;
+		if (pg_cryptohash_final(ctx, out->rows_hash, PG_SHA256_DIGEST_LENGTH) < 0)
+			elog(ERROR, "could not hash the audit rows: %s", pg_cryptohash_error(ctx));
+		pg_cryptohash_free(ctx);
+	}
+	return n > 0;
+}
+
 /* does this transaction have no audit row waiting for a seal? */
 static bool
-need_seal(FullTransactionId xid)
+need_seal(Oid nsp, FullTransactionId xid)
 {
-	Oid			types[1] = {XID8OID};
-	Datum		values[1] = {FullTransactionIdGetDatum(xid)};
-	bool		isnull;
-	bool		result;
-	int			rc;
-
-	rc = SPI_execute_plan(keep_plan(&need_seal_plan,
-									"SELECT NOT EXISTS (SELECT 1 FROM ar.audit a WHERE a.xid = $1"
-									"   AND a.id > coalesce((SELECT max(s.last_id) FROM ar.audit_seal s"
-									"                          WHERE s.xid = $1), 0))",
-									1, types),
-						  values, NULL, false, 1);	/* a fresh snapshot: a seal made since counts */
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "ar.audit_capture: the seal query failed: %s", SPI_result_code_string(rc));
-	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return result;
+	return !own_rows_after(nsp, xid, own_sealed_upto(nsp, xid), NULL);
 }
 
 /* a read pointer of our own, at the start of the transition table */
@@ -624,7 +746,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	st.need_seal = need_seal(st.xid);
+	st.need_seal = need_seal(nsp, st.xid);
 	if (t.entity_att == 0 && t.invoice_att != 0)
 		st.invoice_entity = invoice_entities(&t, rows, slot);
 
@@ -704,4 +826,130 @@ Datum
 ar_audit_capturing(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(capturing);
+}
+
+/*
+ * The head of the chain: its seq, and its hash in *hash (seq 0 and the
+ * genesis hash while the chain is empty).  Read like the transaction's own
+ * rows, with SnapshotSelf, under the head lock: the last committed seal is
+ * the live row, and a SERIALIZABLE transaction neither takes a predicate
+ * lock on the head nor sees a conflict in the versions earlier seals left
+ * behind (each sealer would be a pivot between the one before and the one
+ * after it).
+ */
+static int64
+chain_head(Oid nsp, Datum *hash)
+{
+	static const char genesis[] = "ar audit genesis";
+	Oid			relid = ar_relid(nsp, "audit_head");
+	Relation	rel = table_open(relid, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
+	HeapTuple	tup = systable_getnext(scan);
+	int64		seq = 0;
+
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+
+		seq = DatumGetInt64(heap_getattr(tup, ar_attnum(relid, "seq"), RelationGetDescr(rel), &isnull));
+		*hash = datumCopy(heap_getattr(tup, ar_attnum(relid, "hash"), RelationGetDescr(rel), &isnull),
+						  false, -1);
+		if (HeapTupleIsValid(systable_getnext(scan)))
+			elog(ERROR, "ar.audit_head has more than one row");
+	}
+	else
+	{
+		bytea	   *h = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+		SET_VARSIZE(h, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) genesis, strlen(genesis)) < 0 ||
+			pg_cryptohash_final(ctx, (uint8 *) VARDATA(h), PG_SHA256_DIGEST_LENGTH) < 0)
+			elog(ERROR, "could not compute the genesis hash of the audit chain");
+		pg_cryptohash_free(ctx);
+		*hash = PointerGetDatum(h);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return seq;
+}
+
+/*
+ * ar.audit_seal(): the deferred AFTER INSERT trigger of ar.audit, fired at
+ * commit for the first row a transaction wrote since its last seal.  It
+ * links the transaction's unsealed rows into the chain: one ar.audit_seal
+ * row whose hash covers the previous seal's hash and the hash of the rows,
+ * and the head moved to it.
+ *
+ * Sealers take turns on an ExclusiveLock on ar.audit_head, held to commit,
+ * and read and move the head with a snapshot taken once the lock is held:
+ * every earlier seal has committed by then, and a REPEATABLE READ or
+ * SERIALIZABLE transaction links to the real head instead of failing on
+ * the one in its own snapshot (as a row lock taken by a query would).
+ */
+Datum
+ar_audit_seal(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			types[7] = {INT8OID, XID8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID};
+	Datum		values[7];
+	Oid			nsp;
+	FullTransactionId xid;
+	OwnRows		rows;
+	Snapshot	snap;
+	bytea	   *rows_hash;
+	int64		seq;
+	int			rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		elog(ERROR, "ar.audit_seal must be fired AFTER INSERT ... FOR EACH ROW");
+	nsp = get_namespace_oid("ar", false);
+	if (RelationGetRelid(td->tg_relation) != ar_relid(nsp, "audit"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("ar.audit_seal() seals ar.audit only, not \"%s.%s\"",
+						get_namespace_name(RelationGetNamespace(td->tg_relation)),
+						RelationGetRelationName(td->tg_relation))));
+
+	xid = GetTopFullTransactionId();
+	if (!own_rows_after(nsp, xid, own_sealed_upto(nsp, xid), &rows))
+		return PointerGetDatum(NULL);
+
+	LockRelationOid(ar_relid(nsp, "audit_head"), ExclusiveLock);
+	seq = chain_head(nsp, &values[6]);
+	if (seq == PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the audit chain is full at seal " INT64_FORMAT, seq)));
+
+	rows_hash = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	SET_VARSIZE(rows_hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(rows_hash), rows.rows_hash, PG_SHA256_DIGEST_LENGTH);
+	values[0] = Int64GetDatum(seq + 1);
+	values[1] = FullTransactionIdGetDatum(xid);
+	values[2] = Int64GetDatum(rows.first_id);
+	values[3] = Int64GetDatum(rows.last_id);
+	values[4] = Int64GetDatum(rows.n);
+	values[5] = PointerGetDatum(rows_hash);
+	/* the head is moved at its latest version, not the one in our snapshot */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_snapshot(keep_plan(&seal_plan,
+										"WITH s AS ("
+										"  INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)"
+										"  VALUES ($1, $2, $3, $4, $5, $6, $7, ar.audit_seal_hash($7, $1, $2, $3, $4, $5, $6))"
+										"  RETURNING seq, hash)"
+										"INSERT INTO ar.audit_head AS h (seq, hash) SELECT s.seq, s.hash FROM s"
+										" ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+										7, types),
+							  values, NULL, snap, InvalidSnapshot, false, true, 0);
+	if (rc != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "ar.audit_seal: writing seal " INT64_FORMAT " failed: %s", seq + 1,
+			 SPI_result_code_string(rc));
+	SPI_finish();
+	UnregisterSnapshot(snap);
+	return PointerGetDatum(NULL);
 }

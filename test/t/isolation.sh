@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test/t/isolation.sh: audited writes under REPEATABLE READ and SERIALIZABLE.
+#
+# Every audited transaction links its rows into one hash chain at commit
+# (ar.audit_seal).  A transaction whose snapshot is older than the last
+# seal must still link to the real head: before the seal was written in C
+# it failed at COMMIT with "could not serialize access due to concurrent
+# update" under REPEATABLE READ, and SERIALIZABLE transactions failed each
+# other as pivots between one seal and the next.
+#
+# Part 1, per level: session A takes its snapshot and waits; session B
+# commits an audited write meanwhile; then A writes and commits.  Both
+# commit, and the chain is whole.
+# Part 2, per level: 8 pgbench sessions insert invoice lines for
+# AR_ISOLATION_SECONDS (default 4): no transaction fails, every line has its
+# audit row, every transaction its own seal, and ar.verify_audit is silent.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+DB=ar_isolation
+SECS=${AR_ISOLATION_SECONDS:-4}
+
+TMP=$(mktemp -d /tmp/ar-isolation.XXXXXX)
+trap 'cluster_stop; rm -rf "$TMP"' EXIT
+cluster_start "$TMP/pg" "max_connections = 50" || fail "cannot start the cluster"
+setup_books
+sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
+INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date)
+SELECT 1, g, 'SEK', '2026-11-02' FROM generate_series(1, 8) g;
+CREATE SEQUENCE public.line_no;
+SQL
+
+line_sql() {	# line_sql INVOICE: insert one line into a draft
+	echo "INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+	      VALUES ($1, nextval('public.line_no'), 'Konsult', 1, 100, 25);"
+}
+
+chain_ok() {	# chain_ok LABEL: ar.verify_audit returns no rows
+	local out
+	out=$(sql -c "SELECT coalesce(audit_id::text, 'seal ' || seal_seq) || ': ' || problem FROM ar.verify_audit()") \
+		|| fail "$1: ar.verify_audit failed to run"
+	[ -z "$out" ] || fail "$1: ar.verify_audit reports a broken link: $out"
+}
+
+for level in 'REPEATABLE READ' 'SERIALIZABLE'; do
+	echo "part 1, $level: a snapshot older than the last seal"
+	seals0=$(sql -c "SELECT count(*) FROM ar.audit_seal")
+	# race fails when session A (psql with ON_ERROR_STOP) fails, COMMIT included
+	race "p1-${level// /-}" "BEGIN ISOLATION LEVEL $level;
+SELECT count(*) FROM ar.invoice_line;
+SELECT 'a has its snapshot', pg_sleep(1.5);
+$(line_sql 1)
+COMMIT;" 'a has its snapshot' "$(line_sql 2)"
+	[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/p1-${level// /-}.b"; fail "$level: session B failed"; }
+	read -r seals lines_a < <(sql -F ' ' -c "SELECT (SELECT count(*) FROM ar.audit_seal),
+		(SELECT count(*) FROM ar.invoice_line WHERE invoice_id = 1)")
+	[ "$seals" -eq $((seals0 + 2)) ] || fail "$level: $((seals - seals0)) new seals, want 2 (one per transaction)"
+	[ "$lines_a" -ge 1 ] || fail "$level: session A's line is missing"
+	chain_ok "$level part 1"
+	say "ok: A (snapshot before B's commit) and B both committed; 2 new seals; ar.verify_audit silent"
+done
+
+cat >"$TMP/line.sql" <<'EOF'
+\set inv random(1, 8)
+BEGIN;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (:inv, nextval('public.line_no'), 'Konsult', 1, 100, 25);
+COMMIT;
+EOF
+for level in 'repeatable read' 'serializable'; do
+	echo "part 2, $level: 8 sessions write audited rows for ${SECS}s"
+	read -r seals0 lines0 < <(sql -F ' ' -c "SELECT (SELECT count(*) FROM ar.audit_seal), (SELECT count(*) FROM ar.invoice_line)")
+	PGOPTIONS="-c default_transaction_isolation=${level// /\\ }" \
+		pgbench -n -c 8 -j 2 -T "$SECS" --failures-detailed -f "$TMP/line.sql" "$DB" \
+		>"$TMP/p2.out" 2>"$TMP/p2.err" && rc=0 || rc=$?
+	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/p2.out")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$TMP/p2.out")
+	if [ "$rc" -ne 0 ] || [ -z "$processed" ] || [ "${failed:-1}" -ne 0 ] || grep -qiE 'abort|error' "$TMP/p2.err"; then
+		cat "$TMP/p2.out" "$TMP/p2.err" >&2
+		fail "$level: pgbench exit status $rc, ${failed:-?} failed transactions"
+	fi
+	read -r seals lines unaudited < <(sql -F ' ' -c "SELECT (SELECT count(*) FROM ar.audit_seal),
+		(SELECT count(*) FROM ar.invoice_line),
+		(SELECT count(*) FROM ar.invoice_line l WHERE NOT EXISTS (SELECT 1 FROM ar.audit a
+			WHERE a.table_name = 'invoice_line' AND a.op = 'INSERT' AND a.row_key = l.invoice_id || '/' || l.line_no))")
+	[ $((lines - lines0)) -eq "$processed" ] || fail "$level: $((lines - lines0)) lines for $processed transactions"
+	[ $((seals - seals0)) -eq "$processed" ] || fail "$level: $((seals - seals0)) seals for $processed transactions"
+	[ "$unaudited" -eq 0 ] || fail "$level: $unaudited lines have no audit row"
+	chain_ok "$level part 2"
+	say "ok: $processed transactions, 0 failed; a seal and an audit row for each; ar.verify_audit silent"
+done
+
+echo "isolation: all checks passed"
