@@ -230,6 +230,34 @@ CREATE TABLE ar.fx_rate (
 COMMENT ON TABLE ar.fx_rate IS
 	'exchange rates: 1 unit of from_currency = rate units of to_currency, valid from valid_on until the next row';
 
+-- The rate of a pair on a day: the row of ar.fx_rate valid then.
+CREATE FUNCTION ar.fx_rate_on(from_currency text, to_currency text, on_date date)
+	RETURNS numeric
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	r numeric;
+BEGIN
+	SELECT f.rate INTO r
+	  FROM ar.fx_rate f
+	 WHERE f.from_currency = upper(fx_rate_on.from_currency)
+	   AND f.to_currency = upper(fx_rate_on.to_currency)
+	   AND f.valid_on <= on_date
+	 ORDER BY f.valid_on DESC
+	 LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no exchange rate from % to % on or before %', upper(from_currency),
+			upper(to_currency), to_char(on_date, 'YYYY-MM-DD')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION ar.fx_rate_on(text, text, date) IS
+	'the rate of ar.fx_rate for a currency pair valid on a day (the latest row on or before it)';
+
 CREATE FUNCTION ar.convert(amount ar.amount, to_currency text, on_date date)
 	RETURNS ar.amount
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
@@ -238,27 +266,13 @@ AS $$
 DECLARE
 	from_cur text := ar.currency_of(amount);
 	to_cur text := upper(to_currency);
-	r numeric;
 BEGIN
 	-- validates the target code, with the error of ar.amount()
 	PERFORM ar.amount(0, to_cur);
 	IF to_cur = from_cur THEN
 		RETURN amount;
 	END IF;
-	SELECT f.rate INTO r
-	  FROM ar.fx_rate f
-	 WHERE f.from_currency = from_cur
-	   AND f.to_currency = to_cur
-	   AND f.valid_on <= on_date
-	 ORDER BY f.valid_on DESC
-	 LIMIT 1;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'no exchange rate from % to % on or before %', from_cur, to_cur,
-			to_char(on_date, 'YYYY-MM-DD')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
-	END IF;
-	RETURN ar.round_amount(ar.value_of(amount) * r, to_cur);
+	RETURN ar.round_amount(ar.value_of(amount) * ar.fx_rate_on(from_cur, to_cur, on_date), to_cur);
 END
 $$;
 COMMENT ON FUNCTION ar.convert(ar.amount, text, date) IS
@@ -784,6 +798,10 @@ CREATE TABLE ar.invoice (
 	tax_total ar.amount,
 	total ar.amount,
 	open_amount ar.amount,
+	-- BT-6/BT-111: an invoice in another currency than the seller's also
+	-- states its VAT in the seller's currency, at this rate (set at issue)
+	tax_currency_rate numeric,
+	tax_total_accounting ar.amount,
 	payment_reference text COLLATE "C",
 	buyer_reference text,
 	order_reference text,
@@ -797,6 +815,8 @@ CREATE TABLE ar.invoice (
 	CONSTRAINT invoice_credit_check CHECK ((kind = 'credit_note') = (credited_invoice_id IS NOT NULL)),
 	CONSTRAINT invoice_due_check CHECK (due_date >= issue_date),
 	CONSTRAINT invoice_dates_finite_check CHECK (isfinite(issue_date) AND isfinite(due_date)),
+	CONSTRAINT invoice_tax_currency_check CHECK ((tax_currency_rate IS NULL) = (tax_total_accounting IS NULL)
+		AND tax_currency_rate > 0 AND ar.currency_of(tax_total_accounting) <> currency),
 	CONSTRAINT invoice_open_check CHECK (CASE WHEN status IN ('draft', 'cancelled') THEN true
 		ELSE open_amount IS NOT NULL AND ar.currency_of(open_amount) = currency END)
 )
@@ -958,18 +978,21 @@ BEGIN
 					  HINT = 'Insert a draft, add its lines, then call ar.issue().';
 		END IF;
 		NEW.net_total := NULL; NEW.tax_total := NULL; NEW.total := NULL; NEW.open_amount := NULL;
+		NEW.tax_currency_rate := NULL; NEW.tax_total_accounting := NULL;
 		RETURN NEW;
 	END IF;
 	IF OLD.status <> 'draft' AND (
 		NEW.entity_id, NEW.customer_id, NEW.series_id, NEW.kind, NEW.credited_invoice_id,
 		NEW.number, NEW.seq_period, NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency,
 		NEW.net_total::text, NEW.tax_total::text, NEW.total::text, NEW.payment_reference,
-		NEW.buyer_reference, NEW.order_reference, NEW.issued_at)
+		NEW.buyer_reference, NEW.order_reference, NEW.issued_at, NEW.tax_currency_rate,
+		NEW.tax_total_accounting::text)
 		IS DISTINCT FROM (
 		OLD.entity_id, OLD.customer_id, OLD.series_id, OLD.kind, OLD.credited_invoice_id,
 		OLD.number, OLD.seq_period, OLD.seq_no, OLD.issue_date, OLD.due_date, OLD.currency,
 		OLD.net_total::text, OLD.tax_total::text, OLD.total::text, OLD.payment_reference,
-		OLD.buyer_reference, OLD.order_reference, OLD.issued_at) THEN
+		OLD.buyer_reference, OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate,
+		OLD.tax_total_accounting::text) THEN
 		RAISE EXCEPTION '% % is issued and cannot be changed', initcap(replace(OLD.kind, '_', ' ')), OLD.number
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Amounts, lines, parties, number and dates of an issued document are immutable.',
@@ -1011,7 +1034,8 @@ CREATE TRIGGER invoice_before_insert BEFORE INSERT ON ar.invoice
 	FOR EACH ROW WHEN (
 		NEW.status <> 'draft' OR NEW.number IS NOT NULL OR NEW.credited_invoice_id IS NOT NULL
 		OR NEW.net_total IS NOT NULL OR NEW.tax_total IS NOT NULL OR NEW.total IS NOT NULL
-		OR NEW.open_amount IS NOT NULL)
+		OR NEW.open_amount IS NOT NULL OR NEW.tax_currency_rate IS NOT NULL
+		OR NEW.tax_total_accounting IS NOT NULL)
 	EXECUTE FUNCTION ar.invoice_before();
 -- An update calls the function whenever one of its checks could fail: a
 -- draft (issuing, editing), a new credited invoice, a change to what is
@@ -1026,12 +1050,12 @@ CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 		OR (NEW.entity_id, NEW.customer_id, NEW.series_id, NEW.kind, NEW.number, NEW.seq_period,
 			NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency, NEW.net_total::text,
 			NEW.tax_total::text, NEW.total::text, NEW.payment_reference, NEW.buyer_reference,
-			NEW.order_reference, NEW.issued_at)
+			NEW.order_reference, NEW.issued_at, NEW.tax_currency_rate, NEW.tax_total_accounting::text)
 		   IS DISTINCT FROM
 		   (OLD.entity_id, OLD.customer_id, OLD.series_id, OLD.kind, OLD.number, OLD.seq_period,
 			OLD.seq_no, OLD.issue_date, OLD.due_date, OLD.currency, OLD.net_total::text,
 			OLD.tax_total::text, OLD.total::text, OLD.payment_reference, OLD.buyer_reference,
-			OLD.order_reference, OLD.issued_at)
+			OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate, OLD.tax_total_accounting::text)
 		OR (NEW.open_amount IS NOT NULL AND NOT (
 			abs(ar.minor_units(NEW.open_amount)) <= abs(ar.minor_units(NEW.total))
 			AND (ar.minor_units(NEW.open_amount) = 0
@@ -1214,7 +1238,10 @@ CREATE TYPE ar.issue_item AS (
 	pattern text,
 	ref_scheme text,
 	ref_prefix text,
-	channel text
+	channel text,
+	tax_currency text,			-- the seller's currency when the invoice is in another (BT-6)
+	tax_minor smallint,
+	credited_rate numeric		-- a credit note's: the rate of the invoice it credits
 );
 
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
@@ -1283,13 +1310,17 @@ BEGIN
 						 d.issue_date,
 						 coalesce(i.due_date, d.issue_date + c.payment_terms_days),
 						 CASE s.reset WHEN 'yearly' THEN extract(year FROM d.issue_date)::integer ELSE 0 END,
-						 s.pattern, e.reference_scheme, s.reference_prefix, c.channel)::ar.issue_item
+						 s.pattern, e.reference_scheme, s.reference_prefix, c.channel,
+						 nullif(e.currency, i.currency), ecur.minor_unit, cr.tax_currency_rate)::ar.issue_item
 				   ORDER BY i.id)
 	  INTO items
 	  FROM ar.invoice i
 	  JOIN ar.customer c ON c.id = i.customer_id
 	  JOIN ar.entity e ON e.id = i.entity_id
 	  JOIN ar.currency cur ON cur.code = i.currency
+	  JOIN ar.currency ecur ON ecur.code = e.currency
+	  LEFT JOIN ar.invoice cr ON cr.id = i.credited_invoice_id
+		   AND ar.currency_of(cr.tax_total_accounting) = e.currency
 	  CROSS JOIN LATERAL (SELECT coalesce(i.issue_date, current_date) AS issue_date) d
 	  LEFT JOIN ar.series s ON s.id = coalesce(i.series_id,
 		  (SELECT ds.id FROM ar.series ds WHERE ds.entity_id = i.entity_id AND ds.kind = i.kind AND ds.is_default))
@@ -1360,6 +1391,25 @@ BEGIN
 		RAISE EXCEPTION '%', conflict
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A VAT breakdown (EN 16931 BG-23) carries one exemption code and one reason: give those lines the same, or set them on one line only.';
+	END IF;
+
+	-- An invoice in another currency than the seller's states its VAT in
+	-- the seller's currency too (EN 16931 BT-6 and BT-111; the VAT Directive,
+	-- art. 230): at the rate of the issue date, or for a credit note the
+	-- rate of the invoice it credits.
+	SELECT it.id, it.currency, it.tax_currency, it.issue_date INTO bad FROM unnest(items) it
+	 WHERE it.tax_currency IS NOT NULL AND it.credited_rate IS NULL
+	   AND NOT EXISTS (SELECT 1 FROM ar.fx_rate f
+						WHERE f.from_currency = it.currency AND f.to_currency = it.tax_currency
+						  AND f.valid_on <= it.issue_date)
+	 ORDER BY it.id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invoice %: no exchange rate from % to % on or before %', bad.id, bad.currency,
+			bad.tax_currency, to_char(bad.issue_date, 'YYYY-MM-DD')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = format('An invoice in %s from a seller who accounts in %s states its VAT in %s too (EN 16931 BT-111).',
+								  bad.currency, bad.tax_currency, bad.tax_currency),
+				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
 	END IF;
 
 	-- What a Peppol e-invoice needs must be there before a number is given:
@@ -1476,6 +1526,9 @@ BEGIN
 	RETURN QUERY
 	WITH n AS (
 		SELECT it.*, tt.net, tt.tax,
+			   CASE WHEN it.tax_currency IS NOT NULL THEN
+				   coalesce(it.credited_rate, ar.fx_rate_on(it.currency, it.tax_currency, it.issue_date))
+			   END AS tax_rate,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k,
 			   count(*) OVER (PARTITION BY it.series_id, it.period) AS cnt,
 			   max(it.issue_date) OVER (PARTITION BY it.series_id, it.period) AS max_date
@@ -1502,6 +1555,10 @@ BEGIN
 			   tax_total = n.tax,
 			   total = n.net OPERATOR(ar.+) n.tax,
 			   open_amount = n.net OPERATOR(ar.+) n.tax,
+			   tax_currency_rate = n.tax_rate,
+			   -- rounded once, to at most 2 decimals (BR-DEC-15)
+			   tax_total_accounting = ar.round_amount(round(ar.value_of(n.tax) * n.tax_rate,
+															  least(2, n.tax_minor)), n.tax_currency),
 			   payment_reference = CASE n.kind WHEN 'invoice' THEN
 				   ar.invoice_reference(n.ref_scheme, n.ref_prefix,
 										ar.format_number(n.pattern, counters.base + n.k, n.issue_date)) END,

@@ -8,6 +8,10 @@ SET search_path = public, ar;
 \set SHOW_CONTEXT never
 SET datestyle = ISO, YMD;
 
+-- exchange rates: an invoice in another currency than its seller's states
+-- its VAT in the seller's currency too (BT-111), at the issue date's rate
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES
+	('EUR', 'SEK', '2026-01-01', 11.2345), ('JPY', 'SEK', '2026-01-01', 0.0712);
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency) VALUES
 	(1, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK'),
 	(2, 'SE2', 'Söder AB', 'SE', 'SE556677889902', 'SEK');

@@ -9,6 +9,10 @@ SET search_path = public, ar;
 \set SHOW_CONTEXT never
 SET datestyle = ISO, YMD;
 
+-- exchange rates: an invoice in another currency than its seller's states
+-- its VAT in the seller's currency too (BT-111), at the issue date's rate
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES
+	('KWD', 'SEK', '2026-01-01', 34.5), ('CLF', 'SEK', '2026-01-01', 412.5);
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency, iban, reference_scheme) VALUES
 	(1, 'FI1', 'Revontuli Oy', 'FI', 'FI12345671', 'EUR', 'FI2112345600000785', 'fi'),
 	(2, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK', 'SE45 5000 0000 0583 9825 7466', 'ocr');
@@ -121,12 +125,15 @@ INSERT INTO ar.series (id, entity_id, code, kind, pattern, is_default, reference
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency, credit_limit) VALUES
 	(6, 2, 'K6', 'Kund Sex AB', 'SE', 'SEK', '5000.00 SEK'),
 	(7, 2, 'K7', 'Kund Sju AB', 'SE', 'EUR', '400.00 EUR');
-INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('SEK', 'EUR', '2026-11-01', 0.087);
 -- K6 2 x 2480.00 = 4960.00 SEK; K7 2 x 1984.00 = 3968.00 SEK = 345.22 EUR;
 -- K2 (no limit) 124000.00 SEK
 SELECT pg_temp.draft(23, 2, 6, 'SEK', 2000, series => 8), pg_temp.draft(24, 2, 7, 'SEK', 1600, series => 8),
        pg_temp.draft(25, 2, 6, 'SEK', 2000, series => 8), pg_temp.draft(26, 2, 7, 'SEK', 1600, series => 8),
        pg_temp.draft(27, 2, 3, 'SEK', 100000, series => 8);
+-- without a SEK to EUR rate, K7's exposure cannot be counted in its limit's EUR
+SELECT * FROM ar.issue(ARRAY[23, 24, 25, 26, 27]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('SEK', 'EUR', '2026-11-01', 0.087);
 SELECT * FROM ar.issue(ARRAY[23, 24, 25, 26, 27]::bigint[]);
 -- K6 +124.00 SEK is 5084.00 SEK; K7 +744.00 SEK (64.73 EUR) is 409.95 EUR
 SELECT pg_temp.draft(28, 2, 7, 'SEK', 600, series => 8), pg_temp.draft(29, 2, 6, 'SEK', 100, series => 8);

@@ -33,6 +33,12 @@ SELECT scheme, id, ar.peppol_id_valid(scheme, id) AS valid
                ('0007', ' 5566778899')) v(scheme, id);
 
 \set VERBOSITY terse
+-- exchange rates: an invoice in another currency than its seller's states
+-- its VAT in the seller's currency too (BT-111), at the issue date's rate
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES
+	('EUR', 'SEK', '2026-01-01', 11.2345), ('KWD', 'SEK', '2026-01-01', 34.5), ('JPY', 'SEK', '2026-01-01', 0.0712),
+	('EUR', 'NOK', '2026-01-01', 11.7), ('EUR', 'DKK', '2026-01-01', 7.46), ('SEK', 'NOK', '2026-01-01', 1.02),
+	('SEK', 'DKK', '2026-01-01', 0.66), ('NOK', 'SEK', '2026-01-01', 0.98), ('DKK', 'SEK', '2026-01-01', 1.51);
 INSERT INTO ar.entity (code, name, country, currency, peppol_scheme, peppol_id)
 VALUES ('B1', 'Bad', 'SE', 'SEK', '0007', '5566778898');
 INSERT INTO ar.entity (code, name, country, currency, peppol_scheme, peppol_id)
@@ -357,3 +363,37 @@ UPDATE ar.entity SET iban = 'SE45 5000 0000 0583 9825 7466' WHERE id = 1;
 -- 11. The readable rendering (the email and print payload)
 SELECT ar.invoice_text(1);
 SELECT payload FROM ar.outbox WHERE invoice_id = 5;
+
+-- 12. VAT in the seller's currency (BT-6, BT-111): an invoice in EUR from a
+-- seller who accounts in SEK states its VAT in SEK too, at the rate of its
+-- issue date: 250.00 EUR x 11.1111 = 2777.775, rounded once to 2777.78 SEK
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR', 'SEK', '2026-03-01', 11.1111);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference)
+VALUES (40, 1, 1, 'EUR', '2026-03-10', 'PO-EUR');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (40, 1, 'Konsulttimme', 3, 333.33, 'S', 25);
+SELECT ar.issue(40);
+SELECT tax_total, tax_currency_rate, tax_total_accounting FROM ar.invoice WHERE id = 40;
+SELECT p AS path, pg_temp.xp(p, ar.invoice_ubl(40)) AS value
+  FROM unnest(ARRAY[
+	'/i:Invoice/cbc:DocumentCurrencyCode/text()',
+	'/i:Invoice/cbc:TaxCurrencyCode/text()',
+	'count(/i:Invoice/cac:TaxTotal)',
+	'/i:Invoice/cac:TaxTotal[1]/cbc:TaxAmount/text()',
+	'/i:Invoice/cac:TaxTotal[1]/cbc:TaxAmount/@currencyID',
+	'count(/i:Invoice/cac:TaxTotal[2]/*)',
+	'/i:Invoice/cac:TaxTotal[2]/cbc:TaxAmount/text()',
+	'/i:Invoice/cac:TaxTotal[2]/cbc:TaxAmount/@currencyID']) p;
+SELECT line FROM regexp_split_to_table(ar.invoice_text(40), E'\n') line WHERE line ~ '^(Total|VAT)';
+-- a SEK invoice has neither
+SELECT tax_currency_rate, tax_total_accounting, pg_temp.xp('count(//cbc:TaxCurrencyCode)', ar.invoice_ubl(1)) AS bt6
+  FROM ar.invoice WHERE id = 1;
+-- issued, they are as immutable as the other amounts
+UPDATE ar.invoice SET tax_total_accounting = '2777.77 SEK' WHERE id = 40;
+UPDATE ar.invoice SET tax_currency_rate = 11.2 WHERE id = 40;
+-- a credit note converts at the rate of the invoice it credits, whatever
+-- the rate of its own date: 25.00 EUR x 11.1111 = 277.7775 -> 277.78 SEK
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR', 'SEK', '2026-03-11', 12.5);
+SELECT ar.credit(40, 'One hour less', '125.00 EUR') AS cn40 \gset
+SELECT kind, tax_total, tax_currency_rate, tax_total_accounting FROM ar.invoice WHERE id = :cn40;
+SELECT pg_temp.xp('/c:CreditNote/cac:TaxTotal[2]/cbc:TaxAmount/text()', ar.invoice_ubl(:cn40)) AS cn_vat_in_sek;

@@ -127,6 +127,10 @@ typedef struct UblDoc
 	int64		net_total;
 	int64		tax_total;
 	int64		total;
+	bool		has_tax_accounting; /* BT-6 and BT-111: VAT in the seller's currency */
+	char		tax_currency[4];
+	int			tax_minor_unit;
+	int64		tax_accounting;
 	char	   *payment_reference;
 	char	   *buyer_reference;
 	char	   *order_reference;
@@ -177,20 +181,20 @@ static SPIPlanPtr plan_customers;
 #define DOC_COLUMNS \
 "SELECT i.id, i.kind, i.number, i.status::text, i.issue_date, i.due_date, i.currency," \
 "       i.net_total, i.tax_total, i.total, i.payment_reference," \
-"       i.buyer_reference, i.order_reference, cr.number, cr.issue_date,"
+"       i.buyer_reference, i.order_reference, cr.number, cr.issue_date, i.tax_total_accounting,"
 
-/* columns 16-28 of sql_head_one, 2-14 of sql_entities */
+/* columns 17-29 of sql_head_one, 2-14 of sql_entities */
 #define SELLER_COLUMNS \
 "       e.code, e.name, e.country, e.vat_id, e.company_id, e.street, e.city, e.postal_code," \
 "       e.iban, e.bic, e.bankgiro, e.peppol_scheme, e.peppol_id"
 
-/* columns 29-40 of sql_head_one, 2-13 of sql_customers */
+/* columns 30-41 of sql_head_one, 2-13 of sql_customers */
 #define BUYER_COLUMNS \
 "       c.customer_no, c.name, c.country, c.vat_id, c.company_id, c.street, c.city," \
 "       c.postal_code, c.email, c.peppol_scheme, c.peppol_id, c.channel"
 
 /*
- * Headers of many documents, with the ids of their parties (columns 16, 17);
+ * Headers of many documents, with the ids of their parties (columns 17, 18);
  * the parties are read once per chunk by sql_entities and sql_customers.
  */
 static const char *const sql_head =
@@ -679,6 +683,18 @@ get_date(const Row *row, int col, DateADT *out)
 }
 
 /* minor units of an ar.amount column; false for NULL */
+/* BT-6 and BT-111 from ar.invoice.tax_total_accounting (NULL: none) */
+static void
+set_tax_accounting(UblDoc *d, const ArAmount *a)
+{
+	d->has_tax_accounting = a != NULL;
+	if (a == NULL)
+		return;
+	ArCurrencyUnpack(a->currency, d->tax_currency);
+	d->tax_minor_unit = ArMinorUnit(a->currency);
+	d->tax_accounting = a->units;
+}
+
 static bool
 get_units(const Row *row, int col, int64 *out)
 {
@@ -1036,17 +1052,18 @@ load_chunk(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk)
 		d->order_reference = get_text(&row, 13);
 		d->credited_number = get_text(&row, 14);
 		d->has_credited_date = get_date(&row, 15, &d->credited_date);
+		set_tax_accounting(d, row.n[15] ? NULL : DatumGetArAmountP(row.v[15]));
 
 		if (single)
 		{
-			fill_seller(&d->seller, &row, 16);
-			fill_buyer(&d->buyer, &row, 29);
+			fill_seller(&d->seller, &row, 17);
+			fill_buyer(&d->buyer, &row, 30);
 		}
 		else
 		{
 			/* the parties' ids: the parties follow, once per chunk */
-			entity_ids[r] = DatumGetInt32(row.v[15]);
-			customer_ids[r] = DatumGetInt64(row.v[16]);
+			entity_ids[r] = DatumGetInt32(row.v[16]);
+			customer_ids[r] = DatumGetInt64(row.v[17]);
 		}
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -1803,6 +1820,8 @@ write_ubl_body(UblWriter *uw)
 	else
 		raw(uw, "<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>");
 	el_code(uw, "cbc:DocumentCurrencyCode", doc->currency);
+	if (doc->has_tax_accounting)
+		el_code(uw, "cbc:TaxCurrencyCode", doc->tax_currency);
 	el_text(uw, "cbc:BuyerReference", doc->buyer_reference);
 	if (present(doc->order_reference))
 	{
@@ -1888,6 +1907,16 @@ write_ubl_body(UblWriter *uw)
 		close_el(uw);
 	}
 	close_el(uw);
+	/* BT-111: the VAT total in the seller's currency, a TaxTotal of its own */
+	if (doc->has_tax_accounting)
+	{
+		char		buf[32];
+
+		fmt_units(buf, doc->tax_accounting, doc->tax_minor_unit, Min(doc->tax_minor_unit, 2));
+		open_el(uw, "cac:TaxTotal");
+		raw_leaf(uw, "cbc:TaxAmount", "currencyID", doc->tax_currency, buf);
+		close_el(uw);
+	}
 
 	raw(uw, "<cac:LegalMonetaryTotal>");
 	el_amount(uw, "cbc:LineExtensionAmount", doc->net_total);
@@ -2248,6 +2277,14 @@ render_text(const UblDoc *doc)
 		appendStringInfoString(&out, "  ");
 		append_padded(&out, a, amount_w, true);
 		appendStringInfo(&out, " %s\n", doc->currency);
+		if (doc->has_tax_accounting)
+		{
+			fmt_units(a, doc->tax_accounting, doc->tax_minor_unit, Min(doc->tax_minor_unit, 2));
+			append_padded(&out, psprintf("VAT in %s", doc->tax_currency), label_w, false);
+			appendStringInfoString(&out, "  ");
+			append_padded(&out, a, amount_w, true);
+			appendStringInfo(&out, " %s\n", doc->tax_currency);
+		}
 	}
 	appendStringInfoChar(&out, '\n');
 
@@ -2544,7 +2581,8 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 				att_net,
 				att_tax,
 				att_total,
-				att_ref;
+				att_ref,
+				att_tax_acc;
 
 	if (SRF_IS_FIRSTCALL())
 	{
@@ -2575,6 +2613,7 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 		s->rows = palloc(sizeof(HeapTupleHeader) * Max(n, 1));
 		s->rowdesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
 		att_id = att_number = att_status = att_issue = att_due = att_net = att_tax = att_total = att_ref = 0;
+		att_tax_acc = 0;
 		for (int a = 0; a < s->rowdesc->natts; a++)
 		{
 			Form_pg_attribute att = TupleDescAttr(s->rowdesc, a);
@@ -2600,9 +2639,11 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 				att_total = a + 1;
 			else if (strcmp(name, "payment_reference") == 0)
 				att_ref = a + 1;
+			else if (strcmp(name, "tax_total_accounting") == 0)
+				att_tax_acc = a + 1;
 		}
 		if (!att_id || !att_number || !att_status || !att_issue || !att_due || !att_net ||
-			!att_tax || !att_total || !att_ref)
+			!att_tax || !att_total || !att_ref || !att_tax_acc)
 			elog(ERROR, "ar.issue_payloads needs rows of ar.invoice");
 		for (int i = 0; i < n; i++)
 		{
@@ -2660,6 +2701,8 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 		doc->total = isnull ? 0 : DatumGetArAmountP(d)->units;
 		d = heap_getattr(&tup, att_ref, st->rowdesc, &isnull);
 		doc->payment_reference = isnull ? NULL : TextDatumGetCString(d);
+		d = heap_getattr(&tup, att_tax_acc, st->rowdesc, &isnull);
+		set_tax_accounting(doc, isnull ? NULL : DatumGetArAmountP(d));
 		MemoryContextSwitchTo(oldcxt);
 
 		values[0] = Int64GetDatum(id);

@@ -81,6 +81,11 @@ INSERT INTO ar.customer (id, entity_id, customer_no, name, country, vat_id, comp
   NULL, '0007', '5599887766', 'peppol', 'SEK');
 UPDATE ar.customer SET auto_issue = true WHERE id = 10;
 
+-- invoices in another currency than the seller's state their VAT in the
+-- seller's currency too (BT-6, BT-111), at these rates
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate)
+SELECT f, t, '2026-01-01', r FROM (VALUES ('EUR', 'SEK', 11.2345), ('EUR', 'NOK', 11.7010), ('EUR', 'DKK', 7.4612),
+	('USD', 'SEK', 10.4321), ('JPY', 'SEK', 0.0712), ('KWD', 'SEK', 34.1234)) v(f, t, r);
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference, order_reference)
 SELECT v.id, c.entity_id, c.id, v.cur, '2026-03-02', v.bref, v.oref
   FROM (VALUES
@@ -187,6 +192,17 @@ grep -q '<cbc:Name>Bröderna Ørn &amp; Æsa &lt;Åkeri&gt; &quot;Norr&quot; '"'
 	"$OUT/names-with-special-characters.xml" || fail "the seller's name is not escaped as expected"
 [ "$(grep -o '<cac:InvoiceLine>' "$OUT/500-lines.xml" | wc -l)" -eq 500 ] || fail "500-lines.xml has not 500 lines"
 say "ok: $n_cases outbox payloads written, each byte-identical to ar.invoice_ubl()"
+# BT-6 and BT-111: the JPY invoice of a seller who accounts in SEK states its
+# VAT in SEK too, at the issue date's rate: 9842 JPY x 0.0712 = 700.7504, so 700.75
+# SEK; a SEK invoice does not
+want=$(sql -c "SELECT ar.value_of(tax_total_accounting) || ' ' || tax_currency_rate FROM ar.invoice WHERE id = 109")
+[ "$want" = "700.75 0.0712" ] || fail "invoice 109: VAT in SEK and rate are '$want', want '700.75 0.0712'"
+grep -q '<cbc:DocumentCurrencyCode>JPY</cbc:DocumentCurrencyCode><cbc:TaxCurrencyCode>SEK</cbc:TaxCurrencyCode>' \
+	"$OUT/jpy-no-decimals.xml" || fail "jpy-no-decimals.xml has no TaxCurrencyCode SEK (BT-6)"
+grep -q '</cac:TaxTotal><cac:TaxTotal><cbc:TaxAmount currencyID="SEK">700.75</cbc:TaxAmount></cac:TaxTotal>' \
+	"$OUT/jpy-no-decimals.xml" || fail "jpy-no-decimals.xml has no VAT total in SEK (BT-111)"
+grep -q 'TaxCurrencyCode' "$OUT/s-standard-rate.xml" && fail "a SEK invoice of a SEK seller has a TaxCurrencyCode"
+say "ok: the JPY invoice of a SEK seller carries TaxCurrencyCode SEK and its VAT in SEK (700.75); a SEK one neither"
 
 # run_validator LOG ARGS...: validate-ubl with ARGS, output to LOG; returns its status
 run_validator() {
@@ -217,9 +233,14 @@ say "ok: CEN examples: $(tail -n 1 "$TMP/cen.log")"
 sed 's|<cbc:PayableAmount currencyID="SEK">[^<]*</cbc:PayableAmount>|<cbc:PayableAmount currencyID="SEK">1.00</cbc:PayableAmount>|' \
 	"$OUT/s-standard-rate.xml" >"$TMP/broken/ours-BR-CO-16.xml"
 cmp -s "$OUT/s-standard-rate.xml" "$TMP/broken/ours-BR-CO-16.xml" && fail "could not break our document"
-run_validator "$TMP/broken.log" "$ASSETS"/examples/broken/*.xml "$TMP/broken/ours-BR-CO-16.xml"
+# and one with the tax currency (BT-6) but not the VAT total in it (BT-111)
+sed 's|<cac:TaxTotal><cbc:TaxAmount currencyID="SEK">[^<]*</cbc:TaxAmount></cac:TaxTotal>||' \
+	"$OUT/jpy-no-decimals.xml" >"$TMP/broken/ours-BR-53.xml"
+cmp -s "$OUT/jpy-no-decimals.xml" "$TMP/broken/ours-BR-53.xml" && fail "could not break our JPY document"
+run_validator "$TMP/broken.log" "$ASSETS"/examples/broken/*.xml "$TMP/broken/ours-BR-CO-16.xml" \
+	"$TMP/broken/ours-BR-53.xml"
 rc=$?
-n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + 1 ))
+n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + 2 ))
 [ $rc -eq 1 ] || { cat "$TMP/broken.log"; fail "validate-ubl exited $rc on the negative examples, want 1"; }
 grep -qx "validate-ubl: 0 passed, $n_broken failed" "$TMP/broken.log" \
 	|| { cat "$TMP/broken.log"; fail "not all $n_broken negative examples failed"; }
@@ -237,6 +258,7 @@ expect_rule creditnote-BR-CL-01-type-code.xml BR-CL-01
 expect_rule creditnote-BR-CL-01-type-code.xml PEPPOL-EN16931-P0101
 expect_rule invoice-xsd-unexpected-element.xml XSD
 expect_rule ours-BR-CO-16.xml BR-CO-16
-say "ok: all $n_broken negative examples fail, each with the rule it breaks (ours too: BR-CO-16)"
+expect_rule ours-BR-53.xml BR-53
+say "ok: all $n_broken negative examples fail, each with the rule it breaks (ours too: BR-CO-16, BR-53)"
 
 echo "ubl: all checks passed"
