@@ -11,6 +11,7 @@ OBJS = \
 	src/status.o \
 	src/refs.o \
 	src/numbering.o \
+	src/issue.o \
 	src/ubl.o \
 	src/peppol.o \
 	src/audit.o \

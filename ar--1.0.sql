@@ -1244,6 +1244,26 @@ CREATE TYPE ar.issue_item AS (
 	credited_rate numeric		-- a credit note's: the rate of the invoice it credits
 );
 
+-- Numbers given out per series and period (src/numbering.c): this call's
+-- numbers are base + 1 .. base + count; prev_date is the date of number base.
+CREATE TYPE ar.issue_number AS (
+	series_id integer,
+	period integer,
+	base bigint,
+	prev_date date
+);
+CREATE FUNCTION ar._take_numbers(series_ids integer[], periods integer[], counts bigint[], last_dates date[])
+	RETURNS SETOF ar.issue_number
+	AS 'MODULE_PATHNAME', 'ar_take_numbers' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._take_numbers(integer[], integer[], bigint[], date[]) IS
+	'internal to ar.issue: locks the series (in order, to commit), moves their counters and returns the bases (src/issue.c)';
+
+CREATE FUNCTION ar._open_exposure(customer_ids bigint[])
+	RETURNS TABLE (customer_id bigint, amount ar.amount)
+	AS 'MODULE_PATHNAME', 'ar_open_exposure' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._open_exposure(bigint[]) IS
+	'internal to ar.issue''s credit check: the open amounts of issued invoices per customer and currency, read with a fresh snapshot (src/issue.c)';
+
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
 	LANGUAGE plpgsql
@@ -1252,6 +1272,7 @@ CREATE FUNCTION ar._issue(invoice_ids bigint[])
 AS $$
 DECLARE
 	items ar.issue_item[];
+	numbered ar.issue_number[];
 	taxes ar.invoice_tax[];
 	bad record;
 	n_locked integer;
@@ -1416,21 +1437,23 @@ BEGIN
 	-- the error names the missing field (ar.ubl_check, src/ubl.c).
 	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
 
-	-- Numbering comes last: the counter row stays locked until commit, so
-	-- the shorter the rest of the transaction, the more issuers get through.
-	INSERT INTO ar.series_counter (series_id, period)
-	SELECT DISTINCT it.series_id, it.period FROM unnest(items) it
-	ON CONFLICT DO NOTHING;
-	PERFORM 1 FROM ar.series_counter sc
-	 WHERE (sc.series_id, sc.period) IN (SELECT it.series_id, it.period FROM unnest(items) it)
-	 ORDER BY sc.series_id, sc.period FOR UPDATE;
+	-- Numbering comes last: the series stays locked until commit, so the
+	-- shorter the rest of the transaction, the more issuers get through.
+	-- ar._take_numbers reads and moves the counters under that lock at
+	-- their latest version, so issuing works at every isolation level.
+	SELECT array_agg(t) INTO numbered
+	  FROM (SELECT array_agg(g.series_id) AS series_ids, array_agg(g.period) AS periods,
+				   array_agg(g.n) AS counts, array_agg(g.max_date) AS last_dates
+			  FROM (SELECT it.series_id, it.period, count(*) AS n, max(it.issue_date) AS max_date
+					  FROM unnest(items) it GROUP BY it.series_id, it.period) g) a
+	 CROSS JOIN LATERAL ar._take_numbers(a.series_ids, a.periods, a.counts, a.last_dates) t;
 	-- numbers follow dates: no document may be dated before the last one
-	SELECT s.code, sc.last_date, min(it.issue_date) AS first_date INTO bad
+	SELECT s.code, c.prev_date AS last_date, min(it.issue_date) AS first_date INTO bad
 	  FROM unnest(items) it
-	  JOIN ar.series_counter sc ON sc.series_id = it.series_id AND sc.period = it.period
+	  JOIN unnest(numbered) c ON c.series_id = it.series_id AND c.period = it.period
 	  JOIN ar.series s ON s.id = it.series_id
-	 GROUP BY s.code, sc.last_date
-	HAVING min(it.issue_date) < sc.last_date LIMIT 1;
+	 GROUP BY s.code, c.prev_date
+	HAVING min(it.issue_date) < c.prev_date LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'issue date % is before %, the date of the last number of series %',
 			bad.first_date, bad.last_date, bad.code
@@ -1493,11 +1516,9 @@ BEGIN
 				 WHERE it.kind = 'invoice'
 				 GROUP BY it.customer_id, it.currency
 				UNION ALL
-				SELECT o.customer_id, ar.sum(o.open_amount)
-				  FROM ar.invoice o
-				 WHERE o.customer_id IN (SELECT n.customer_id FROM n)
-				   AND o.status IN ('issued', 'partially_paid') AND o.kind = 'invoice'
-				 GROUP BY o.customer_id, o.currency
+				-- read with a snapshot taken now, under the customer locks
+				SELECT x.customer_id, x.amount
+				  FROM ar._open_exposure(ARRAY(SELECT n.customer_id FROM n)) x
 			)
 			SELECT c.customer_no, c.name, c.credit_limit,
 				   ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
@@ -1518,30 +1539,21 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- The totals are joined to the items before anything else: the planner
-	-- believes an UPDATE ... RETURNING gives one row, and a join of that
-	-- with the totals became a nested loop that rescanned them per invoice
-	-- (quadratic).  The counters are looked up per row instead (one row per
-	-- series and period).
+	-- The totals are joined to the items before anything else, and the
+	-- bases are looked up per row (one per series and period): a join of
+	-- the totals with a CTE the planner misjudges became a nested loop that
+	-- rescanned them per invoice (quadratic).
 	RETURN QUERY
 	WITH n AS (
 		SELECT it.*, tt.net, tt.tax,
 			   CASE WHEN it.tax_currency IS NOT NULL THEN
 				   coalesce(it.credited_rate, ar.fx_rate_on(it.currency, it.tax_currency, it.issue_date))
 			   END AS tax_rate,
-			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k,
-			   count(*) OVER (PARTITION BY it.series_id, it.period) AS cnt,
-			   max(it.issue_date) OVER (PARTITION BY it.series_id, it.period) AS max_date
+			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
 				  FROM unnest(taxes) x
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
-	), counters AS (
-		UPDATE ar.series_counter sc
-		   SET last_value = sc.last_value + g.cnt, last_date = g.max_date
-		  FROM (SELECT DISTINCT n.series_id, n.period, n.cnt, n.max_date FROM n) g
-		 WHERE sc.series_id = g.series_id AND sc.period = g.period
-		RETURNING sc.series_id, sc.period, sc.last_value - g.cnt AS base
 	), upd AS (
 		UPDATE ar.invoice i
 		   SET number = ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
@@ -1564,7 +1576,7 @@ BEGIN
 										ar.format_number(n.pattern, counters.base + n.k, n.issue_date)) END,
 			   issued_at = now()
 		  FROM n
-		 CROSS JOIN LATERAL (SELECT c.base FROM counters c
+		 CROSS JOIN LATERAL (SELECT c.base FROM unnest(numbered) c
 							  WHERE c.series_id = n.series_id AND c.period = n.period) counters
 		 WHERE i.id = n.id
 		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel, i AS doc

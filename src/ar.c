@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -46,4 +47,26 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ar");
+}
+
+/*
+ * The SPI plan kept in *cache, prepared on first use and kept for the life
+ * of the backend (the statements ar runs through SPI are fixed, and their
+ * values always go as parameters).
+ */
+SPIPlanPtr
+ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+		*cache = plan;
+	}
+	return *cache;
 }

@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 
@@ -109,6 +110,9 @@ extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 
 /* match.c: defines the ar.match_* settings */
 extern void ArMatchInit(void);
+
+/* ar.c: an SPI plan prepared once per backend and kept in *cache */
+extern SPIPlanPtr ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
 
 /* restore.c */
 extern bool ArRestoring(Oid role);

@@ -224,22 +224,6 @@ static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr seal_plan = NULL;
 static SPIPlanPtr entity_plan = NULL;
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
-{
-	if (*cache == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*cache = plan;
-	}
-	return *cache;
-}
-
 /* fmgr info for to_jsonb of a value of type typid */
 static void
 to_jsonb_info(FmgrInfo *flinfo, Oid typid, MemoryContext cxt)
@@ -417,7 +401,7 @@ invoice_entities(CaptureTable *t, Tuplestorestate *ts, TupleTableSlot *slot)
 		return h;
 
 	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(keep_plan(&entity_plan,
+	rc = SPI_execute_plan(ArKeepPlan(&entity_plan,
 									"SELECT i.id, i.entity_id FROM ar.invoice i WHERE i.id = ANY ($1)",
 									1, types),
 						  values, NULL, true, 0);
@@ -491,7 +475,7 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
 	capturing = true;
 	PG_TRY();
 	{
-		rc = SPI_execute_plan(keep_plan(&insert_plan,
+		rc = SPI_execute_plan(ArKeepPlan(&insert_plan,
 										"INSERT INTO ar.audit (id, xid, at, actor, table_name, op, row_key,"
 										"                      entity_id, data, first_in_xact, hash)"
 										" SELECT u.id, $2, $3, $4, $5, $6, u.k, u.e, u.d, u.id = $7, u.h"
@@ -937,7 +921,7 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_snapshot(keep_plan(&seal_plan,
+	rc = SPI_execute_snapshot(ArKeepPlan(&seal_plan,
 										"WITH s AS ("
 										"  INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)"
 										"  VALUES ($1, $2, $3, $4, $5, $6, $7, ar.audit_seal_hash($7, $1, $2, $3, $4, $5, $6))"

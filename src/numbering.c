@@ -6,9 +6,10 @@
  * A pattern such as 'INV-{YYYY}-{N:6}' holds literal text and the tokens
  * {YYYY} {YY} {MM} {N} and {N:width}.  {N}, the number within the series
  * (and within the year for yearly series), must appear exactly once.  The
- * gapless counter itself is a row of ar.series_counter, locked by the
- * issuing transaction until it ends (see ar.issue in ar--1.0.sql); this
- * file only validates patterns and renders numbers.
+ * gapless counter itself is a row of ar.series_counter, written by the
+ * issuing transaction under a lock on its series that it holds until it
+ * ends (ar._take_numbers in issue.c); this file only validates patterns and
+ * renders numbers.
  *
  * src/numbering.c
  *

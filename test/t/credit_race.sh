@@ -71,3 +71,26 @@ fi
 state=$(sql -c "SELECT string_agg(id || ':' || number, ' ' ORDER BY id) FROM ar.invoice WHERE id >= 3")
 [ "$state" = "3:INV-2026-000002 4:INV-2026-000004 5:INV-2026-000003" ] || fail "part 2: unexpected numbers: $state"
 say "ok: no deadlock; B numbered after A's commit"
+
+# Part 3: the same under REPEATABLE READ, where B's snapshot is taken before
+# A commits.  B waits for the series, then numbers after A and counts A's
+# invoice in the exposure, both read after the wait: without that B failed
+# on the counter (40001), or passed the check on the room A had taken.
+sql >/dev/null <<'SQL' || fail "setup of part 3 failed"
+UPDATE ar.customer SET credit_limit = '1000.00 SEK' WHERE id = 6;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(6, 1, 6, 'SEK', '2026-11-04'), (7, 1, 6, 'SEK', '2026-11-04');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (6, 1, 'Konsult', 1, 500, 25), (7, 1, 'Konsult', 1, 500, 25);
+SQL
+race part3 "BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT ar.issue(6::bigint);
+SELECT 'a3 issued', pg_sleep(3);
+COMMIT;" 'a3 issued' "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM ar.invoice; SELECT ar.issue(7::bigint); COMMIT;"
+[ "$RACE_WAITED" = yes ] || fail "part 3: session B did not wait for session A"
+[ "$RACE_B_RC" -ne 0 ] || { cat "$TMP/part3.b"; fail "part 3: session B issued past the credit limit"; }
+grep -qx 'ERROR:  customer C6 (Kund 6 AB) would exceed the credit limit: exposure 1250.00 SEK > limit 1000.00 SEK' \
+	"$TMP/part3.b" || { cat "$TMP/part3.b"; fail "part 3: session B failed with another error"; }
+state=$(sql -c "SELECT string_agg(id || ':' || status || ':' || coalesce(number, '-'), ' ' ORDER BY id) FROM ar.invoice WHERE id >= 6")
+[ "$state" = "6:issued:INV-2026-000005 7:draft:-" ] || fail "part 3: unexpected invoice states: $state"
+say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A numbered INV-2026-000005"

@@ -1,0 +1,319 @@
+/*-------------------------------------------------------------------------
+ *
+ * issue.c
+ *	  The reads and writes of ar.issue that must see the latest commits.
+ *
+ * ar.issue (ar._issue in ar--1.0.sql) is PL/pgSQL and runs with the
+ * caller's snapshots.  Two of its steps must not: the counters it moves and
+ * the open invoices its credit check counts.  Under READ COMMITTED each
+ * statement's snapshot already sees what the issuers it waited for have
+ * committed, but a REPEATABLE READ or SERIALIZABLE transaction keeps the
+ * snapshot of its first statement, and would fail on the counter row
+ * (40001) or count a customer's exposure without the invoice another issuer
+ * just committed.  These functions take the lock they need first, then read
+ * with a snapshot taken under it.
+ *
+ * src/issue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "ar.h"
+
+/*
+ * ar._take_numbers(series_ids integer[], periods integer[], counts bigint[],
+ *					last_dates date[]) → SETOF ar.issue_number
+ *
+ * Gives out counts[i] numbers of series series_ids[i] in period periods[i]
+ * (each pair once) and returns, per pair, the last number given out before
+ * (the base: this call's numbers are base + 1 .. base + count) and the date
+ * of that last number.  The counters are moved to base + count and
+ * last_dates[i].
+ *
+ * Issuers take turns per series on an ExclusiveLock held to the end of the
+ * transaction (a lock on the object (ar.series, series id), shown in
+ * pg_locks as locktype object), taken in series order.  Under that lock the
+ * counters are read with SnapshotSelf and written with a snapshot taken
+ * after it: every earlier issuer into the series has committed or rolled
+ * back by then, so the counter read is the real last number at any
+ * isolation level.  A REPEATABLE READ or SERIALIZABLE issuer numbers after
+ * the commits its own snapshot cannot see instead of failing on the
+ * counter row, and the read takes no predicate lock.  A rollback gives the
+ * numbers back, as the counter is an ordinary row written in the
+ * transaction.
+ */
+PG_FUNCTION_INFO_V1(ar_take_numbers);
+PG_FUNCTION_INFO_V1(ar_open_exposure);
+
+static SPIPlanPtr take_numbers_plan = NULL;
+static SPIPlanPtr exposure_plan = NULL;
+
+typedef struct NumberReq
+{
+	int32		series_id;
+	int32		period;
+	int64		count;
+	DateADT		last_date;
+	int64		base;
+	bool		had_date;
+	DateADT		prev_date;
+} NumberReq;
+
+static int
+number_req_cmp(const void *a, const void *b)
+{
+	const NumberReq *x = a;
+	const NumberReq *y = b;
+
+	if (x->series_id != y->series_id)
+		return x->series_id < y->series_id ? -1 : 1;
+	if (x->period != y->period)
+		return x->period < y->period ? -1 : 1;
+	return 0;
+}
+
+/* the elements of a one-dimensional array without NULLs */
+static Datum *
+array_elems(ArrayType *a, Oid type, int *n, const char *what)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(a, type, typlen, typbyval, typalign, &elems, &nulls, n);
+	for (int i = 0; i < *n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("ar._take_numbers: %s has a NULL", what)));
+	return elems;
+}
+
+Datum
+ar_take_numbers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *series;
+	Datum	   *periods;
+	Datum	   *counts;
+	Datum	   *dates;
+	int			n,
+				n2,
+				n3,
+				n4;
+	NumberReq  *req;
+	Oid			nsp;
+	Oid			series_rel;
+	Oid			counter_rel;
+	Relation	rel;
+	AttrNumber	att_series,
+				att_period,
+				att_value,
+				att_date;
+	Oid			types[4] = {INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, DATEARRAYOID};
+	Datum		args[4];
+	Datum	   *out_values;
+	Datum	   *out_dates;
+	Snapshot	snap;
+	int			rc;
+
+	/* the counters are ar.issue's to write; the triggers refuse anyone else */
+	if (!ArInternal())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("ar._take_numbers() is called by ar.issue() only")));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ar._take_numbers: an argument is NULL")));
+	InitMaterializedSRF(fcinfo, 0);
+	series = array_elems(PG_GETARG_ARRAYTYPE_P(0), INT4OID, &n, "series_ids");
+	periods = array_elems(PG_GETARG_ARRAYTYPE_P(1), INT4OID, &n2, "periods");
+	counts = array_elems(PG_GETARG_ARRAYTYPE_P(2), INT8OID, &n3, "counts");
+	dates = array_elems(PG_GETARG_ARRAYTYPE_P(3), DATEOID, &n4, "last_dates");
+	if (n != n2 || n != n3 || n != n4)
+		elog(ERROR, "ar._take_numbers: the arrays differ in length");
+	if (n == 0)
+		PG_RETURN_NULL();
+
+	req = palloc(sizeof(NumberReq) * n);
+	for (int i = 0; i < n; i++)
+	{
+		req[i].series_id = DatumGetInt32(series[i]);
+		req[i].period = DatumGetInt32(periods[i]);
+		req[i].count = DatumGetInt64(counts[i]);
+		req[i].last_date = DatumGetDateADT(dates[i]);
+		if (req[i].count <= 0)
+			elog(ERROR, "ar._take_numbers: count " INT64_FORMAT " is not positive", req[i].count);
+	}
+	qsort(req, n, sizeof(NumberReq), number_req_cmp);
+	for (int i = 1; i < n; i++)
+		if (number_req_cmp(&req[i - 1], &req[i]) == 0)
+			elog(ERROR, "ar._take_numbers: series %d period %d is listed twice",
+				 req[i].series_id, req[i].period);
+
+	nsp = get_namespace_oid("ar", false);
+	series_rel = get_relname_relid("series", nsp);
+	counter_rel = get_relname_relid("series_counter", nsp);
+	if (!OidIsValid(series_rel) || !OidIsValid(counter_rel))
+		elog(ERROR, "ar._take_numbers: ar.series or ar.series_counter is missing");
+
+	/* one series at a time, in series order: issuers cannot deadlock here */
+	for (int i = 0; i < n; i++)
+		if (i == 0 || req[i].series_id != req[i - 1].series_id)
+			LockDatabaseObject(series_rel, (Oid) req[i].series_id, 0, ExclusiveLock);
+
+	/* the counters as the last issuer left them */
+	rel = table_open(counter_rel, AccessShareLock);
+	att_series = get_attnum(counter_rel, "series_id");
+	att_period = get_attnum(counter_rel, "period");
+	att_value = get_attnum(counter_rel, "last_value");
+	att_date = get_attnum(counter_rel, "last_date");
+	if (att_series == InvalidAttrNumber || att_period == InvalidAttrNumber ||
+		att_value == InvalidAttrNumber || att_date == InvalidAttrNumber)
+		elog(ERROR, "ar._take_numbers: ar.series_counter lacks a column");
+	out_values = palloc(sizeof(Datum) * n);
+	out_dates = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ScanKeyData key[2];
+		SysScanDesc scan;
+		HeapTuple	tup;
+		int64		top;
+
+		ScanKeyInit(&key[0], att_series, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(req[i].series_id));
+		ScanKeyInit(&key[1], att_period, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(req[i].period));
+		scan = systable_beginscan(rel, get_relname_relid("series_counter_pkey", nsp), true,
+								  SnapshotSelf, 2, key);
+		req[i].base = 0;
+		req[i].had_date = false;
+		if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		d;
+
+			req[i].base = DatumGetInt64(heap_getattr(tup, att_value, RelationGetDescr(rel), &isnull));
+			d = heap_getattr(tup, att_date, RelationGetDescr(rel), &isnull);
+			req[i].had_date = !isnull;
+			req[i].prev_date = isnull ? 0 : DatumGetDateADT(d);
+		}
+		systable_endscan(scan);
+		if (pg_add_s64_overflow(req[i].base, req[i].count, &top))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("series %d period %d has no numbers left after " INT64_FORMAT,
+							req[i].series_id, req[i].period, req[i].base)));
+		out_values[i] = Int64GetDatum(top);
+		out_dates[i] = DateADTGetDatum(req[i].last_date);
+		series[i] = Int32GetDatum(req[i].series_id);
+		periods[i] = Int32GetDatum(req[i].period);
+	}
+	table_close(rel, AccessShareLock);
+
+	/* move them, with a snapshot that sees the last issuer's commit */
+	args[0] = PointerGetDatum(construct_array(series, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(periods, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(out_values, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(out_dates, n, DATEOID, 4, true, TYPALIGN_INT));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_snapshot(ArKeepPlan(&take_numbers_plan,
+										 "INSERT INTO ar.series_counter AS sc (series_id, period, last_value, last_date)"
+										 " SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+										 " pg_catalog.unnest($3), pg_catalog.unnest($4))"
+										 " ON CONFLICT (series_id, period) DO UPDATE"
+										 " SET last_value = excluded.last_value, last_date = excluded.last_date",
+										 4, types),
+							  args, NULL, snap, InvalidSnapshot, false, true, 0);
+	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) n)
+		elog(ERROR, "ar._take_numbers: moving %d counters failed: %s", n, SPI_result_code_string(rc));
+	SPI_finish();
+	UnregisterSnapshot(snap);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, !req[i].had_date};
+
+		values[0] = Int32GetDatum(req[i].series_id);
+		values[1] = Int32GetDatum(req[i].period);
+		values[2] = Int64GetDatum(req[i].base);
+		values[3] = DateADTGetDatum(req[i].prev_date);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * ar._open_exposure(customer_ids bigint[]) → TABLE(customer_id bigint,
+ * amount ar.amount): what the customers owe on issued invoices, per
+ * customer and currency, read with a snapshot taken now.  The credit check
+ * calls it once it holds the customers' locks, so the invoices of every
+ * issuer it waited for are counted at any isolation level.  Row-level
+ * security applies as to any query of the caller.
+ */
+Datum
+ar_open_exposure(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	Snapshot	snap;
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	args[0] = PG_GETARG_DATUM(0);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_snapshot(ArKeepPlan(&exposure_plan,
+										 "SELECT o.customer_id, ar.sum(o.open_amount)"
+										 "  FROM ar.invoice o"
+										 " WHERE o.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
+										 "   AND o.status IN ('issued', 'partially_paid')"
+										 "   AND o.kind OPERATOR(pg_catalog.=) 'invoice'"
+										 " GROUP BY o.customer_id, o.currency",
+										 1, types),
+							  args, NULL, snap, InvalidSnapshot, true, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "ar._open_exposure: the query failed: %s", SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		values[2];
+		bool		nulls[2];
+
+		values[0] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &nulls[0]);
+		values[1] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &nulls[1]);
+		/* the tuplestore copies the values out of SPI's memory */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	UnregisterSnapshot(snap);
+	return (Datum) 0;
+}
