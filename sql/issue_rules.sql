@@ -317,3 +317,7 @@ SELECT ar.issue(43::bigint);
 SELECT ar.issue(44::bigint);
 \echo :LAST_ERROR_SQLSTATE
 SELECT status, number FROM ar.invoice WHERE id = 44;
+
+-- the counters move only inside ar.issue: the numbering step refuses a direct call
+SELECT * FROM ar._take_numbers('{1}', '{2026}', '{1}', '{2026-11-22}');
+SELECT series_id, period, last_value FROM ar.series_counter WHERE series_id = 1;
