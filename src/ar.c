@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 
 #include "ar.h"
 #include "compat.h"
@@ -69,4 +70,19 @@ ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 		*cache = plan;
 	}
 	return *cache;
+}
+
+/*
+ * Run a kept plan (SPI connected) with a snapshot taken now rather than the
+ * transaction's: what the caller waited for under a lock it now holds is
+ * committed and visible, at any isolation level.
+ */
+int
+ArExecuteLatest(SPIPlanPtr plan, Datum *args, bool read_only)
+{
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	int			rc = SPI_execute_snapshot(plan, args, NULL, snap, InvalidSnapshot, read_only, true, 0);
+
+	UnregisterSnapshot(snap);
+	return rc;
 }

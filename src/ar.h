@@ -113,6 +113,8 @@ extern void ArMatchInit(void);
 
 /* ar.c: an SPI plan prepared once per backend and kept in *cache */
 extern SPIPlanPtr ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
+/* ar.c: run it (SPI connected) with a snapshot taken now */
+extern int	ArExecuteLatest(SPIPlanPtr plan, Datum *args, bool read_only);
 
 /* restore.c */
 extern bool ArRestoring(Oid role);

@@ -881,7 +881,6 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 	Oid			nsp;
 	FullTransactionId xid;
 	OwnRows		rows;
-	Snapshot	snap;
 	bytea	   *rows_hash;
 	int64		seq;
 	int			rc;
@@ -918,10 +917,9 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(rows.n);
 	values[5] = PointerGetDatum(rows_hash);
 	/* the head is moved at its latest version, not the one in our snapshot */
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_snapshot(ArKeepPlan(&seal_plan,
+	rc = ArExecuteLatest(ArKeepPlan(&seal_plan,
 										"WITH s AS ("
 										"  INSERT INTO ar.audit_seal (seq, xid, first_id, last_id, row_count, rows_hash, prev_hash, hash)"
 										"  VALUES ($1, $2, $3, $4, $5, $6, $7, ar.audit_seal_hash($7, $1, $2, $3, $4, $5, $6))"
@@ -929,11 +927,10 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 										"INSERT INTO ar.audit_head AS h (seq, hash) SELECT s.seq, s.hash FROM s"
 										" ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
 										7, types),
-							  values, NULL, snap, InvalidSnapshot, false, true, 0);
+						 values, false);
 	if (rc != SPI_OK_INSERT || SPI_processed != 1)
 		elog(ERROR, "ar.audit_seal: writing seal " INT64_FORMAT " failed: %s", seq + 1,
 			 SPI_result_code_string(rc));
 	SPI_finish();
-	UnregisterSnapshot(snap);
 	return PointerGetDatum(NULL);
 }

@@ -137,7 +137,6 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	Datum		args[4];
 	Datum	   *out_values;
 	Datum	   *out_dates;
-	Snapshot	snap;
 	int			rc;
 
 	/* the counters are ar.issue's to write; the triggers refuse anyone else */
@@ -238,21 +237,19 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	args[1] = PointerGetDatum(construct_array(periods, n, INT4OID, 4, true, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(out_values, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[3] = PointerGetDatum(construct_array(out_dates, n, DATEOID, 4, true, TYPALIGN_INT));
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_snapshot(ArKeepPlan(&take_numbers_plan,
+	rc = ArExecuteLatest(ArKeepPlan(&take_numbers_plan,
 										 "INSERT INTO ar.series_counter AS sc (series_id, period, last_value, last_date)"
 										 " SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 										 " pg_catalog.unnest($3), pg_catalog.unnest($4))"
 										 " ON CONFLICT (series_id, period) DO UPDATE"
 										 " SET last_value = excluded.last_value, last_date = excluded.last_date",
 										 4, types),
-							  args, NULL, snap, InvalidSnapshot, false, true, 0);
+						 args, false);
 	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) n)
 		elog(ERROR, "ar._take_numbers: moving %d counters failed: %s", n, SPI_result_code_string(rc));
 	SPI_finish();
-	UnregisterSnapshot(snap);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -282,17 +279,15 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1];
-	Snapshot	snap;
 	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	args[0] = PG_GETARG_DATUM(0);
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_snapshot(ArKeepPlan(&exposure_plan,
+	rc = ArExecuteLatest(ArKeepPlan(&exposure_plan,
 										 "SELECT o.customer_id, ar.sum(o.open_amount)"
 										 "  FROM ar.invoice o"
 										 " WHERE o.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
@@ -300,7 +295,7 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 										 "   AND o.kind OPERATOR(pg_catalog.=) 'invoice'"
 										 " GROUP BY o.customer_id, o.currency",
 										 1, types),
-							  args, NULL, snap, InvalidSnapshot, true, false, 0);
+						 args, true);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "ar._open_exposure: the query failed: %s", SPI_result_code_string(rc));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -314,6 +309,5 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
-	UnregisterSnapshot(snap);
 	return (Datum) 0;
 }
