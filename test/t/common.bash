@@ -182,3 +182,25 @@ race() {
 	wait "$a_pid" || { cat "$TMP/$name.a"; fail "$name: session A failed"; }
 	wait "$b_pid" && RACE_B_RC=0 || RACE_B_RC=$?
 }
+
+# single_issue_script FILE: a pgbench script that inserts a draft with one
+# line for a random customer 1..8, issues it with ar.issue() and rolls back
+# about one time in ten (after the number was given), else commits.  The
+# draft is tagged in invoice.note with the pgbench variable tag
+# (pgbench -D tag="'p1'": pgbench pastes the value, quotes and all).
+single_issue_script() {
+	cat >"$1" <<'EOF'
+\set r random(1, 10)
+\set c random(1, 8)
+BEGIN;
+INSERT INTO ar.invoice (entity_id, customer_id, currency, note) VALUES (1, :c, 'SEK', :tag) RETURNING id \gset
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (:id, 1, 'Widget', :r, 10.50, 'S', 25);
+SELECT ar.issue(:id);
+\if :r = 1
+ROLLBACK;
+\else
+COMMIT;
+\endif
+EOF
+}

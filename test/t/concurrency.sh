@@ -24,22 +24,7 @@ trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg" "max_connections = 50" || fail "cannot start the cluster"
 setup_books
 
-# Drafts are tagged in invoice.note with the phase and script that made them
-# (pgbench -D tag="'p1'": pgbench pastes the value, quotes and all).
-cat >"$TMP/single.sql" <<'EOF'
-\set r random(1, 10)
-\set c random(1, 8)
-BEGIN;
-INSERT INTO ar.invoice (entity_id, customer_id, currency, note) VALUES (1, :c, 'SEK', :tag) RETURNING id \gset
-INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
-VALUES (:id, 1, 'Widget', :r, 10.50, 'S', 25);
-SELECT ar.issue(:id);
-\if :r = 1
-ROLLBACK;
-\else
-COMMIT;
-\endif
-EOF
+single_issue_script "$TMP/single.sql"
 # Five drafts per transaction, issued in one call, the ids listed in
 # descending order (ar.issue numbers them in id order).
 cat >"$TMP/batch.sql" <<'EOF'

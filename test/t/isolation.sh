@@ -102,26 +102,13 @@ for level in 'repeatable read' 'serializable'; do
 	say "ok: $processed transactions, 0 failed; a seal and an audit row for each; ar.verify_audit silent"
 done
 
-cat >"$TMP/issue.sql" <<'EOF'
-\set r random(1, 10)
-\set c random(1, 8)
-BEGIN;
-INSERT INTO ar.invoice (entity_id, customer_id, currency) VALUES (1, :c, 'SEK') RETURNING id \gset
-INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
-VALUES (:id, 1, 'Widget', :r, 10.50, 'S', 25);
-SELECT ar.issue(:id);
-\if :r = 1
-ROLLBACK;
-\else
-COMMIT;
-\endif
-EOF
+single_issue_script "$TMP/issue.sql"
 # issue_run LEVEL EXTRA_PGBENCH_ARGS...: 8 sessions issue for SECS at LEVEL;
 # sets PROCESSED, FAILED and SERIALIZATION (pgbench's counts)
 issue_run() {
 	local level=$1; shift
 	PGOPTIONS="-c default_transaction_isolation=${level// /\\ }" \
-		pgbench -n -c 8 -j 2 -T "$SECS" --failures-detailed "$@" -f "$TMP/issue.sql" "$DB" \
+		pgbench -n -c 8 -j 2 -T "$SECS" --failures-detailed -D tag="'$level'" "$@" -f "$TMP/issue.sql" "$DB" \
 		>"$TMP/issue.out" 2>"$TMP/issue.err" && rc=0 || rc=$?
 	PROCESSED=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/issue.out")
 	FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$TMP/issue.out")
