@@ -156,7 +156,7 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	if (n != n2 || n != n3 || n != n4)
 		elog(ERROR, "ar._take_numbers: the arrays differ in length");
 	if (n == 0)
-		PG_RETURN_NULL();
+		return (Datum) 0;		/* the empty set */
 
 	req = palloc(sizeof(NumberReq) * n);
 	for (int i = 0; i < n; i++)
@@ -283,7 +283,7 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
+		return (Datum) 0;		/* the empty set */
 	args[0] = PG_GETARG_DATUM(0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
