@@ -13,10 +13,12 @@
  */
 #include "postgres.h"
 
+#include "access/attnum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "ar.h"
@@ -85,4 +87,26 @@ ArExecuteLatest(SPIPlanPtr plan, Datum *args, bool read_only)
 
 	UnregisterSnapshot(snap);
 	return rc;
+}
+
+/* the relation ar.<name> (namespace nsp, the ar schema), which must exist */
+Oid
+ArRelid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "ar is missing its relation ar.%s", name);
+	return relid;
+}
+
+/* column name of relation relid, which must exist */
+AttrNumber
+ArAttnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "ar is missing column %s of %s", name, get_rel_name(relid));
+	return attnum;
 }

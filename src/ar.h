@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "access/attnum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -115,6 +116,9 @@ extern void ArMatchInit(void);
 extern SPIPlanPtr ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
 /* ar.c: run it (SPI connected) with a snapshot taken now */
 extern int	ArExecuteLatest(SPIPlanPtr plan, Datum *args, bool read_only);
+/* ar.c: ar's own relations and columns by name; an error if missing */
+extern Oid	ArRelid(Oid nsp, const char *name);
+extern AttrNumber ArAttnum(Oid relid, const char *name);
 
 /* restore.c */
 extern bool ArRestoring(Oid role);

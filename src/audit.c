@@ -505,41 +505,21 @@ flush_chunk(CaptureStatement *st, CaptureChunk *c)
  * other with serialization errors).  A row of an aborted subtransaction is
  * invisible to it.
  */
-static Oid
-ar_relid(Oid nsp, const char *name)
-{
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "ar's audit trail is missing its relation ar.%s", name);
-	return relid;
-}
-
-static AttrNumber
-ar_attnum(Oid relid, const char *name)
-{
-	AttrNumber	attnum = get_attnum(relid, name);
-
-	if (attnum == InvalidAttrNumber)
-		elog(ERROR, "ar's audit trail is missing column %s of %s", name, get_rel_name(relid));
-	return attnum;
-}
-
 /* the last audit row this transaction has sealed already, or 0 */
 static int64
 own_sealed_upto(Oid nsp, FullTransactionId xid)
 {
-	Oid			relid = ar_relid(nsp, "audit_seal");
+	Oid			relid = ArRelid(nsp, "audit_seal");
 	Relation	rel = table_open(relid, AccessShareLock);
-	AttrNumber	last_att = ar_attnum(relid, "last_id");
+	AttrNumber	last_att = ArAttnum(relid, "last_id");
 	ScanKeyData key[1];
 	SysScanDesc scan;
 	HeapTuple	tup;
 	int64		upto = 0;
 
-	ScanKeyInit(&key[0], ar_attnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
+	ScanKeyInit(&key[0], ArAttnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
 				FullTransactionIdGetDatum(xid));
-	scan = systable_beginscan(rel, ar_relid(nsp, "audit_seal_xid"), true, SnapshotSelf, 1, key);
+	scan = systable_beginscan(rel, ArRelid(nsp, "audit_seal_xid"), true, SnapshotSelf, 1, key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -569,17 +549,17 @@ typedef struct OwnRows
 static bool
 own_rows_after(Oid nsp, FullTransactionId xid, int64 lo, OwnRows *out)
 {
-	Oid			relid = ar_relid(nsp, "audit");
+	Oid			relid = ArRelid(nsp, "audit");
 	Relation	rel = table_open(relid, AccessShareLock);
-	AttrNumber	id_att = ar_attnum(relid, "id");
-	AttrNumber	hash_att = ar_attnum(relid, "hash");
+	AttrNumber	id_att = ArAttnum(relid, "id");
+	AttrNumber	hash_att = ArAttnum(relid, "hash");
 	pg_cryptohash_ctx *ctx = NULL;
 	ScanKeyData key[2];
 	SysScanDesc scan;
 	HeapTuple	tup;
 	int64		n = 0;
 
-	ScanKeyInit(&key[0], ar_attnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
+	ScanKeyInit(&key[0], ArAttnum(relid, "xid"), BTEqualStrategyNumber, F_XID8EQ,
 				FullTransactionIdGetDatum(xid));
 	ScanKeyInit(&key[1], id_att, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(lo));
 	if (out != NULL)
@@ -590,7 +570,7 @@ own_rows_after(Oid nsp, FullTransactionId xid, int64 lo, OwnRows *out)
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory")));
 	}
-	scan = systable_beginscan(rel, ar_relid(nsp, "audit_xid"), true, SnapshotSelf, 2, key);
+	scan = systable_beginscan(rel, ArRelid(nsp, "audit_xid"), true, SnapshotSelf, 2, key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -825,7 +805,7 @@ static int64
 chain_head(Oid nsp, Datum *hash)
 {
 	static const char genesis[] = "ar audit genesis";
-	Oid			relid = ar_relid(nsp, "audit_head");
+	Oid			relid = ArRelid(nsp, "audit_head");
 	Relation	rel = table_open(relid, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
 	HeapTuple	tup = systable_getnext(scan);
@@ -835,8 +815,8 @@ chain_head(Oid nsp, Datum *hash)
 	{
 		bool		isnull;
 
-		seq = DatumGetInt64(heap_getattr(tup, ar_attnum(relid, "seq"), RelationGetDescr(rel), &isnull));
-		*hash = datumCopy(heap_getattr(tup, ar_attnum(relid, "hash"), RelationGetDescr(rel), &isnull),
+		seq = DatumGetInt64(heap_getattr(tup, ArAttnum(relid, "seq"), RelationGetDescr(rel), &isnull));
+		*hash = datumCopy(heap_getattr(tup, ArAttnum(relid, "hash"), RelationGetDescr(rel), &isnull),
 						  false, -1);
 		if (HeapTupleIsValid(systable_getnext(scan)))
 			elog(ERROR, "ar.audit_head has more than one row");
@@ -889,7 +869,7 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		elog(ERROR, "ar.audit_seal must be fired AFTER INSERT ... FOR EACH ROW");
 	nsp = get_namespace_oid("ar", false);
-	if (RelationGetRelid(td->tg_relation) != ar_relid(nsp, "audit"))
+	if (RelationGetRelid(td->tg_relation) != ArRelid(nsp, "audit"))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("ar.audit_seal() seals ar.audit only, not \"%s.%s\"",
@@ -900,7 +880,7 @@ ar_audit_seal(PG_FUNCTION_ARGS)
 	if (!own_rows_after(nsp, xid, own_sealed_upto(nsp, xid), &rows))
 		return PointerGetDatum(NULL);
 
-	LockRelationOid(ar_relid(nsp, "audit_head"), ExclusiveLock);
+	LockRelationOid(ArRelid(nsp, "audit_head"), ExclusiveLock);
 	seq = chain_head(nsp, &values[6]);
 	if (seq == PG_INT64_MAX)
 		ereport(ERROR,

@@ -128,6 +128,7 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	Oid			nsp;
 	Oid			series_rel;
 	Oid			counter_rel;
+	Oid			counter_pkey;
 	Relation	rel;
 	AttrNumber	att_series,
 				att_period,
@@ -175,10 +176,9 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 				 req[i].series_id, req[i].period);
 
 	nsp = get_namespace_oid("ar", false);
-	series_rel = get_relname_relid("series", nsp);
-	counter_rel = get_relname_relid("series_counter", nsp);
-	if (!OidIsValid(series_rel) || !OidIsValid(counter_rel))
-		elog(ERROR, "ar._take_numbers: ar.series or ar.series_counter is missing");
+	series_rel = ArRelid(nsp, "series");
+	counter_rel = ArRelid(nsp, "series_counter");
+	counter_pkey = ArRelid(nsp, "series_counter_pkey");
 
 	/* one series at a time, in series order: issuers cannot deadlock here */
 	for (int i = 0; i < n; i++)
@@ -187,13 +187,10 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 
 	/* the counters as the last issuer left them */
 	rel = table_open(counter_rel, AccessShareLock);
-	att_series = get_attnum(counter_rel, "series_id");
-	att_period = get_attnum(counter_rel, "period");
-	att_value = get_attnum(counter_rel, "last_value");
-	att_date = get_attnum(counter_rel, "last_date");
-	if (att_series == InvalidAttrNumber || att_period == InvalidAttrNumber ||
-		att_value == InvalidAttrNumber || att_date == InvalidAttrNumber)
-		elog(ERROR, "ar._take_numbers: ar.series_counter lacks a column");
+	att_series = ArAttnum(counter_rel, "series_id");
+	att_period = ArAttnum(counter_rel, "period");
+	att_value = ArAttnum(counter_rel, "last_value");
+	att_date = ArAttnum(counter_rel, "last_date");
 	out_values = palloc(sizeof(Datum) * n);
 	out_dates = palloc(sizeof(Datum) * n);
 	for (int i = 0; i < n; i++)
@@ -205,8 +202,7 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 
 		ScanKeyInit(&key[0], att_series, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(req[i].series_id));
 		ScanKeyInit(&key[1], att_period, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(req[i].period));
-		scan = systable_beginscan(rel, get_relname_relid("series_counter_pkey", nsp), true,
-								  SnapshotSelf, 2, key);
+		scan = systable_beginscan(rel, counter_pkey, true, SnapshotSelf, 2, key);
 		req[i].base = 0;
 		req[i].had_date = false;
 		if (HeapTupleIsValid(tup = systable_getnext(scan)))
