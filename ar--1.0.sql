@@ -230,8 +230,10 @@ CREATE TABLE ar.fx_rate (
 COMMENT ON TABLE ar.fx_rate IS
 	'exchange rates: 1 unit of from_currency = rate units of to_currency, valid from valid_on until the next row';
 
--- The rate of a pair on a day: the row of ar.fx_rate valid then.
-CREATE FUNCTION ar.fx_rate_on(from_currency text, to_currency text, on_date date)
+-- The rate of a pair on a day: the row of ar.fx_rate valid then; none is
+-- an error, or NULL with missing_ok.
+CREATE FUNCTION ar.fx_rate_on(from_currency text, to_currency text, on_date date,
+							  missing_ok boolean DEFAULT false)
 	RETURNS numeric
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, ar, pg_temp
@@ -246,7 +248,7 @@ BEGIN
 	   AND f.valid_on <= on_date
 	 ORDER BY f.valid_on DESC
 	 LIMIT 1;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND NOT missing_ok THEN
 		RAISE EXCEPTION 'no exchange rate from % to % on or before %', upper(from_currency),
 			upper(to_currency), to_char(on_date, 'YYYY-MM-DD')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -255,8 +257,8 @@ BEGIN
 	RETURN r;
 END
 $$;
-COMMENT ON FUNCTION ar.fx_rate_on(text, text, date) IS
-	'the rate of ar.fx_rate for a currency pair valid on a day (the latest row on or before it)';
+COMMENT ON FUNCTION ar.fx_rate_on(text, text, date, boolean) IS
+	'the rate of ar.fx_rate for a currency pair valid on a day (the latest row on or before it); none: an error, or NULL with missing_ok';
 
 CREATE FUNCTION ar.convert(amount ar.amount, to_currency text, on_date date)
 	RETURNS ar.amount
@@ -1241,7 +1243,7 @@ CREATE TYPE ar.issue_item AS (
 	channel text,
 	tax_currency text,			-- the seller's currency when the invoice is in another (BT-6)
 	tax_minor smallint,
-	credited_rate numeric		-- a credit note's: the rate of the invoice it credits
+	tax_rate numeric			-- its rate: a credit note's is the invoice's it credits
 );
 
 -- Numbers given out per series and period (src/numbering.c): this call's
@@ -1332,7 +1334,10 @@ BEGIN
 						 coalesce(i.due_date, d.issue_date + c.payment_terms_days),
 						 CASE s.reset WHEN 'yearly' THEN extract(year FROM d.issue_date)::integer ELSE 0 END,
 						 s.pattern, e.reference_scheme, s.reference_prefix, c.channel,
-						 nullif(e.currency, i.currency), ecur.minor_unit, cr.tax_currency_rate)::ar.issue_item
+						 nullif(e.currency, i.currency), ecur.minor_unit,
+						 CASE WHEN e.currency <> i.currency THEN
+							 coalesce(cr.tax_currency_rate, ar.fx_rate_on(i.currency, e.currency, d.issue_date, true))
+						 END)::ar.issue_item
 				   ORDER BY i.id)
 	  INTO items
 	  FROM ar.invoice i
@@ -1419,10 +1424,7 @@ BEGIN
 	-- art. 230): at the rate of the issue date, or for a credit note the
 	-- rate of the invoice it credits.
 	SELECT it.id, it.currency, it.tax_currency, it.issue_date INTO bad FROM unnest(items) it
-	 WHERE it.tax_currency IS NOT NULL AND it.credited_rate IS NULL
-	   AND NOT EXISTS (SELECT 1 FROM ar.fx_rate f
-						WHERE f.from_currency = it.currency AND f.to_currency = it.tax_currency
-						  AND f.valid_on <= it.issue_date)
+	 WHERE it.tax_currency IS NOT NULL AND it.tax_rate IS NULL
 	 ORDER BY it.id LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'invoice %: no exchange rate from % to % on or before %', bad.id, bad.currency,
@@ -1546,9 +1548,6 @@ BEGIN
 	RETURN QUERY
 	WITH n AS (
 		SELECT it.*, tt.net, tt.tax,
-			   CASE WHEN it.tax_currency IS NOT NULL THEN
-				   coalesce(it.credited_rate, ar.fx_rate_on(it.currency, it.tax_currency, it.issue_date))
-			   END AS tax_rate,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax

@@ -374,6 +374,10 @@ INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_pric
 VALUES (40, 1, 'Konsulttimme', 3, 333.33, 'S', 25);
 SELECT ar.issue(40);
 SELECT tax_total, tax_currency_rate, tax_total_accounting FROM ar.invoice WHERE id = 40;
+-- the rate it took, looked up by ar.fx_rate_on; no rate is an error, or NULL with missing_ok
+SELECT ar.fx_rate_on('eur', 'sek', '2026-03-10') AS rate,
+       ar.fx_rate_on('EUR', 'NOK', '2025-12-31', missing_ok => true) AS none_before_2026;
+SELECT ar.fx_rate_on('EUR', 'NOK', '2025-12-31');
 SELECT p AS path, pg_temp.xp(p, ar.invoice_ubl(40)) AS value
   FROM unnest(ARRAY[
 	'/i:Invoice/cbc:DocumentCurrencyCode/text()',
