@@ -2857,6 +2857,18 @@ CREATE FUNCTION ar.audit_row_hash(id bigint, xid xid8, at timestamptz, actor tex
 COMMENT ON FUNCTION ar.audit_row_hash(bigint, xid8, timestamptz, text, text, text, text, integer, jsonb, boolean) IS
 	'sha256 of id|xid|at (epoch microseconds)|actor|table_name|op|row_key|entity_id|t or f|data (src/audit.c)';
 
+-- A row as its audit rows say it is now: ar.audit_state(op, data ORDER BY
+-- id) over one row's audit rows replays them (an INSERT sets the whole row,
+-- an UPDATE lays its changed columns over it, a DELETE leaves NULL).
+-- ar.verify_audit compares it with the table.
+CREATE FUNCTION ar.audit_fold(state jsonb, op text, data jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'ar_audit_fold' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION ar.audit_fold(jsonb, text, jsonb) IS
+	'transition function of ar.audit_state: INSERT gives data, UPDATE state || data, DELETE NULL (src/audit.c)';
+CREATE AGGREGATE ar.audit_state(op text, data jsonb) (SFUNC = ar.audit_fold, STYPE = jsonb);
+COMMENT ON AGGREGATE ar.audit_state(text, jsonb) IS
+	'a row as its audit rows, in id order, say it is now (NULL when deleted); use with ORDER BY id';
+
 CREATE FUNCTION ar.audit_seal_hash(prev_hash bytea, seq bigint, xid xid8, first_id bigint,
 								   last_id bigint, row_count bigint, rows_hash bytea)
 	RETURNS bytea
@@ -3008,12 +3020,60 @@ BEGIN ATOMIC
 		 WHERE h.seq <> (SELECT coalesce(max(s.seq), 0) FROM ar.audit_seal s)
 			OR h.hash <> coalesce((SELECT s.hash FROM ar.audit_seal s ORDER BY s.seq DESC LIMIT 1),
 								  sha256('ar audit genesis'::bytea))
+	), trail AS (
+		SELECT a.table_name, a.row_key, max(a.id) AS last_id,
+			   ar.audit_state(a.op, a.data ORDER BY a.id) AS state
+		  FROM ar.audit a
+		 GROUP BY a.table_name, a.row_key
+	), compared AS (
+		-- each row of the four tables against its trail, both as to_jsonb
+		-- gives them in this session (the trail's values read back into the
+		-- row type first, so that TimeZone and the like do not enter)
+		SELECT 1 AS tab, 'invoice' AS tname, t.last_id, coalesce(x.id::text, t.row_key) AS row_key,
+			   to_jsonb(x) AS now, to_jsonb(jsonb_populate_record(NULL::ar.invoice, t.state)) AS was
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'invoice') t
+		  FULL JOIN ar.invoice x ON (x.id::text COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 2, 'invoice_line', t.last_id, coalesce(x.invoice_id || '/' || x.line_no, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.invoice_line, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'invoice_line') t
+		  FULL JOIN ar.invoice_line x ON ((x.invoice_id || '/' || x.line_no) COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 3, 'payment', t.last_id, coalesce(x.id::text, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.payment, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'payment') t
+		  FULL JOIN ar.payment x ON (x.id::text COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 4, 'allocation', t.last_id, coalesce(x.id::text, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.allocation, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'allocation') t
+		  FULL JOIN ar.allocation x ON (x.id::text COLLATE "C") = t.row_key
+	), row_problems AS (
+		SELECT c.last_id AS audit_id,
+			   'ar.' || c.tname || ' ' || c.row_key ||
+			   CASE WHEN c.now IS NULL THEN ' is in the audit trail but not in the table'
+					WHEN c.last_id IS NULL THEN ' has no audit row'
+					WHEN c.was IS NULL THEN ' is deleted in the audit trail but is in the table'
+					ELSE ' differs from its audit trail in ' ||
+						 (SELECT string_agg(k.key, ', ' ORDER BY k.key) FROM jsonb_each(c.now) k
+						   WHERE k.value IS DISTINCT FROM c.was -> k.key) END AS problem,
+			   c.tab, c.row_key
+		  FROM compared c
+		 WHERE c.now IS DISTINCT FROM c.was
 	)
-	SELECT p.audit_id, p.seal_seq, p.problem FROM problems p
-	 ORDER BY p.pos, p.seal_seq NULLS FIRST LIMIT 1;
+	SELECT q.audit_id, q.seal_seq, q.problem
+	  FROM (SELECT p.audit_id, p.seal_seq, p.problem, 0 AS rank, p.pos, NULL::integer AS tab,
+				   NULL::text AS row_key
+			  FROM problems p
+			UNION ALL
+			-- the tables are compared only with a trail that is whole
+			SELECT r.audit_id, NULL, r.problem, 1, r.audit_id, r.tab, r.row_key
+			  FROM row_problems r
+			 WHERE NOT EXISTS (SELECT 1 FROM problems)) q
+	 ORDER BY q.rank, q.tab, q.pos, q.seal_seq NULLS FIRST, q.row_key LIMIT 1;
 END;
 COMMENT ON FUNCTION ar.verify_audit() IS
-	'recomputes the audit hash chain; returns the first broken link (an altered, unsealed or missing row or seal) or no row';
+	'recomputes the audit hash chain and compares invoices, lines, payments and allocations with it; returns the first broken link (an altered, unsealed or missing row or seal, or a row written behind the triggers) or no row';
 -- (end of audit trail)
 
 /* ------------------------------------------------------------------------

@@ -158,6 +158,59 @@ BEGIN;
 UPDATE ar.audit_head SET seq = seq - 1;
 SELECT * FROM ar.verify_audit();
 ROLLBACK;
+-- the tables are compared with the trail: a row written with the triggers
+-- off is found (each case rolled back)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ar.invoice SET open_amount = '0.00 EUR', status = 'paid' WHERE id = 1;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ar.invoice_line SET unit_price = 1 WHERE invoice_id = 1 AND line_no = 2;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ar.allocation WHERE id = 1;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, unallocated)
+VALUES (99, 1, 'P99', '2026-11-20', '9.00 EUR', '9.00 EUR');
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- the draft deleted above, put back behind the triggers
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (3, 1, 1, 'EUR');
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- a broken chain is named before any table row
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ar.invoice SET note = 'hiljaa' WHERE id = 1;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
+UPDATE ar.audit SET hash = sha256('x'::bytea) WHERE id = 5;
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- the trail's values are read back into the row type: another TimeZone or
+-- DateStyle than the writer's is no difference
+BEGIN;
+SET LOCAL TimeZone = 'Asia/Kolkata';
+SET LOCAL DateStyle = 'SQL, DMY';
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
+-- how a row's audit rows replay
+SELECT ar.audit_state(op, data ORDER BY ord)
+  FROM (VALUES (1, 'INSERT', '{"a": 1, "b": 2}'::jsonb), (2, 'UPDATE', '{"b": 3}')) v(ord, op, data);
+SELECT ar.audit_state(op, data ORDER BY ord) IS NULL AS deleted
+  FROM (VALUES (1, 'INSERT', '{"a": 1}'::jsonb), (2, 'DELETE', '{"a": 1}')) v(ord, op, data);
+SELECT ar.audit_state(op, data ORDER BY ord)
+  FROM (VALUES (1, 'DELETE', '{"a": 1}'::jsonb), (2, 'INSERT', '{"a": 2}'), (3, 'UPDATE', '{"c": 4}')) v(ord, op, data);
+SELECT ar.audit_fold('{}', 'TRUNCATE', '{}');
+SELECT ar.audit_fold('{}', NULL, '{}');
 SELECT * FROM ar.verify_audit();
 DELETE FROM ar.entity_access;
 DROP ROLE ar_audit_clerk;

@@ -66,6 +66,7 @@
 #include "ar.h"
 
 PG_FUNCTION_INFO_V1(ar_audit_row_hash);
+PG_FUNCTION_INFO_V1(ar_audit_fold);
 PG_FUNCTION_INFO_V1(ar_audit_capture);
 PG_FUNCTION_INFO_V1(ar_audit_capturing);
 PG_FUNCTION_INFO_V1(ar_audit_seal);
@@ -169,6 +170,46 @@ ar_audit_row_hash(PG_FUNCTION_ARGS)
 					  PG_GETARG_BOOL(9), PG_GETARG_JSONB_P(8));
 	hasher_free(&h);
 	PG_RETURN_BYTEA_P(hash);
+}
+
+/*
+ * ar.audit_fold(state jsonb, op text, data jsonb) → jsonb: the transition
+ * function of the aggregate ar.audit_state, which replays a row's audit
+ * rows in id order into the row as the trail says it is now.  An INSERT
+ * starts the row over with its whole row, an UPDATE lays its changed
+ * columns over it, a DELETE leaves no row (NULL).  An UPDATE with no row
+ * before it gives only the columns it changed.
+ */
+Datum
+ar_audit_fold(PG_FUNCTION_ARGS)
+{
+	text	   *op;
+	const char *name;
+	int			len;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ar.audit_fold needs an op and data, got %s",
+						PG_ARGISNULL(1) ? "a null op" : "null data")));
+	op = PG_GETARG_TEXT_PP(1);
+	name = VARDATA_ANY(op);
+	len = VARSIZE_ANY_EXHDR(op);
+	if (len == 6 && memcmp(name, "INSERT", 6) == 0)
+		PG_RETURN_DATUM(PG_GETARG_DATUM(2));
+	if (len == 6 && memcmp(name, "DELETE", 6) == 0)
+		PG_RETURN_NULL();
+	if (len == 6 && memcmp(name, "UPDATE", 6) == 0)
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_DATUM(PG_GETARG_DATUM(2));
+		PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, PG_GETARG_DATUM(0), PG_GETARG_DATUM(2)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid audit op \"%s\"", text_to_cstring(op)),
+			 errhint("The ops of ar.audit are INSERT, UPDATE and DELETE.")));
+	PG_RETURN_NULL();			/* keep the compiler quiet */
 }
 
 /* ------------------------------------------------------------------------
