@@ -673,6 +673,7 @@ CREATE TABLE ar.entity (
 	peppol_scheme text,
 	peppol_id text,
 	reference_scheme text NOT NULL DEFAULT 'ocr',
+	fik_creditor text,
 	jurisdiction text REFERENCES ar.country (code),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT entity_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)),
@@ -682,7 +683,11 @@ CREATE TABLE ar.entity (
 	CONSTRAINT entity_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
 	CONSTRAINT entity_peppol_scheme_check CHECK (peppol_scheme ~ '^[0-9]{4}$'),
 	CONSTRAINT entity_reference_scheme_check CHECK (reference_scheme IN
-		('ocr', 'ocr_len', 'kid10', 'kid11', 'fi', 'rf', 'fik'))
+		('ocr', 'ocr_len', 'kid10', 'kid11', 'fi', 'rf', 'fik')),
+	-- the Danish FIK creditor number (kreditornummer): 8 digits, the first 8
+	CONSTRAINT entity_fik_creditor_check CHECK (fik_creditor ~ '^8[0-9]{7}$'),
+	-- FIK payments carry FIK payment ids: the entity's references must be them
+	CONSTRAINT entity_fik_scheme_check CHECK (fik_creditor IS NULL OR reference_scheme = 'fik')
 );
 COMMENT ON TABLE ar.entity IS
 	'legal entities that invoice: the tenant boundary of ar; jurisdiction (default: country) names the late-payment law';

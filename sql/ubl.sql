@@ -401,3 +401,60 @@ INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR
 SELECT ar.credit(40, 'One hour less', '125.00 EUR') AS cn40 \gset
 SELECT kind, tax_total, tax_currency_rate, tax_total_accounting FROM ar.invoice WHERE id = :cn40;
 SELECT pg_temp.xp('/c:CreditNote/cac:TaxTotal[2]/cbc:TaxAmount/text()', ar.invoice_ubl(:cn40)) AS cn_vat_in_sek;
+
+-- 13. Danish FIK: a DKK invoice of an entity with a FIK creditor number is
+-- payable by FIK, payment means 93 with "71#" and the payment id, and the
+-- creditor number as the account (DK-R-010, DK-R-011); the text shows the
+-- code line of the payment slip.  The creditor number is 8 digits, the
+-- first 8, and only for an entity whose references are FIK payment ids.
+\set VERBOSITY terse
+INSERT INTO ar.entity (id, code, name, country, vat_id, company_id, currency, city,
+                       peppol_scheme, peppol_id, reference_scheme, fik_creditor)
+VALUES (3, 'DK1', 'Havn ApS', 'DK', 'DK13585628', '13585628', 'DKK', 'København',
+        '0184', 'DK13585628', 'fik', '71234567');
+INSERT INTO ar.entity (id, code, name, country, currency, reference_scheme, fik_creditor)
+VALUES (3, 'DK1', 'Havn ApS', 'DK', 'DKK', 'ocr', '81234567');
+\set VERBOSITY default
+INSERT INTO ar.entity (id, code, name, country, vat_id, company_id, currency, city,
+                       peppol_scheme, peppol_id, reference_scheme, fik_creditor)
+VALUES (3, 'DK1', 'Havn ApS', 'DK', 'DK13585628', '13585628', 'DKK', 'København',
+        '0184', 'DK13585628', 'fik', '81234567');
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (3, 'F', 'invoice', 'F{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, vat_id, company_id, city,
+                         peppol_scheme, peppol_id, channel, currency)
+VALUES (7, 3, 'D1', 'Købmand Jørgensen A/S', 'DK', 'DK29403473', '29403473', 'Aarhus',
+        '0184', '29403473', 'peppol', 'DKK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference)
+VALUES (50, 3, 7, 'DKK', '2026-03-10', 'Indkøb 7');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (50, 1, 'Reb', 4, 125, 'S', 25);
+-- no IBAN is needed: FIK is where to pay
+SELECT ar.issue(50);
+SELECT number, payment_reference FROM ar.invoice WHERE id = 50;
+SELECT pg_temp.xp('count(//cac:PaymentMeans)', d) AS means,
+       pg_temp.xp('//cac:PaymentMeans/cbc:PaymentMeansCode/text()', d) AS code,
+       pg_temp.xp('//cac:PaymentMeans/cbc:PaymentID/text()', d) AS payment_id,
+       pg_temp.xp('//cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID/text()', d) AS account
+  FROM (SELECT ar.invoice_ubl(50) AS d) x;
+-- with an IBAN too, FIK stays the only means: the means of a document share
+-- one code and one payment id (UBL-SR-44, UBL-SR-47); the text shows both
+UPDATE ar.entity SET iban = 'DK50 0040 0440 1162 43', bic = 'DABADKKK' WHERE id = 3;
+SELECT pg_temp.xp('//cac:PaymentMeans/cbc:PaymentMeansCode/text()', d) AS codes,
+       pg_temp.xp('//cac:PaymentMeans/cbc:PaymentID/text()', d) AS payment_ids,
+       pg_temp.xp('//cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID/text()', d) AS accounts
+  FROM (SELECT ar.invoice_ubl(50) AS d) x;
+SELECT line FROM regexp_split_to_table(ar.invoice_text(50), E'\n') line
+ WHERE line ~ '^(Reference|FIK|IBAN)';
+-- the creditor number is the entity's: a scheme that is not FIK is refused while it is set
+\set VERBOSITY terse
+UPDATE ar.entity SET reference_scheme = 'rf' WHERE id = 3;
+\set VERBOSITY default
+-- a document in another currency pays by IBAN only
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR', 'DKK', '2026-03-01', 7.46);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference)
+VALUES (51, 3, 7, 'EUR', '2026-03-10', 'Indkøb 8');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (51, 1, 'Reb', 4, 16.75, 'S', 25);
+SELECT ar.issue(51) IS NOT NULL AS issued;
+SELECT pg_temp.xp('//cac:PaymentMeans/cbc:PaymentMeansCode/text()', ar.invoice_ubl(51)) AS codes,
+       strpos(ar.invoice_text(51), 'FIK') AS fik_in_text;

@@ -80,6 +80,7 @@ typedef struct UblParty
 	char	   *iban;			/* entity */
 	char	   *bic;			/* entity */
 	char	   *bankgiro;		/* entity */
+	char	   *fik_creditor;	/* entity: Danish FIK creditor number */
 	char	   *peppol_scheme;
 	char	   *peppol_id;
 	char	   *channel;		/* customer */
@@ -183,12 +184,12 @@ static SPIPlanPtr plan_customers;
 "       i.net_total, i.tax_total, i.total, i.payment_reference," \
 "       i.buyer_reference, i.order_reference, cr.number, cr.issue_date, i.tax_total_accounting,"
 
-/* columns 17-29 of sql_head_one, 2-14 of sql_entities */
+/* columns 17-30 of sql_head_one, 2-15 of sql_entities */
 #define SELLER_COLUMNS \
 "       e.code, e.name, e.country, e.vat_id, e.company_id, e.street, e.city, e.postal_code," \
-"       e.iban, e.bic, e.bankgiro, e.peppol_scheme, e.peppol_id"
+"       e.iban, e.bic, e.bankgiro, e.peppol_scheme, e.peppol_id, e.fik_creditor"
 
-/* columns 30-41 of sql_head_one, 2-13 of sql_customers */
+/* columns 31-42 of sql_head_one, 2-13 of sql_customers */
 #define BUYER_COLUMNS \
 "       c.customer_no, c.name, c.country, c.vat_id, c.company_id, c.street, c.city," \
 "       c.postal_code, c.email, c.peppol_scheme, c.peppol_id, c.channel"
@@ -754,7 +755,7 @@ doc_of_row(const UblChunk *chunk, UblDoc *cur, int64 id, const char *what, bool 
 	return cur;
 }
 
-/* the seller from 13 columns starting at c (SELLER_COLUMNS) */
+/* the seller from 14 columns starting at c (SELLER_COLUMNS) */
 static void
 fill_seller(UblParty *p, const Row *row, int c)
 {
@@ -771,6 +772,7 @@ fill_seller(UblParty *p, const Row *row, int c)
 	p->bankgiro = get_text(row, c + 10);
 	p->peppol_scheme = get_text(row, c + 11);
 	p->peppol_id = get_text(row, c + 12);
+	p->fik_creditor = get_text(row, c + 13);
 }
 
 /* the buyer from 12 columns starting at c (BUYER_COLUMNS) */
@@ -1057,7 +1059,7 @@ load_chunk(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk)
 		if (single)
 		{
 			fill_seller(&d->seller, &row, 17);
-			fill_buyer(&d->buyer, &row, 30);
+			fill_buyer(&d->buyer, &row, 31);
 		}
 		else
 		{
@@ -1194,6 +1196,18 @@ require_issued(const UblDoc *doc)
 	if (!doc->has_issue_date || !doc->has_totals ||
 		(!doc->credit_note && !doc->has_due_date))
 		elog(ERROR, "issued %s lacks its dates or totals", doc_label(doc));
+}
+
+/*
+ * Is the invoice payable by Danish FIK (kortart 71): a DKK invoice of an
+ * entity with a FIK creditor number.  The entity's references are then FIK
+ * payment ids (a constraint of ar.entity); issuing gives every invoice one.
+ */
+static bool
+pays_by_fik(const UblDoc *doc)
+{
+	return !doc->credit_note && present(doc->seller.fik_creditor) &&
+		strcmp(doc->currency, "DKK") == 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -1431,13 +1445,13 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 
 	/* where to pay */
 	if (!doc->credit_note && doc_total(doc) > 0 && !present(s->iban) &&
-		!(present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0))
+		!(present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0) && !pays_by_fik(doc))
 		problem(pl, ERRCODE_NOT_NULL_VIOLATION, "entity", "iban",
 				psprintf("%s: the seller's bank account is missing: entity %s has no iban%s", label, s->code,
 						 strcmp(doc->currency, "SEK") == 0 ? " and no bankgiro" : ""),
 				psprintf("The e-invoice asks for payment by credit transfer (payment means 30 or 58), which needs the payee's account (BR-50, BR-61)%s.",
 						 strcmp(doc->currency, "SEK") == 0 ? "" : "; a bankgiro takes only SEK"),
-				pstrdup("Set ar.entity.iban (or bankgiro, for SEK)."));
+				pstrdup("Set ar.entity.iban (or bankgiro, for SEK; fik_creditor, for DKK)."));
 
 	/* Danish credit notes between Danish parties */
 	if (doc->credit_note && strcmp(s->country, "DK") == 0 && strcmp(b->country, "DK") == 0 &&
@@ -1759,12 +1773,12 @@ write_party(UblWriter *uw, const UblParty *p, bool seller, bool vat_ids)
 }
 
 static void
-write_payment_means(UblWriter *uw, const char *code, const char *account,
-					const char *branch)
+write_payment_means(UblWriter *uw, const char *code, const char *payment_id,
+					const char *account, const char *branch)
 {
 	open_el(uw, "cac:PaymentMeans");
 	el_code(uw, "cbc:PaymentMeansCode", code);
-	el_code(uw, "cbc:PaymentID", uw->doc->payment_reference);
+	el_code(uw, "cbc:PaymentID", payment_id);
 	open_el(uw, "cac:PayeeFinancialAccount");
 	el_code(uw, "cbc:ID", account);
 	if (present(branch))
@@ -1859,13 +1873,27 @@ write_ubl_body(UblWriter *uw)
 		raw(uw, "</cac:Country></cac:Address></cac:DeliveryLocation></cac:Delivery>");
 	}
 
-	/* payment: bankgiro for SEK, then the IBAN */
-	if (!cn && doc->total > 0)
+	/*
+	 * payment: FIK alone for DKK, else bankgiro for SEK, then the IBAN.  All
+	 * means of a document share one code and one payment id (UBL-SR-44,
+	 * UBL-SR-47), so FIK (93) leaves out the IBAN (58).
+	 */
+	if (!cn && doc->total > 0 && pays_by_fik(doc) && present(doc->payment_reference))
+	{
+		/*
+		 * kortart and payment id as "71#" and the 15 digits, the creditor
+		 * number as the account (DK-R-010, DK-R-011)
+		 */
+		write_payment_means(uw, "93", psprintf("71#%s", doc->payment_reference),
+							doc->seller.fik_creditor, NULL);
+	}
+	else if (!cn && doc->total > 0)
 	{
 		const UblParty *s = &doc->seller;
 
 		if (present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0)
-			write_payment_means(uw, "30", compact_id(s->bankgiro), "SE:BANKGIRO");
+			write_payment_means(uw, "30", doc->payment_reference, compact_id(s->bankgiro),
+								"SE:BANKGIRO");
 		if (present(s->iban))
 		{
 			/*
@@ -1875,7 +1903,8 @@ write_ubl_body(UblWriter *uw)
 			bool		sepa = strcmp(doc->currency, "EUR") == 0 ||
 			(strcmp(s->country, "DK") == 0 && strcmp(doc->buyer.country, "DK") == 0);
 
-			write_payment_means(uw, sepa ? "58" : "30", compact_iban(s->iban), s->bic);
+			write_payment_means(uw, sepa ? "58" : "30", doc->payment_reference,
+								compact_iban(s->iban), s->bic);
 		}
 	}
 	open_el(uw, "cac:PaymentTerms");
@@ -2298,6 +2327,10 @@ render_text(const UblDoc *doc)
 		fmt_date(d1, doc->due_date);
 		append_field(&out, "Due date", d1);
 		append_field(&out, "Reference", doc->payment_reference);
+		/* the FIK code line of a Danish payment slip: +71<id+creditor< */
+		if (pays_by_fik(doc) && present(doc->payment_reference))
+			append_field(&out, "FIK", psprintf("+71<%s+%s<", doc->payment_reference,
+											   s->fik_creditor));
 		if (present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0)
 			append_field(&out, "Bankgiro", s->bankgiro);
 		if (present(s->iban))

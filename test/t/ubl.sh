@@ -53,6 +53,8 @@ INSERT INTO ar.entity (id, code, name, country, vat_id, company_id, currency, st
   'DK50 0040 0440 1162 43', 'DABADKKK', NULL, '0184', 'DK13585628', 'fik'),
  (4, 'SE4', 'Bröderna Ørn & Æsa <Åkeri> "Norr" ''Syd'' AB', 'SE', 'SE556036079301', '5560360793', 'SEK',
   'Ågatan 1 & 2', 'Umeå', '903 26', NULL, NULL, '5050-1055', '0007', '5560360793', 'ocr');
+-- the Danish seller is paid by FIK too (its references are FIK payment ids)
+UPDATE ar.entity SET fik_creditor = '81234567' WHERE id = 3;
 INSERT INTO ar.series (entity_id, code, kind, pattern, reset)
 SELECT e, v.code, v.kind, v.pattern, 'yearly' FROM generate_series(1, 4) e,
   (VALUES ('INV', 'invoice', 'INV-{YYYY}-{N:6}'), ('CN', 'credit_note', 'CN-{YYYY}-{N:5}')) v(code, kind, pattern);
@@ -203,6 +205,14 @@ grep -q '</cac:TaxTotal><cac:TaxTotal><cbc:TaxAmount currencyID="SEK">700.75</cb
 	"$OUT/jpy-no-decimals.xml" || fail "jpy-no-decimals.xml has no VAT total in SEK (BT-111)"
 grep -q 'TaxCurrencyCode' "$OUT/s-standard-rate.xml" && fail "a SEK invoice of a SEK seller has a TaxCurrencyCode"
 say "ok: the JPY invoice of a SEK seller carries TaxCurrencyCode SEK and its VAT in SEK (700.75); a SEK one neither"
+# FIK: the Danish invoice is payable by FIK (93, "71#" and its payment id,
+# the creditor number as account), and by nothing else: the means of a
+# document share one code (UBL-SR-47), so its IBAN (58) is left out
+fik=$(sql -c "SELECT '71#' || payment_reference FROM ar.invoice WHERE id = 113")
+[[ "$fik" =~ ^71#[0-9]{15}$ ]] || fail "invoice 113: FIK payment id is '$fik'"
+grep -q "<cac:PaymentMeans><cbc:PaymentMeansCode>93</cbc:PaymentMeansCode><cbc:PaymentID>$fik</cbc:PaymentID><cac:PayeeFinancialAccount><cbc:ID>81234567</cbc:ID></cac:PayeeFinancialAccount></cac:PaymentMeans><cac:PaymentTerms>" \
+	"$OUT/danish-seller-and-buyer.xml" || fail "danish-seller-and-buyer.xml has not FIK (93, $fik, 81234567) as its only payment means"
+say "ok: the Danish invoice is payable by FIK (93, $fik, creditor 81234567) alone"
 
 # run_validator LOG ARGS...: validate-ubl with ARGS, output to LOG; returns its status
 run_validator() {
@@ -237,10 +247,18 @@ cmp -s "$OUT/s-standard-rate.xml" "$TMP/broken/ours-BR-CO-16.xml" && fail "could
 sed 's|<cac:TaxTotal><cbc:TaxAmount currencyID="SEK">[^<]*</cbc:TaxAmount></cac:TaxTotal>||' \
 	"$OUT/jpy-no-decimals.xml" >"$TMP/broken/ours-BR-53.xml"
 cmp -s "$OUT/jpy-no-decimals.xml" "$TMP/broken/ours-BR-53.xml" && fail "could not break our JPY document"
+# and the Danish one with a FIK creditor number of 7 digits (DK-R-010), and
+# with a FIK payment id of 14 digits (DK-R-011)
+sed 's|<cbc:ID>81234567</cbc:ID>|<cbc:ID>8123456</cbc:ID>|' \
+	"$OUT/danish-seller-and-buyer.xml" >"$TMP/broken/ours-DK-R-010.xml"
+cmp -s "$OUT/danish-seller-and-buyer.xml" "$TMP/broken/ours-DK-R-010.xml" && fail "could not break our FIK creditor"
+sed 's|<cbc:PaymentID>71#[0-9]\([0-9]\{14\}\)</cbc:PaymentID>|<cbc:PaymentID>71#\1</cbc:PaymentID>|' \
+	"$OUT/danish-seller-and-buyer.xml" >"$TMP/broken/ours-DK-R-011.xml"
+cmp -s "$OUT/danish-seller-and-buyer.xml" "$TMP/broken/ours-DK-R-011.xml" && fail "could not break our FIK payment id"
 run_validator "$TMP/broken.log" "$ASSETS"/examples/broken/*.xml "$TMP/broken/ours-BR-CO-16.xml" \
-	"$TMP/broken/ours-BR-53.xml"
+	"$TMP/broken/ours-BR-53.xml" "$TMP/broken/ours-DK-R-010.xml" "$TMP/broken/ours-DK-R-011.xml"
 rc=$?
-n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + 2 ))
+n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + 4 ))
 [ $rc -eq 1 ] || { cat "$TMP/broken.log"; fail "validate-ubl exited $rc on the negative examples, want 1"; }
 grep -qx "validate-ubl: 0 passed, $n_broken failed" "$TMP/broken.log" \
 	|| { cat "$TMP/broken.log"; fail "not all $n_broken negative examples failed"; }
@@ -259,6 +277,8 @@ expect_rule creditnote-BR-CL-01-type-code.xml PEPPOL-EN16931-P0101
 expect_rule invoice-xsd-unexpected-element.xml XSD
 expect_rule ours-BR-CO-16.xml BR-CO-16
 expect_rule ours-BR-53.xml BR-53
-say "ok: all $n_broken negative examples fail, each with the rule it breaks (ours too: BR-CO-16, BR-53)"
+expect_rule ours-DK-R-010.xml DK-R-010
+expect_rule ours-DK-R-011.xml DK-R-011
+say "ok: all $n_broken negative examples fail, each with the rule it breaks (ours too: BR-CO-16, BR-53, DK-R-010, DK-R-011)"
 
 echo "ubl: all checks passed"
