@@ -239,26 +239,26 @@ run_validator "$TMP/cen.log" --no-peppol "$ASSETS"/examples/en16931/*.xml \
 	|| { cat "$TMP/cen.log"; fail "the CEN examples do not pass --no-peppol"; }
 say "ok: CEN examples: $(tail -n 1 "$TMP/cen.log")"
 
-# one of ours, broken on purpose: the payable amount no longer adds up (BR-CO-16)
-sed 's|<cbc:PayableAmount currencyID="SEK">[^<]*</cbc:PayableAmount>|<cbc:PayableAmount currencyID="SEK">1.00</cbc:PayableAmount>|' \
-	"$OUT/s-standard-rate.xml" >"$TMP/broken/ours-BR-CO-16.xml"
-cmp -s "$OUT/s-standard-rate.xml" "$TMP/broken/ours-BR-CO-16.xml" && fail "could not break our document"
-# and one with the tax currency (BT-6) but not the VAT total in it (BT-111)
-sed 's|<cac:TaxTotal><cbc:TaxAmount currencyID="SEK">[^<]*</cbc:TaxAmount></cac:TaxTotal>||' \
-	"$OUT/jpy-no-decimals.xml" >"$TMP/broken/ours-BR-53.xml"
-cmp -s "$OUT/jpy-no-decimals.xml" "$TMP/broken/ours-BR-53.xml" && fail "could not break our JPY document"
-# and the Danish one with a FIK creditor number of 7 digits (DK-R-010), and
-# with a FIK payment id of 14 digits (DK-R-011)
-sed 's|<cbc:ID>81234567</cbc:ID>|<cbc:ID>8123456</cbc:ID>|' \
-	"$OUT/danish-seller-and-buyer.xml" >"$TMP/broken/ours-DK-R-010.xml"
-cmp -s "$OUT/danish-seller-and-buyer.xml" "$TMP/broken/ours-DK-R-010.xml" && fail "could not break our FIK creditor"
-sed 's|<cbc:PaymentID>71#[0-9]\([0-9]\{14\}\)</cbc:PaymentID>|<cbc:PaymentID>71#\1</cbc:PaymentID>|' \
-	"$OUT/danish-seller-and-buyer.xml" >"$TMP/broken/ours-DK-R-011.xml"
-cmp -s "$OUT/danish-seller-and-buyer.xml" "$TMP/broken/ours-DK-R-011.xml" && fail "could not break our FIK payment id"
-run_validator "$TMP/broken.log" "$ASSETS"/examples/broken/*.xml "$TMP/broken/ours-BR-CO-16.xml" \
-	"$TMP/broken/ours-BR-53.xml" "$TMP/broken/ours-DK-R-010.xml" "$TMP/broken/ours-DK-R-011.xml"
+# break_copy CASE RULE SED-EXPR: a copy of our document CASE.xml, edited by
+# SED-EXPR so that it breaks RULE, as $TMP/broken/ours-RULE.xml
+break_copy() {
+	sed "$3" "$OUT/$1.xml" >"$TMP/broken/ours-$2.xml"
+	cmp -s "$OUT/$1.xml" "$TMP/broken/ours-$2.xml" && fail "could not break $1.xml for $2"
+	OURS_BROKEN+=("$TMP/broken/ours-$2.xml")
+}
+OURS_BROKEN=()
+# the payable amount no longer adds up
+break_copy s-standard-rate BR-CO-16 \
+	's|<cbc:PayableAmount currencyID="SEK">[^<]*</cbc:PayableAmount>|<cbc:PayableAmount currencyID="SEK">1.00</cbc:PayableAmount>|'
+# the tax currency (BT-6) but not the VAT total in it (BT-111)
+break_copy jpy-no-decimals BR-53 's|<cac:TaxTotal><cbc:TaxAmount currencyID="SEK">[^<]*</cbc:TaxAmount></cac:TaxTotal>||'
+# a FIK creditor number of 7 digits, and a FIK payment id of 14
+break_copy danish-seller-and-buyer DK-R-010 's|<cbc:ID>81234567</cbc:ID>|<cbc:ID>8123456</cbc:ID>|'
+break_copy danish-seller-and-buyer DK-R-011 \
+	's|<cbc:PaymentID>71#[0-9]\([0-9]\{14\}\)</cbc:PaymentID>|<cbc:PaymentID>71#\1</cbc:PaymentID>|'
+run_validator "$TMP/broken.log" "$ASSETS"/examples/broken/*.xml "${OURS_BROKEN[@]}"
 rc=$?
-n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + 4 ))
+n_broken=$(( $(ls "$ASSETS"/examples/broken/*.xml | wc -l) + ${#OURS_BROKEN[@]} ))
 [ $rc -eq 1 ] || { cat "$TMP/broken.log"; fail "validate-ubl exited $rc on the negative examples, want 1"; }
 grep -qx "validate-ubl: 0 passed, $n_broken failed" "$TMP/broken.log" \
 	|| { cat "$TMP/broken.log"; fail "not all $n_broken negative examples failed"; }
