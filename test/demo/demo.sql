@@ -219,6 +219,13 @@ UPDATE ar.audit SET data = jsonb_set(data, '{total}', '"1.00 SEK"')
  WHERE id = (SELECT min(id) FROM ar.audit WHERE table_name = 'invoice' AND op = 'UPDATE');
 SELECT * FROM ar.verify_audit();
 ROLLBACK;
+\echo '   ... or marks an open invoice paid with the triggers off (rolled back afterwards):'
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ar.invoice SET open_amount = ar.amount(0, currency), status = 'paid'
+ WHERE id = (SELECT min(id) FROM ar.invoice WHERE status IN ('issued', 'partially_paid'));
+SELECT * FROM ar.verify_audit();
+ROLLBACK;
 
 \echo
 \echo '7. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
