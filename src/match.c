@@ -69,6 +69,7 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "ar.h"
 
@@ -3023,6 +3024,16 @@ ar_match_payments(PG_FUNCTION_ARGS)
 	spi_run("LOCK TABLE ar.allocation IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL,
 			SPI_OK_UTILITY);
 
+	/*
+	 * The reads below are read-only SPI calls, which use the active
+	 * snapshot: the calling statement's, taken before the lock was waited
+	 * for.  Read with one taken now, so that a run that waited for another
+	 * (or for ar.allocate) sees what that one committed.  Under REPEATABLE
+	 * READ and SERIALIZABLE this is the transaction's snapshot still, and a
+	 * run that waited fails with a serialization failure, as it must.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
+
 	INSTR_TIME_SET_CURRENT(start);
 	load_entities(m);
 	load_invoices(m);
@@ -3048,6 +3059,7 @@ ar_match_payments(PG_FUNCTION_ARGS)
 							 m->ms_write, m->ms_payments, m->ms_invoices, m->ms_allocations,
 							 m->ms_write - m->ms_payments - m->ms_invoices - m->ms_allocations)));
 
+	PopActiveSnapshot();
 	SPI_finish();
 
 	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test/t/match_wait.sh: ar.match_payments that has to wait for another
+# writer of allocations.  A run takes SHARE ROW EXCLUSIVE on ar.allocation,
+# so a second run, or an ar.allocate, waits for the first to commit.  The
+# waiting run must then read what the first committed: before, it read
+# with its statement's snapshot, taken before the wait, and failed with
+# "payments changed while ar.match_payments ran" (40001) every time.
+#
+# Part 1: session A runs the matcher and keeps its transaction open; B runs
+# it meanwhile.  B waits, then succeeds and finds nothing left to do.
+# Part 2: A allocates a payment by hand to invoice 4 and keeps its
+# transaction open; B runs the matcher with another payment that names
+# invoice 4 by reference.  B waits, then sees invoice 4 paid: the second
+# payment is a double payment and stays unmatched, and the one A allocated
+# is not counted again.
+# Part 3: part 2 under REPEATABLE READ, where B's snapshot is older than
+# A's commit: B fails with the serialization failure, and nothing of B's is
+# written.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+DB=ar_match_wait
+
+TMP=$(mktemp -d /tmp/ar-match-wait.XXXXXX)
+trap 'cluster_stop; rm -rf "$TMP"' EXIT
+cluster_start "$TMP/pg" || fail "cannot start the cluster"
+setup_books
+# invoices 1..6 of 100..600 SEK (totals with VAT 125..750), references
+# see refs below (OCR of the numbers INV-2026-000001..6)
+sql >/dev/null <<'SQL' || fail "setup of the invoices failed"
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT g, 1, g, 'SEK', '2026-11-02' FROM generate_series(1, 6) g;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+SELECT g, 1, 'Konsult', 1, 100 * g, 25 FROM generate_series(1, 6) g;
+SELECT count(*) FROM ar.issue(ARRAY[1, 2, 3, 4, 5, 6]::bigint[]);
+SQL
+refs=$(sql -c "SELECT string_agg(payment_reference, ' ' ORDER BY id) FROM ar.invoice")
+[ "$refs" = "20260000011 20260000029 20260000037 20260000045 20260000052 20260000060" ] || fail "unexpected payment references: $refs"
+
+# outcomes SQL: the rule=payments pairs of a run, in rule order
+outcomes="SELECT coalesce(string_agg(rule || '=' || payments, ' ' ORDER BY rule), '') FROM ar.match_payments(1) WHERE payments > 0"
+
+echo "part 1: a second run waits for the first"
+sql >/dev/null <<'SQL' || fail "part 1: setup failed"
+INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reference)
+VALUES (1, 'W1', '2026-11-10', '125.00 SEK', '20260000011'), (1, 'W2', '2026-11-10', '250.00 SEK', '20260000029');
+SQL
+race part1 "BEGIN;
+$outcomes;
+SELECT 'a matched', pg_sleep(3);
+COMMIT;" 'a matched' "$outcomes"
+[ "$RACE_WAITED" = yes ] || fail "part 1: session B did not wait for session A's run"
+say "ok: session B waited on a lock while session A's run was open"
+grep -qx 'reference=2' "$TMP/part1.a" || { cat "$TMP/part1.a"; fail "part 1: session A did not match both payments"; }
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part1.b"; fail "part 1: the waiting run failed"; }
+[ "$(cat "$TMP/part1.b")" = "" ] || { cat "$TMP/part1.b"; fail "part 1: the waiting run decided payments again"; }
+state=$(sql -c "SELECT string_agg(bank_ref || ':' || status, ' ' ORDER BY id) FROM ar.payment")
+[ "$state" = "W1:matched W2:matched" ] || fail "part 1: unexpected payments: $state"
+n=$(sql -c "SELECT count(*) FROM ar.allocation")
+[ "$n" = 2 ] || fail "part 1: $n allocations, not 2"
+say "ok: the waiting run succeeded and found A's payments decided (2 allocations in all)"
+
+echo "part 2: a run waits for ar.allocate"
+sql >/dev/null <<'SQL' || fail "part 2: setup failed"
+INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reference)
+VALUES (1, 'W3', '2026-11-11', '500.00 SEK', NULL), (1, 'W4', '2026-11-11', '500.00 SEK', '20260000045');
+SQL
+race part2 "BEGIN;
+SELECT ar.allocate((SELECT id FROM ar.payment WHERE bank_ref = 'W3'), 4);
+SELECT 'a allocated', pg_sleep(3);
+COMMIT;" 'a allocated' "$outcomes"
+[ "$RACE_WAITED" = yes ] || fail "part 2: session B did not wait for session A's allocation"
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part2.b"; fail "part 2: the waiting run failed"; }
+[ "$(cat "$TMP/part2.b")" = "unmatched=1" ] || { cat "$TMP/part2.b"; fail "part 2: unexpected outcomes"; }
+state=$(sql -c "SELECT string_agg(bank_ref || ':' || status, ' ' ORDER BY id) FROM ar.payment WHERE bank_ref IN ('W3', 'W4')")
+[ "$state" = "W3:matched W4:unmatched" ] || fail "part 2: unexpected payments: $state"
+state=$(sql -c "SELECT status || ' ' || open_amount FROM ar.invoice WHERE id = 4")
+[ "$state" = "paid 0.00 SEK" ] || fail "part 2: invoice 4 is $state"
+say "ok: the waiting run saw invoice 4 paid by A: W4 (a double payment) stays unmatched, W3 is not counted"
+
+echo "part 3: the same under REPEATABLE READ"
+sql >/dev/null <<'SQL' || fail "part 3: setup failed"
+INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reference)
+VALUES (1, 'W5', '2026-11-12', '625.00 SEK', NULL), (1, 'W6', '2026-11-12', '625.00 SEK', '20260000052');
+SQL
+race part3 "BEGIN;
+SELECT ar.allocate((SELECT id FROM ar.payment WHERE bank_ref = 'W5'), 5);
+SELECT 'a allocated rr', pg_sleep(3);
+COMMIT;" 'a allocated rr' "BEGIN ISOLATION LEVEL REPEATABLE READ; $outcomes; COMMIT"
+[ "$RACE_WAITED" = yes ] || fail "part 3: session B did not wait for session A's allocation"
+grep -qx 'ERROR:  payments changed while ar.match_payments ran' "$TMP/part3.b" \
+	|| grep -qx 'ERROR:  invoices changed while ar.match_payments ran' "$TMP/part3.b" \
+	|| grep -qx 'ERROR:  could not serialize access due to concurrent update' "$TMP/part3.b" \
+	|| { cat "$TMP/part3.b"; fail "part 3: session B did not fail with a serialization failure"; }
+state=$(sql -c "SELECT string_agg(bank_ref || ':' || status, ' ' ORDER BY id) FROM ar.payment WHERE bank_ref IN ('W5', 'W6')")
+[ "$state" = "W5:matched W6:unmatched" ] || fail "part 3: unexpected payments: $state"
+say "ok: under REPEATABLE READ the waiting run failed with a serialization failure and wrote nothing"
+
+out=$(sql -c "SELECT problem FROM ar.verify_audit()")
+[ -z "$out" ] || fail "ar.verify_audit: $out"
+say "ok: ar.verify_audit finds nothing"
