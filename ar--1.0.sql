@@ -1996,6 +1996,11 @@ DECLARE
 	alloc_id bigint;
 BEGIN
 	-- payment first, then invoice: the matcher locks in the same order
+	IF _allocate.payment_id IS NULL OR _allocate.invoice_id IS NULL THEN
+		RAISE EXCEPTION 'cannot allocate % to %', coalesce('payment ' || _allocate.payment_id, 'a NULL payment'),
+			coalesce('invoice ' || _allocate.invoice_id, 'a NULL invoice')
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO pay FROM ar.payment p WHERE p.id = _allocate.payment_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'payment % does not exist', _allocate.payment_id USING ERRCODE = 'no_data_found';
@@ -2114,6 +2119,9 @@ DECLARE
 	a ar.allocation;
 	inv record;
 BEGIN
+	IF _unallocate.allocation_id IS NULL THEN
+		RAISE EXCEPTION 'cannot reverse a NULL allocation' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO a FROM ar.allocation x WHERE x.id = _unallocate.allocation_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'allocation % does not exist', _unallocate.allocation_id USING ERRCODE = 'no_data_found';
@@ -2691,26 +2699,40 @@ COMMENT ON FUNCTION ar.import_transactions(ar.bank_transaction[], integer) IS
 	'inserts the booked transactions of one bank file into ar.payment (new bank_refs only) and returns how many were added; used by ar.import_camt and ar.import_bgmax';
 
 CREATE FUNCTION ar.import_camt(doc xml) RETURNS integer
-	LANGUAGE sql STRICT
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
-	SELECT ar.import_transactions(ARRAY(SELECT t FROM ar.camt_transactions(doc) t ORDER BY t.seq), NULL)
+BEGIN
+	IF doc IS NULL THEN
+		RAISE EXCEPTION 'the camt message to import is NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	RETURN ar.import_transactions(ARRAY(SELECT t FROM ar.camt_transactions(doc) t ORDER BY t.seq), NULL);
+END
 $$;
 COMMENT ON FUNCTION ar.import_camt(xml) IS
 	'imports a camt.053/camt.054 message into ar.payment, each statement to the entity that owns its account; returns the number of payments added (0 on a re-import)';
 
 CREATE FUNCTION ar.import_bgmax(content bytea, entity_id integer) RETURNS integer
-	LANGUAGE sql STRICT
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
-	SELECT ar.import_transactions(ARRAY(SELECT t FROM ar.bgmax_transactions(content) t ORDER BY t.seq),
-								  entity_id)
+BEGIN
+	IF content IS NULL THEN
+		RAISE EXCEPTION 'the BgMax file to import is NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF entity_id IS NULL THEN
+		RAISE EXCEPTION 'the entity to import the BgMax file into is NULL' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'A BgMax file does not name the entity: pass its id (ar.entity.id) as the second argument.';
+	END IF;
+	RETURN ar.import_transactions(ARRAY(SELECT t FROM ar.bgmax_transactions(content) t ORDER BY t.seq),
+								  entity_id);
+END
 $$;
 COMMENT ON FUNCTION ar.import_bgmax(bytea, integer) IS
 	'imports a BgMax file (its ISO-8859-1 bytes) into ar.payment for the entity; its bankgiro must belong to the entity; returns the number of payments added';
 
 CREATE FUNCTION ar.import_bgmax(content text, entity_id integer) RETURNS integer
-	LANGUAGE sql STRICT
+	LANGUAGE sql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 	SELECT ar.import_bgmax(pg_catalog.convert_to(content, 'LATIN1'), entity_id)

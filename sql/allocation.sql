@@ -50,6 +50,8 @@ SELECT status, unallocated FROM ar.payment WHERE id = 2;
 -- bad input: each is an error and changes nothing
 SELECT ar.allocate(99, 1);
 SELECT ar.allocate(1, 99);
+SELECT ar.allocate(NULL, 1);
+SELECT ar.allocate(1, NULL);
 SELECT ar.allocate(3, 2);                 -- EUR payment, SEK invoice
 SELECT ar.allocate(4, 2);                 -- a debit entry
 SELECT ar.allocate(5, 2);                 -- other entity
@@ -72,6 +74,7 @@ SELECT ar.unallocate(1);
 SELECT number, status, open_amount FROM ar.invoice WHERE id = 1;
 SELECT id, status, unallocated FROM ar.payment ORDER BY id;
 SELECT ar.unallocate(99);
+SELECT ar.unallocate(NULL);
 
 -- crediting a partially paid invoice: the credit note is for the open
 -- amount (one line per VAT rate) and settles it; what was paid stays paid

@@ -98,6 +98,11 @@ SELECT ar.import_camt(:'bad');
 SELECT ar.import_camt(:'bad');
 \set bad `sed 's/2010-10-18T13:15/2010-13-18T13:15/' :bank/camt-samples/camt.053.001.02_iso-business-example_AAAASESS-FP-STAT001.xml`
 SELECT ar.import_camt(:'bad');
+-- an entry status that is not a code of ExternalEntryStatus1Code: it could be a booked entry lost
+\set bad `sed '0,/<Sts>BOOK</s//<Sts>BOKD</' :bank/camt-samples/camt.053.001.02_nl-bank-style_sepa-dd-returns.xml`
+SELECT ar.import_camt(:'bad');
+\set bad `sed 's|<Cd>BOOK</Cd>|<Cd>book</Cd>|' :bank/camt-samples/camt.053.001.08_genkgo-fixture.xml`
+SELECT ar.import_camt(:'bad');
 \set bad `sed 's/BookgDt>/BookingDate>/g' :bank/camt-samples/camt.054.001.04_qrr-reference.xml`
 SELECT ar.import_camt(:'bad');
 \set bad `sed 's|<IBAN>NL77ABNA0574908765</IBAN>|<Prtry>x</Prtry>|' :bank/camt-samples/camt.054.001.04_qrr-reference.xml`
@@ -271,6 +276,26 @@ SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
 SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
 \set bad `sed '$a 200003783511                   655969000000000000100000220000000000100' :bgfree | base64 -w0`
 SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- serial numbers are all digits: a padded one would be another bank_ref for the same payment
+\set bad `awk 'NR == 3 { $0 = substr($0, 1, 57) "   000000010" substr($0, 70) } { print }' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '23s/2004052500074/2004052500 74/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- the TK01 timestamp is a date and a time of day
+\set bad `sed '1s/20040525173035/20041399173035/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '1s/20040525173035/20040525253035/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- DEL and the C1 controls are refused like the C0 ones
+\set bad `sed '4s/Kalles/Kal\x7fles/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+\set bad `sed '4s/Kalles/Kal\x85les/' :bgocr | base64 -w0`
+SELECT ar.import_bgmax(decode(:'bad', 'base64'), 1);
+-- NULL: an error, not a NULL that looks like nothing to do
+SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), NULL);
+SELECT ar.import_bgmax(NULL::bytea, 1);
+SELECT ar.import_bgmax(:'bgocrtext', NULL);
+SELECT ar.import_camt(NULL);
 SELECT ar.import_bgmax('', 1);
 SELECT count(*) - :payments_before AS imported FROM ar.payment;
 

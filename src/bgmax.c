@@ -177,6 +177,20 @@ giro(const BgCtx *cx, int from, int to, const char *what)
 	return *p ? pstrdup(p) : NULL;
 }
 
+/*
+ * A serial number: all its columns digits, blanks not allowed (a padded
+ * serial would make another bank_ref for the same payment).
+ */
+static char *
+serial(const BgCtx *cx, int from, int to, const char *what)
+{
+	char	   *s = raw(cx, from, to);
+
+	if (!ArAllDigits(s))
+		bg_error(cx, what, s);
+	return s;
+}
+
 /* A one-digit code. */
 static char *
 code(const BgCtx *cx, int pos, const char *what)
@@ -188,23 +202,45 @@ code(const BgCtx *cx, int pos, const char *what)
 	return s;
 }
 
+/* The number in the n digits at s (digits checked by the caller). */
+static int
+num(const char *s, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* Whether the digits YYYYMMDD at s are a date of the calendar. */
+static bool
+ymd_valid(const char *s)
+{
+	int			y = num(s, 4),
+				m = num(s + 4, 2),
+				d = num(s + 6, 2);
+
+	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= day_tab[isleap(y)][m - 1];
+}
+
 /* YYYYMMDD */
 static DateADT
 bg_date(const BgCtx *cx, int from, const char *what)
 {
 	char	   *s = raw(cx, from, from + 7);
-	int			y,
-				m,
-				d;
 
-	if (!ArAllDigits(s))
+	if (!ArAllDigits(s) || !ymd_valid(s))
 		bg_error(cx, what, s);
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-	m = (s[4] - '0') * 10 + (s[5] - '0');
-	d = (s[6] - '0') * 10 + (s[7] - '0');
-	if (y < 1 || m < 1 || m > 12 || d < 1 || d > day_tab[isleap(y)][m - 1])
-		bg_error(cx, what, s);
-	return date2j(y, m, d) - POSTGRES_EPOCH_JDATE;
+	return date2j(num(s, 4), num(s + 4, 2), num(s + 6, 2)) - POSTGRES_EPOCH_JDATE;
+}
+
+/* TK01's YYYYMMDDHHMMSSuuuuuu: digits, a date and a time of day. */
+static bool
+timestamp_valid(const char *s)
+{
+	return ArAllDigits(s) && strlen(s) == 20 && ymd_valid(s) &&
+		num(s + 8, 2) < 24 && num(s + 10, 2) < 60 && num(s + 12, 2) < 60;
 }
 
 static char *
@@ -285,7 +321,8 @@ load_line(BgCtx *cx, const char *p, int len)
 		unsigned char c = (unsigned char) p[i];
 		int			next = (c == '\t') ? (col / 8 + 1) * 8 : col + 1;
 
-		if (c < 0x20 && c != '\t')
+		/* C0 and C1 controls and DEL; TAB is expanded below */
+		if ((c < 0x20 && c != '\t') || (c >= 0x7f && c <= 0x9f))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("invalid character 0x%02x on line %d of BgMax file", c, cx->line),
@@ -396,7 +433,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 								pg_any_to_server(version, 2, PG_LATIN1), cx->line),
 						 errdetail("ar reads BgMax version 01. Nothing was imported.")));
 			cx->timestamp = raw(cx, 25, 44);
-			if (!ArAllDigits(cx->timestamp))
+			if (!timestamp_valid(cx->timestamp))
 				bg_error(cx, "timestamp", cx->timestamp);
 			flag = raw(cx, 45, 45);
 			if (strcmp(flag, "T") != 0 && strcmp(flag, "P") != 0)
@@ -439,9 +476,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				bg_error(cx, "amount", raw(cx, 38, 55));
 			row->reference_code = code(cx, 56, "reference code");
 			row->channel = code(cx, 57, "payment channel code");
-			row->serial = field(cx, 58, 69);
-			if (row->serial == NULL || !ArAllDigits(row->serial))
-				bg_error(cx, "BGC serial number", raw(cx, 58, 69));
+			row->serial = serial(cx, 58, 69, "BGC serial number");
 			if (row->deduction)
 			{
 				row->deduction_code = code(cx, 71, "deduction code");
@@ -517,9 +552,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 			if (!in_deposit)
 				out_of_order(cx, "A TK15 deposit record closes a deposit opened by TK05.");
 			date = bg_date(cx, 38, "payment date");
-			deposit = field(cx, 46, 50);
-			if (deposit == NULL || !ArAllDigits(deposit))
-				bg_error(cx, "deposit serial number", raw(cx, 46, 50));
+			deposit = serial(cx, 46, 50, "deposit serial number");
 			amount = digits(cx, 51, 68, "deposit amount");
 			if (bg_currency(cx, 69) != currency)
 				bg_error(cx, "currency", raw(cx, 69, 71));

@@ -1002,6 +1002,11 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		e.status = node_text(sts);
 	if (e.status == NULL)
 		missing(cx, path, "Sts");
+	/* ExternalEntryStatus1Code; anything else could be a booked entry lost */
+	if (strcmp(e.status, "BOOK") != 0 && strcmp(e.status, "PDNG") != 0 &&
+		strcmp(e.status, "INFO") != 0 && strcmp(e.status, "FUTR") != 0 &&
+		strcmp(e.status, "RJCT") != 0)
+		bad_value(cx, "entry status", e.status, psprintf("%s/Sts", path));
 
 	e.has_booking = date_choice(cx, child(cx, ntry, "BookgDt"),
 								psprintf("%s/BookgDt", path), &e.booking_date);
