@@ -986,6 +986,19 @@ BEGIN
 		END IF;
 		NEW.net_total := NULL; NEW.tax_total := NULL; NEW.total := NULL; NEW.open_amount := NULL;
 		NEW.tax_currency_rate := NULL; NEW.tax_total_accounting := NULL;
+	END IF;
+	-- what ar.issue() sets from the number: a draft holding one of them
+	-- (a payment reference that a later number would get) blocks issuing
+	IF NEW.status IN ('draft', 'cancelled') AND (TG_OP = 'INSERT' OR OLD.status = 'draft') AND
+	   (NEW.payment_reference IS NOT NULL OR NEW.seq_period IS NOT NULL OR NEW.issued_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'draft % cannot have % of its own', coalesce(NEW.id::text, '(new)'),
+			CASE WHEN NEW.payment_reference IS NOT NULL THEN format('a payment reference (%s)', NEW.payment_reference)
+				 WHEN NEW.seq_period IS NOT NULL THEN format('a numbering period (%s)', NEW.seq_period)
+				 ELSE 'an issue time' END
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'ar.issue() sets the payment reference, numbering period and issue time with the number.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
 		RETURN NEW;
 	END IF;
 	IF OLD.status <> 'draft' AND (
@@ -993,13 +1006,18 @@ BEGIN
 		NEW.number, NEW.seq_period, NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency,
 		NEW.net_total::text, NEW.tax_total::text, NEW.total::text, NEW.payment_reference,
 		NEW.buyer_reference, NEW.order_reference, NEW.issued_at, NEW.tax_currency_rate,
-		NEW.tax_total_accounting::text)
+		NEW.tax_total_accounting::text, NEW.created_at)
 		IS DISTINCT FROM (
 		OLD.entity_id, OLD.customer_id, OLD.series_id, OLD.kind, OLD.credited_invoice_id,
 		OLD.number, OLD.seq_period, OLD.seq_no, OLD.issue_date, OLD.due_date, OLD.currency,
 		OLD.net_total::text, OLD.tax_total::text, OLD.total::text, OLD.payment_reference,
 		OLD.buyer_reference, OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate,
-		OLD.tax_total_accounting::text) THEN
+		OLD.tax_total_accounting::text, OLD.created_at) THEN
+		IF OLD.status = 'cancelled' THEN
+			RAISE EXCEPTION 'cancelled invoice % cannot be changed', OLD.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'A cancelled draft is kept as it was; insert a new draft.';
+		END IF;
 		RAISE EXCEPTION '% % is issued and cannot be changed', initcap(replace(OLD.kind, '_', ' ')), OLD.number
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Amounts, lines, parties, number and dates of an issued document are immutable.',
@@ -1010,6 +1028,18 @@ BEGIN
 		RAISE EXCEPTION 'invoice % must be issued with ar.issue()', OLD.id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Issuing assigns the number, dates, totals and payment reference.';
+	END IF;
+	IF OLD.status = 'cancelled' AND NEW.status <> 'cancelled' THEN
+		PERFORM ar.check_status_transition(OLD.status, NEW.status);
+	END IF;
+	IF OLD.status = 'draft' AND NEW.status = 'cancelled' THEN
+		SELECT o.order_no INTO credited FROM ar.sales_order o
+		 WHERE o.invoice_id = OLD.id AND o.status <> 'cancelled' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'draft % was made from sales order %, which stands', OLD.id, credited.order_no
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Cancel the order (status cancelled): that cancels its draft.';
+		END IF;
 	END IF;
 	-- the bookkeeping of an issued document follows its allocations
 	IF OLD.status <> 'draft' AND NOT ar.internal() AND
@@ -1042,7 +1072,8 @@ CREATE TRIGGER invoice_before_insert BEFORE INSERT ON ar.invoice
 		NEW.status <> 'draft' OR NEW.number IS NOT NULL OR NEW.credited_invoice_id IS NOT NULL
 		OR NEW.net_total IS NOT NULL OR NEW.tax_total IS NOT NULL OR NEW.total IS NOT NULL
 		OR NEW.open_amount IS NOT NULL OR NEW.tax_currency_rate IS NOT NULL
-		OR NEW.tax_total_accounting IS NOT NULL)
+		OR NEW.tax_total_accounting IS NOT NULL OR NEW.payment_reference IS NOT NULL
+		OR NEW.seq_period IS NOT NULL OR NEW.issued_at IS NOT NULL)
 	EXECUTE FUNCTION ar.invoice_before();
 -- An update calls the function whenever one of its checks could fail: a
 -- draft (issuing, editing), a new credited invoice, a change to what is
@@ -1057,12 +1088,14 @@ CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 		OR (NEW.entity_id, NEW.customer_id, NEW.series_id, NEW.kind, NEW.number, NEW.seq_period,
 			NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency, NEW.net_total::text,
 			NEW.tax_total::text, NEW.total::text, NEW.payment_reference, NEW.buyer_reference,
-			NEW.order_reference, NEW.issued_at, NEW.tax_currency_rate, NEW.tax_total_accounting::text)
+			NEW.order_reference, NEW.issued_at, NEW.tax_currency_rate, NEW.tax_total_accounting::text,
+			NEW.created_at)
 		   IS DISTINCT FROM
 		   (OLD.entity_id, OLD.customer_id, OLD.series_id, OLD.kind, OLD.number, OLD.seq_period,
 			OLD.seq_no, OLD.issue_date, OLD.due_date, OLD.currency, OLD.net_total::text,
 			OLD.tax_total::text, OLD.total::text, OLD.payment_reference, OLD.buyer_reference,
-			OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate, OLD.tax_total_accounting::text)
+			OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate, OLD.tax_total_accounting::text,
+			OLD.created_at)
 		OR (NEW.open_amount IS NOT NULL AND NOT (
 			abs(ar.minor_units(NEW.open_amount)) <= abs(ar.minor_units(NEW.total))
 			AND (ar.minor_units(NEW.open_amount) = 0
@@ -1289,6 +1322,11 @@ DECLARE
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
+	END IF;
+	IF array_ndims(invoice_ids) > 1 THEN
+		RAISE EXCEPTION 'invoice ids must be a one-dimensional array, not one of % dimensions',
+			array_ndims(invoice_ids)
+			USING ERRCODE = 'array_subscript_error';
 	END IF;
 	IF array_position(invoice_ids, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot issue a NULL invoice id' USING ERRCODE = 'null_value_not_allowed';
@@ -1885,7 +1923,7 @@ BEGIN
 	INSERT INTO ar.invoice (entity_id, customer_id, kind, credited_invoice_id, currency, issue_date,
 							buyer_reference, order_reference, note)
 	VALUES (inv.entity_id, inv.customer_id, 'credit_note', inv.id, inv.currency,
-			greatest(current_date, inv.issue_date), inv.buyer_reference, inv.order_reference,
+			current_date, inv.buyer_reference, inv.order_reference,
 			coalesce(reason, CASE WHEN amt OPERATOR(ar.=) inv.total THEN 'Credit of invoice ' || inv.number
 								  ELSE 'Credit of ' || amt::text || ' of invoice ' || inv.number END))
 	RETURNING id INTO cn_id;
@@ -2301,7 +2339,7 @@ BEGIN
 			IF NEW.status <> OLD.status THEN
 				SELECT i.status INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
 				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled') THEN
-					UPDATE ar.invoice i SET status = 'cancelled' WHERE i.id = OLD.invoice_id AND i.status = 'draft';
+					NULL;	-- sales_order_cancelled cancels the draft, once the order is cancelled
 				ELSE
 					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
 						USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -2328,6 +2366,22 @@ END
 $$;
 CREATE TRIGGER sales_order_before BEFORE INSERT OR UPDATE OR DELETE ON ar.sales_order
 	FOR EACH ROW EXECUTE FUNCTION ar.sales_order_before();
+
+-- A cancelled order cancels its draft invoice.  After the update, so that
+-- invoice_before sees the order cancelled: a draft made from an order that
+-- still stands is cancelled only through the order.
+CREATE FUNCTION ar.sales_order_cancelled() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	UPDATE ar.invoice i SET status = 'cancelled' WHERE i.id = NEW.invoice_id AND i.status = 'draft';
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER sales_order_cancelled AFTER UPDATE OF status ON ar.sales_order
+	FOR EACH ROW WHEN (NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.invoice_id IS NOT NULL)
+	EXECUTE FUNCTION ar.sales_order_cancelled();
 -- one order per invoice
 CREATE UNIQUE INDEX sales_order_invoice ON ar.sales_order (invoice_id) WHERE invoice_id IS NOT NULL;
 
@@ -2356,11 +2410,22 @@ BEGIN
 	IF TG_OP = 'DELETE' THEN
 		RETURN OLD;
 	END IF;
+	-- the net amount the invoice line will get, so that an amount out of
+	-- range is refused now, not when the order is delivered
+	PERFORM ar.round_amount(NEW.quantity * NEW.unit_price, so.currency)
+	   FROM ar.sales_order so WHERE so.id = NEW.order_id;
 	RETURN NEW;
 END
 $$;
 CREATE TRIGGER sales_order_line_before BEFORE INSERT OR UPDATE OR DELETE ON ar.sales_order_line
 	FOR EACH ROW EXECUTE FUNCTION ar.sales_order_line_before();
+-- TRUNCATE fires no row trigger: it would take invoiced orders with it
+CREATE TRIGGER sales_order_no_truncate BEFORE TRUNCATE ON ar.sales_order
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.refuse_direct_write('invoiced sales orders are kept',
+		'Delete orders that are not invoiced one by one.');
+CREATE TRIGGER sales_order_line_no_truncate BEFORE TRUNCATE ON ar.sales_order_line
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.refuse_direct_write('the lines of invoiced sales orders are kept',
+		'Delete the lines of orders that are not invoiced one by one.');
 
 CREATE FUNCTION ar.sales_order_delivered() RETURNS trigger
 	LANGUAGE plpgsql

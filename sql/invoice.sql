@@ -175,3 +175,18 @@ UPDATE ar.invoice SET issue_date = '2026-02-01', due_date = '2026-03-01' WHERE i
 UPDATE ar.invoice SET number = 'INV-2026-000001' WHERE id = 5;
 ALTER TABLE ar.invoice ENABLE TRIGGER invoice_before_update;
 SELECT * FROM ar.verify_series(1) ORDER BY 1, 2;
+
+-- a draft holds nothing ar.issue sets from the number: a payment reference
+-- given to a draft would block the number that gets it
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, payment_reference)
+VALUES (40, 1, 1, 'SEK', '20260000110');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issued_at) VALUES (40, 1, 1, 'SEK', now());
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (40, 1, 1, 'SEK');
+UPDATE ar.invoice SET seq_period = 2026 WHERE id = 40;
+UPDATE ar.invoice SET payment_reference = '20260000110' WHERE id = 40;
+SELECT payment_reference, seq_period, issued_at FROM ar.invoice WHERE id = 40;
+DELETE FROM ar.invoice WHERE id = 40;
+-- created_at of an issued invoice is immutable too
+UPDATE ar.invoice SET created_at = now() - interval '1 year' WHERE id = 1;
+-- ar.issue takes a list of ids
+SELECT ar.issue(ARRAY[[1, 2], [3, 4]]::bigint[]);

@@ -117,3 +117,37 @@ CREATE TRIGGER g BEFORE UPDATE ON status_text FOR EACH ROW EXECUTE FUNCTION ar.s
 INSERT INTO status_text VALUES (1, 'draft');
 UPDATE status_text SET status = 'paid';
 DROP TABLE status_text;
+
+-- a draft made from an order that stands is cancelled only through the order
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (20, 1, 1, 'SO-20', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (20, 1, 'Staver', 1, 450, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 20;
+UPDATE ar.invoice SET status = 'cancelled' WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 20);
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 20;
+SELECT o.status, i.status AS invoice_status FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 20;
+-- a cancelled draft: changes name it by id, and its status is a transition error
+UPDATE ar.invoice SET buyer_reference = 'PO-9' WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 20);
+UPDATE ar.invoice SET status = 'draft' WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 20);
+-- orders are not emptied at once
+TRUNCATE ar.sales_order CASCADE;
+TRUNCATE ar.sales_order_line;
+-- an order line whose net amount cannot be held is refused when written
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (21, 1, 1, 'SO-21', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (21, 1, 'Fjell', 1e30, 1, 25);
+SELECT count(*) FROM ar.sales_order_line WHERE order_id = 21;
+
+-- a credit note is dated today, also for an invoice dated ahead: crediting
+-- it does not hold up the credits of the invoices dated before it
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(30, 1, 1, 'NOK', current_date), (31, 1, 1, 'NOK', current_date + 40);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (30, 1, 'Lue', 1, 100, 25), (31, 1, 'Lue', 1, 100, 25);
+SELECT count(*) FROM ar.issue(ARRAY[30, 31]::bigint[]);
+SELECT ar.credit(31, 'wrong customer') IS NOT NULL AS credited_ahead;
+SELECT ar.credit(30, 'returned') IS NOT NULL AS credited_today;
+SELECT c.credited_invoice_id, c.issue_date = current_date AS dated_today, c.status, i.status AS invoice_status
+  FROM ar.invoice c JOIN ar.invoice i ON i.id = c.credited_invoice_id
+ WHERE c.credited_invoice_id IN (30, 31) ORDER BY c.credited_invoice_id;
+SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'K'));
