@@ -326,7 +326,7 @@ COMMENT ON FUNCTION ar.restoring() IS
 CREATE FUNCTION ar.internal() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_internal' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION ar.internal() IS
-	'true while one of ar''s internal writers (ar.issue, ar.credit, ar.allocate, ar.unallocate, ar.match_payments) runs; the guarding triggers refuse their writes otherwise';
+	'true while one of ar''s internal writers (ar.issue, ar.credit, ar.allocate, ar.unallocate, ar.reverse_payment, ar.match_payments) runs; the guarding triggers refuse their writes otherwise';
 CREATE FUNCTION ar.internal_writer() RETURNS text
 	AS 'MODULE_PATHNAME', 'ar_internal_writer' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION ar.internal_writer() IS
@@ -1713,7 +1713,8 @@ CREATE TABLE ar.payment (
 	payer_account text,
 	source text NOT NULL DEFAULT 'manual' CHECK (source IN ('camt053', 'camt054', 'bgmax', 'manual')),
 	kind text NOT NULL DEFAULT 'credit' CHECK (kind IN ('credit', 'debit', 'reversal', 'return')),
-	status text NOT NULL DEFAULT 'unmatched' CHECK (status IN ('unmatched', 'matched', 'partial', 'suggested')),
+	status text NOT NULL DEFAULT 'unmatched'
+		CHECK (status IN ('unmatched', 'matched', 'partial', 'suggested', 'reversed')),
 	unallocated ar.amount,
 	import_file text,
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -2049,6 +2050,10 @@ BEGIN
 	END IF;
 	IF pay.kind <> 'credit' THEN
 		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pay.status = 'reversed' THEN
+		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
 	IF pay.entity_id <> inv.entity_id THEN
@@ -2595,6 +2600,93 @@ COMMENT ON COLUMN ar.payment.end_to_end_id IS 'camt Refs/EndToEndId (NOTPROVIDED
 COMMENT ON COLUMN ar.payment.transaction_code IS
 	'camt BkTxCd (Domn/Fmly/SubFmly, else Prtry/Cd); BgMax "TK20/<channel>" or "TK21/<channel>/<deduction code>"';
 COMMENT ON COLUMN ar.payment.return_reason IS 'camt RtrInf/Rsn (for example AC06)';
+
+-- A credit the bank took back: its reversal or return entry points at
+-- nothing, so ar.reverse_payment links them.  Checked there, not by a
+-- foreign key (a table that references itself breaks restores row by row).
+ALTER TABLE ar.payment ADD COLUMN reversed_by bigint;
+CREATE UNIQUE INDEX payment_reversed_by ON ar.payment (reversed_by) WHERE reversed_by IS NOT NULL;
+COMMENT ON COLUMN ar.payment.reversed_by IS
+	'for a credit with status reversed: the reversal or return entry that took it back (ar.reverse_payment)';
+CREATE TRIGGER payment_reversed_by BEFORE UPDATE ON ar.payment
+	FOR EACH ROW WHEN (NEW.reversed_by IS DISTINCT FROM OLD.reversed_by AND NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('reversed_by is written only by ar.reverse_payment()',
+		'ar.reverse_payment(payment_id, reversal_id) links a credit to the entry that took it back.');
+
+CREATE FUNCTION ar._reverse_payment(payment_id bigint, reversal_id bigint) RETURNS integer
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	pay ar.payment;
+	rev ar.payment;
+	a record;
+	n integer := 0;
+BEGIN
+	IF _reverse_payment.payment_id IS NULL OR _reverse_payment.reversal_id IS NULL THEN
+		RAISE EXCEPTION 'cannot reverse % by %', coalesce('payment ' || _reverse_payment.payment_id, 'a NULL payment'),
+			coalesce('bank entry ' || _reverse_payment.reversal_id, 'a NULL bank entry')
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- both rows locked in id order, as every writer of payments does
+	PERFORM 1 FROM ar.payment p WHERE p.id IN (_reverse_payment.payment_id, _reverse_payment.reversal_id)
+	  ORDER BY p.id FOR UPDATE;
+	SELECT * INTO pay FROM ar.payment p WHERE p.id = _reverse_payment.payment_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'payment % does not exist', _reverse_payment.payment_id USING ERRCODE = 'no_data_found';
+	END IF;
+	SELECT * INTO rev FROM ar.payment p WHERE p.id = _reverse_payment.reversal_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'bank entry % does not exist', _reverse_payment.reversal_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF pay.kind <> 'credit' THEN
+		RAISE EXCEPTION 'payment % is a % entry; only an incoming payment (credit) is reversed', pay.id, pay.kind
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF rev.kind NOT IN ('reversal', 'return') THEN
+		RAISE EXCEPTION 'bank entry % is a % entry, not a reversal or return', rev.id, rev.kind
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF rev.entity_id <> pay.entity_id THEN
+		RAISE EXCEPTION 'bank entry % belongs to entity %, payment % to entity %', rev.id, rev.entity_id,
+			pay.id, pay.entity_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF ar.currency_of(rev.amount) <> ar.currency_of(pay.amount)
+	   OR ar.minor_units(rev.amount) <> ar.minor_units(pay.amount) THEN
+		RAISE EXCEPTION 'bank entry % of % does not take back payment % of %', rev.id, rev.amount, pay.id, pay.amount
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A reversal takes back the whole payment: the amounts must be equal.';
+	END IF;
+	IF pay.status = 'reversed' THEN
+		RAISE EXCEPTION 'payment % is already reversed by bank entry %', pay.id, pay.reversed_by
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT p.id INTO a FROM ar.payment p WHERE p.reversed_by = rev.id;
+	IF FOUND THEN
+		RAISE EXCEPTION 'bank entry % already reverses payment %', rev.id, a.id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	-- the invoices it paid are open again, each allocation reversed as
+	-- ar.unallocate does it (and refused where that refuses it)
+	FOR a IN SELECT x.id FROM ar.allocation x
+			  WHERE x.payment_id = pay.id AND x.reversed_at IS NULL ORDER BY x.id LOOP
+		PERFORM ar._unallocate(a.id);
+		n := n + 1;
+	END LOOP;
+	DELETE FROM ar.match_suggestion s WHERE s.payment_id = pay.id;
+	UPDATE ar.payment p
+	   SET status = 'reversed', unallocated = ar.amount_of_minor(0, ar.currency_of(p.amount)), reversed_by = rev.id
+	 WHERE p.id = pay.id;
+	UPDATE ar.payment p SET status = 'matched' WHERE p.id = rev.id;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION ar._reverse_payment(bigint, bigint) IS 'internal: the body of ar.reverse_payment (src/guard.c)';
+CREATE FUNCTION ar.reverse_payment(payment_id bigint, reversal_id bigint) RETURNS integer
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar.reverse_payment(bigint, bigint) IS
+	'a credit the bank took back: reverses its allocations, links it to the reversal or return entry and takes it out of matching for good; returns the allocations reversed';
 
 -- The import's columns are bank records too: they never change (see
 -- payment_immutable).

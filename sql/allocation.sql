@@ -135,3 +135,38 @@ SELECT status, open_amount FROM ar.invoice WHERE id = 60;
 SELECT pg_stat_force_next_flush();
 SELECT n_tup_upd - :upd0 AS invoice_updates, n_tup_hot_upd - :hot0 AS hot
   FROM pg_stat_user_tables WHERE relid = 'ar.invoice'::regclass;
+
+-- a credit the bank took back: ar.reverse_payment reverses its allocations,
+-- links it to the reversal entry, and the matcher never takes it up again
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (70, 1, 1, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (70, 1, 'Konsult', 4, 100, 25);
+SELECT ar.issue(70::bigint) IS NOT NULL AS issued;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, kind)
+SELECT 70, 1, 'B70', '2026-10-26', '500.00 SEK', payment_reference, 'credit' FROM ar.invoice WHERE id = 70;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, kind) VALUES
+	(71, 1, 'B71', '2026-10-28', '500.00 SEK', NULL, 'reversal'),
+	(72, 1, 'B72', '2026-10-28', '400.00 SEK', NULL, 'reversal'),
+	(73, 2, 'B73', '2026-10-28', '500.00 SEK', NULL, 'return');
+SELECT rule, payments FROM ar.match_payments(1) WHERE payments > 0;
+SELECT status, open_amount FROM ar.invoice WHERE id = 70;
+-- what is refused, each naming the entries
+SELECT ar.reverse_payment(70, 72);   -- another amount
+SELECT ar.reverse_payment(70, 73);   -- another entity
+SELECT ar.reverse_payment(70, 2);    -- a credit is no reversal
+SELECT ar.reverse_payment(71, 70);   -- a reversal is not reversed
+SELECT ar.reverse_payment(70, 999);
+SELECT ar.reverse_payment(70, NULL);
+SELECT ar.reverse_payment(70, 71) AS allocations_reversed;
+SELECT id, kind, status, unallocated, reversed_by FROM ar.payment WHERE id IN (70, 71) ORDER BY id;
+SELECT status, open_amount FROM ar.invoice WHERE id = 70;
+SELECT payment_id, invoice_id, amount, reversed_at IS NOT NULL AS reversed FROM ar.allocation WHERE payment_id = 70;
+-- taken out of matching for good
+SELECT rule, payments FROM ar.match_payments(1) WHERE payments > 0;
+SELECT status, open_amount FROM ar.invoice WHERE id = 70;
+SELECT ar.allocate(70, 70);
+SELECT ar.reverse_payment(70, 71);
+-- only ar.reverse_payment links them
+UPDATE ar.payment SET reversed_by = NULL WHERE id = 70;
+UPDATE ar.payment SET status = 'unmatched' WHERE id = 70;
+SELECT count(*) FROM ar.verify_audit();
