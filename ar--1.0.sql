@@ -2402,23 +2402,25 @@ BEGIN
 	IF NOT ar.restoring() THEN
 		-- the row is locked before invoice_id is read: a filter on it would
 		-- skip an order whose delivery is not committed yet
-		FOR o IN SELECT so.order_no, so.invoice_id FROM ar.sales_order so
+		FOR o IN SELECT so.id, so.order_no, so.invoice_id, so.currency FROM ar.sales_order so
 				  WHERE so.id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.order_id END,
 								  CASE WHEN TG_OP <> 'DELETE' THEN NEW.order_id END)
 				  ORDER BY so.id FOR SHARE LOOP
-			CONTINUE WHEN o.invoice_id IS NULL;
-			RAISE EXCEPTION 'the lines of sales order % are invoiced (invoice %) and cannot change', o.order_no, o.invoice_id
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  HINT = 'Enter a new order; credit an issued invoice with ar.credit().';
+			IF o.invoice_id IS NOT NULL THEN
+				RAISE EXCEPTION 'the lines of sales order % are invoiced (invoice %) and cannot change', o.order_no, o.invoice_id
+					USING ERRCODE = 'object_not_in_prerequisite_state',
+						  HINT = 'Enter a new order; credit an issued invoice with ar.credit().';
+			END IF;
+			-- the net amount the invoice line will get, so that an amount
+			-- out of range is refused now, not when the order is delivered
+			IF TG_OP <> 'DELETE' AND o.id = NEW.order_id THEN
+				PERFORM ar.round_amount(NEW.quantity * NEW.unit_price, o.currency);
+			END IF;
 		END LOOP;
 	END IF;
 	IF TG_OP = 'DELETE' THEN
 		RETURN OLD;
 	END IF;
-	-- the net amount the invoice line will get, so that an amount out of
-	-- range is refused now, not when the order is delivered
-	PERFORM ar.round_amount(NEW.quantity * NEW.unit_price, so.currency)
-	   FROM ar.sales_order so WHERE so.id = NEW.order_id;
 	RETURN NEW;
 END
 $$;

@@ -146,15 +146,28 @@ bg_error(const BgCtx *cx, const char *what, const char *value)
 			 errdetail("Nothing was imported.")));
 }
 
+/*
+ * The text of columns from..to, all of them digits: no blanks, also not
+ * leading ones (a padded serial number would make another bank_ref for the
+ * same payment).
+ */
+static char *
+digit_text(const BgCtx *cx, int from, int to, const char *what)
+{
+	char	   *s = raw(cx, from, to);
+
+	if (!ArAllDigits(s))
+		bg_error(cx, what, s);
+	return s;
+}
+
 /* A number of digits, all of them present. */
 static int64
 digits(const BgCtx *cx, int from, int to, const char *what)
 {
-	char	   *s = raw(cx, from, to);
+	char	   *s = digit_text(cx, from, to, what);
 	int64		v = 0;
 
-	if (!ArAllDigits(s))
-		bg_error(cx, what, s);
 	for (char *p = s; *p; p++)
 		if (pg_mul_s64_overflow(v, 10, &v) || pg_add_s64_overflow(v, *p - '0', &v))
 			bg_error(cx, what, s);	/* 18 digits always fit; kept for safety */
@@ -175,20 +188,6 @@ giro(const BgCtx *cx, int from, int to, const char *what)
 	while (*p == '0')
 		p++;
 	return *p ? pstrdup(p) : NULL;
-}
-
-/*
- * A serial number: all its columns digits, blanks not allowed (a padded
- * serial would make another bank_ref for the same payment).
- */
-static char *
-serial(const BgCtx *cx, int from, int to, const char *what)
-{
-	char	   *s = raw(cx, from, to);
-
-	if (!ArAllDigits(s))
-		bg_error(cx, what, s);
-	return s;
 }
 
 /* A one-digit code. */
@@ -228,19 +227,18 @@ ymd_valid(const char *s)
 static DateADT
 bg_date(const BgCtx *cx, int from, const char *what)
 {
-	char	   *s = raw(cx, from, from + 7);
+	char	   *s = digit_text(cx, from, from + 7, what);
 
-	if (!ArAllDigits(s) || !ymd_valid(s))
+	if (!ymd_valid(s))
 		bg_error(cx, what, s);
 	return date2j(num(s, 4), num(s + 4, 2), num(s + 6, 2)) - POSTGRES_EPOCH_JDATE;
 }
 
-/* TK01's YYYYMMDDHHMMSSuuuuuu: digits, a date and a time of day. */
+/* Whether TK01's 20 digits YYYYMMDDHHMMSSuuuuuu are a date and a time of day. */
 static bool
 timestamp_valid(const char *s)
 {
-	return ArAllDigits(s) && strlen(s) == 20 && ymd_valid(s) &&
-		num(s + 8, 2) < 24 && num(s + 10, 2) < 60 && num(s + 12, 2) < 60;
+	return ymd_valid(s) && num(s + 8, 2) < 24 && num(s + 10, 2) < 60 && num(s + 12, 2) < 60;
 }
 
 static char *
@@ -432,7 +430,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 						 errmsg("unsupported BgMax version \"%s\" in TK01 on line %d",
 								pg_any_to_server(version, 2, PG_LATIN1), cx->line),
 						 errdetail("ar reads BgMax version 01. Nothing was imported.")));
-			cx->timestamp = raw(cx, 25, 44);
+			cx->timestamp = digit_text(cx, 25, 44, "timestamp");
 			if (!timestamp_valid(cx->timestamp))
 				bg_error(cx, "timestamp", cx->timestamp);
 			flag = raw(cx, 45, 45);
@@ -476,7 +474,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 				bg_error(cx, "amount", raw(cx, 38, 55));
 			row->reference_code = code(cx, 56, "reference code");
 			row->channel = code(cx, 57, "payment channel code");
-			row->serial = serial(cx, 58, 69, "BGC serial number");
+			row->serial = digit_text(cx, 58, 69, "BGC serial number");
 			if (row->deduction)
 			{
 				row->deduction_code = code(cx, 71, "deduction code");
@@ -552,7 +550,7 @@ bgmax_parse(BgCtx *cx, const char *data, int size)
 			if (!in_deposit)
 				out_of_order(cx, "A TK15 deposit record closes a deposit opened by TK05.");
 			date = bg_date(cx, 38, "payment date");
-			deposit = serial(cx, 46, 50, "deposit serial number");
+			deposit = digit_text(cx, 46, 50, "deposit serial number");
 			amount = digits(cx, 51, 68, "deposit amount");
 			if (bg_currency(cx, 69) != currency)
 				bg_error(cx, "currency", raw(cx, 69, 71));
