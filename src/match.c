@@ -594,6 +594,14 @@ typedef struct Posting
 	int32		next;
 } Posting;
 
+/* A reference of a payment beyond its first (ar.payment_extra_ref). */
+typedef struct MExtra
+{
+	const char *ref;
+	int64		amount;			/* BgMax TK22/TK23 amount, negative for TK23 */
+	bool		has_amount;		/* camt gives none */
+} MExtra;
+
 /* The payment being decided. */
 typedef struct MPay
 {
@@ -611,6 +619,8 @@ typedef struct MPay
 	bool		was_suggested;
 	bool		names_closed;	/* its text names an invoice that is not open */
 	MEntity    *ent;
+	MExtra	   *extra;			/* its further references, in order */
+	int			nextra;
 } MPay;
 
 /* Outputs of a batch */
@@ -747,6 +757,7 @@ typedef struct Matcher
 	MPay	   *cur_pay;		/* collecting keys of this payment, or NULL */
 
 	bool		suggestions_exist;
+	bool		extras_exist;	/* ar.payment_extra_ref has rows */
 	uint32		batch_no;
 	int64		counts[N_OUTCOMES];
 
@@ -1754,6 +1765,96 @@ payment_hits(Matcher *m, MPay *p, Hit *hits, int max, bool *all)
 	return Min(nh, max);
 }
 
+/* may invoice x take a payment of this currency at all */
+static inline bool
+payable(const Matcher *m, const MPay *p, int32 x)
+{
+	return m->inv[x].currency == p->currency && m->inv[x].rem > 0;
+}
+
+/*
+ * The open invoice one reference of a payment names: by payment reference
+ * when it passes the entity's check digit, else by invoice number (camt's
+ * RfrdDocInf/Nb, a number in a reference field).  -1 when it names none,
+ * several, or one that cannot take the payment (closed, another currency).
+ */
+static int32
+named_invoice(Matcher *m, MPay *p, const char *raw)
+{
+	char		buf[MAX_TOKEN_LEN];
+	int			len;
+	int32		found[2];
+	int			n = 0;
+
+	if (raw == NULL || (len = compact_upper(raw, buf, sizeof(buf))) <= 0)
+		return -1;
+	if (reference_valid(p->ent, buf))
+		n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
+	if (n == 0)
+		n = lookup_key(m, &m->by_number, false, p->entity, buf, len, found, lengthof(found));
+	return n == 1 && payable(m, p, found[0]) ? found[0] : -1;
+}
+
+/* Is an extra reference a deduction (BgMax TK23: a negative amount)? */
+static inline bool
+deduction(const MExtra *e)
+{
+	return e->has_amount && e->amount < 0;
+}
+
+/*
+ * A payment with further references (ar.payment_extra_ref) names the
+ * invoices of its reference and of every extra reference that is not a
+ * deduction.  Returns how many distinct invoices they name (at most max,
+ * in out, with the amount the bank gives for each in given); *complete is
+ * false when one of them names no open invoice that can take the payment;
+ * *amounts is true when the bank gives an amount above zero for each (the
+ * payment's own reference has none) and no reference is given twice.
+ */
+static int
+referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
+					bool *complete, bool *amounts)
+{
+	int			n = 0;
+
+	*complete = true;
+	*amounts = true;
+	for (int k = -1; k < p->nextra; k++)
+	{
+		const char *raw = k < 0 ? p->ref : p->extra[k].ref;
+		int32		x;
+		bool		dup = false;
+
+		if (k < 0 && (raw == NULL || raw[strspn(raw, " ")] == '\0'))
+			continue;			/* no reference of its own: BgMax code 0 or 3 */
+		if (k >= 0 && deduction(&p->extra[k]))
+			continue;
+		if (k < 0 || !p->extra[k].has_amount || p->extra[k].amount == 0)
+			*amounts = false;
+		if ((x = named_invoice(m, p, raw)) < 0)
+		{
+			*complete = false;
+			continue;
+		}
+		for (int j = 0; j < n; j++)
+			if (out[j] == x)
+				dup = true;
+		if (dup)
+		{
+			*amounts = false;
+			continue;
+		}
+		if (n == max)
+		{
+			*complete = false;
+			continue;
+		}
+		given[n] = k < 0 ? 0 : p->extra[k].amount;
+		out[n++] = x;
+	}
+	return n;
+}
+
 /*
  * The invoices a payment names with certainty: its valid structured
  * reference, and strong hits of its free text (and of a reference field
@@ -1767,7 +1868,16 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 	int			nh;
 	bool		all;			/* claims are only what the kept hits name */
 
-	if (p->valid)
+	if (p->nextra > 0)
+	{
+		int64		given[16];
+		bool		complete,
+					amounts;
+
+		n = referenced_invoices(m, p, out, given, Min(max, (int) lengthof(given)),
+								&complete, &amounts);
+	}
+	else if (p->valid)
 	{
 		int32		found[2];
 
@@ -1900,6 +2010,62 @@ apply_named(Matcher *m, MPay *p, int32 x, MatchRule exact, int conf, bool *wrote
 	return out;
 }
 
+/*
+ * Rule a for a payment that names several invoices by its references
+ * (BgMax TK20 with TK22, camt with several Strd): with one invoice, as
+ * apply_named; with more, applied when the payment is the sum of their open
+ * amounts (each paid in full), or, where the bank gives an amount for each
+ * reference, when those add up to the payment and none is more than its
+ * invoice's open amount (each paid that much).  False when the amounts fit
+ * neither: nothing is applied.
+ */
+static bool
+apply_references(Matcher *m, MPay *p, const int32 *xs, const int64 *given, int nx,
+				 bool amounts, bool *wrote_off, Outcome *out)
+{
+	int64		open_sum = 0;
+	int64		given_sum = 0;
+	bool		overflow = false;
+	bool		fits = amounts;
+	bool		partial = false;
+
+	if (nx == 1)
+	{
+		*out = apply_named(m, p, xs[0], RULE_REFERENCE, CONF_REFERENCE, wrote_off);
+		return true;
+	}
+	for (int j = 0; j < nx; j++)
+	{
+		overflow |= pg_add_s64_overflow(open_sum, m->inv[xs[j]].rem, &open_sum);
+		overflow |= pg_add_s64_overflow(given_sum, given[j], &given_sum);
+		fits &= given[j] <= m->inv[xs[j]].rem;
+	}
+	if (overflow)
+		return false;
+	if (open_sum == p->amount)
+	{
+		for (int j = 0; j < nx; j++)
+		{
+			emit_alloc(m, p, xs[j], m->inv[xs[j]].rem, RULE_REFERENCE, CONF_REFERENCE);
+			learn(m, p, xs[j], RULE_REFERENCE);
+		}
+		*out = OUT_REFERENCE;
+		return true;
+	}
+	if (!fits || given_sum != p->amount)
+		return false;
+	for (int j = 0; j < nx; j++)
+	{
+		bool		full = given[j] == m->inv[xs[j]].rem;
+
+		emit_alloc(m, p, xs[j], given[j], full ? RULE_REFERENCE : RULE_PARTIAL, CONF_REFERENCE);
+		learn(m, p, xs[j], RULE_REFERENCE);
+		partial |= !full;
+	}
+	*out = partial ? OUT_PARTIAL : OUT_REFERENCE;
+	return true;
+}
+
 static void
 suggest(Matcher *m, int32 x, int score, MatchRule rule)
 {
@@ -1922,13 +2088,6 @@ suggest(Matcher *m, int32 x, int score, MatchRule rule)
 		m->cands[m->ncands].rule = (int8) rule;
 		m->ncands++;
 	}
-}
-
-/* may invoice x take a payment of this currency at all */
-static inline bool
-payable(const Matcher *m, const MPay *p, int32 x)
-{
-	return m->inv[x].currency == p->currency && m->inv[x].rem > 0;
 }
 
 static int
@@ -2160,8 +2319,42 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	nh = payment_hits(m, p, hits, lengthof(hits), &all_hits);
 	conflict = !all_hits || p->names_closed;
 
+	/* a, with further references: all the invoices they name */
+	if (p->nextra > 0)
+	{
+		int32		xs[16];
+		int64		given[16];
+		bool		complete;
+		bool		amounts;
+		int			nx = referenced_invoices(m, p, xs, given, lengthof(xs), &complete, &amounts);
+		bool		disputed = false;
+		Outcome		out;
+
+		for (int k = 0; k < nh; k++)
+		{
+			bool		named = false;
+
+			for (int j = 0; j < nx; j++)
+				if (hits[k].inv == xs[j])
+					named = true;
+			if (hits[k].strong && !named)
+				disputed = true;
+		}
+		if (complete && nx > 0 && !conflict && !disputed &&
+			apply_references(m, p, xs, given, nx, amounts, wrote_off, &out))
+			return out;
+		for (int j = 0; j < nx; j++)
+		{
+			suggest(m, xs[j], SCORE_REFERENCE_DISPUTED, RULE_REFERENCE);
+			if (nev < (int) lengthof(evidence))
+				evidence[nev++] = xs[j];
+		}
+		/* references that name no open invoice, or amounts that do not fit */
+		if (nx > 0 || !complete)
+			conflict = true;
+	}
 	/* a. the structured reference, unless the text names another invoice */
-	if (p->valid)
+	else if (p->valid)
 	{
 		int32		found[2];
 
@@ -2818,6 +3011,8 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	p->name = NULL;
 	p->was_suggested = false;
 	p->names_closed = false;
+	p->extra = NULL;
+	p->nextra = 0;
 	if (desc->natts < 8)
 		return true;			/* the first pass */
 	acct = get_text(t, desc, 6);
@@ -2834,6 +3029,87 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	return true;
 }
 
+static int
+cmp_pay_id(const void *a, const void *b, void *arg)
+{
+	const MPay *ps = arg;
+	int64		x = ps[*(const int *) a].id;
+	int64		y = ps[*(const int *) b].id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Read a fetched batch of payment rows into an array (batch_cxt), with
+ * their further references; returns how many there are.
+ */
+static int
+read_payments(Matcher *m, SPITupleTable *tt, uint64 nrows, MPay **out)
+{
+	MPay	   *ps = palloc(sizeof(MPay) * Max(nrows, 1));
+	int			n = 0;
+	int64	   *ids;
+	int		   *order;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	SPITupleTable *xt;
+	uint64		nx;
+	int			k = 0;
+
+	for (uint64 r = 0; r < nrows; r++)
+		if (read_payment(m, tt->vals[r], tt->tupdesc, &ps[n]))
+			n++;
+	*out = ps;
+	if (!m->extras_exist || n == 0)
+		return n;
+
+	/* the payments in id order (the first pass reads them unordered) */
+	ids = palloc(sizeof(int64) * n);
+	order = palloc(sizeof(int) * n);
+	for (int j = 0; j < n; j++)
+	{
+		ids[j] = ps[j].id;
+		order[j] = j;
+	}
+	qsort_arg(order, n, sizeof(int), cmp_pay_id, ps);
+	values[0] = int8_array(ids, NULL, n);
+	nx = spi_run("SELECT x.payment_id, x.reference, x.amount FROM ar.payment_extra_ref x"
+				 " WHERE x.payment_id = ANY ($1) ORDER BY x.payment_id, x.seq",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	xt = SPI_tuptable;
+	for (uint64 r = 0; r < nx;)
+	{
+		int64		id = get_int64(xt->vals[r], xt->tupdesc, 1);
+		uint64		end = r;
+		MPay	   *p = NULL;
+
+		while (end < nx && get_int64(xt->vals[end], xt->tupdesc, 1) == id)
+			end++;
+		while (k < n && ps[order[k]].id < id)
+			k++;
+		if (k < n && ps[order[k]].id == id)
+			p = &ps[order[k]];
+		if (p != NULL)
+		{
+			p->extra = palloc(sizeof(MExtra) * (end - r));
+			for (; r < end; r++)
+			{
+				MExtra	   *e = &p->extra[p->nextra++];
+				bool		isnull;
+				Datum		d = SPI_getbinval(xt->vals[r], xt->tupdesc, 3, &isnull);
+				ArAmount   *a = isnull ? NULL : DatumGetArAmountP(d);
+
+				e->ref = get_text(xt->vals[r], xt->tupdesc, 2);
+				e->has_amount = a != NULL && a->currency == p->currency;
+				e->amount = e->has_amount ? a->units : 0;
+			}
+		}
+		r = end;
+	}
+	SPI_freetuptable(xt);
+	return n;
+}
+
 /* First pass: count the claims of every payment on the invoices it names. */
 static void
 count_claims(Matcher *m)
@@ -2845,16 +3121,14 @@ count_claims(Matcher *m)
 	while ((tt = spi_fetch(portal, &nrows)) != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(m->batch_cxt);
+		MPay	   *ps;
+		int			np = read_payments(m, tt, nrows, &ps);
 
-		for (uint64 r = 0; r < nrows; r++)
+		for (int j = 0; j < np; j++)
 		{
-			MPay		p;
 			int32		xs[16];
-			int			n;
+			int			n = payment_claims(m, &ps[j], xs, lengthof(xs));
 
-			if (!read_payment(m, tt->vals[r], tt->tupdesc, &p))
-				continue;
-			n = payment_claims(m, &p, xs, lengthof(xs));
 			for (int k = 0; k < n; k++)
 				if (m->inv[xs[k]].claims < PG_UINT16_MAX)
 					m->inv[xs[k]].claims++;
@@ -2945,14 +3219,12 @@ match_all(Matcher *m)
 	{
 		MemoryContext old = MemoryContextSwitchTo(m->batch_cxt);
 		instr_time	start;
-		MPay	   *ps = palloc(sizeof(MPay) * nrows);
-		int			n = 0;
+		MPay	   *ps;
+		int			n;
 
 		INSTR_TIME_SET_CURRENT(start);
 		m->batch_no++;
-		for (uint64 r = 0; r < nrows; r++)
-			if (read_payment(m, tt->vals[r], tt->tupdesc, &ps[n]))
-				n++;
+		n = read_payments(m, tt, nrows, &ps);
 		find_closed_names(m, ps, n);
 		for (int k = 0; k < n; k++)
 			match_one(m, &ps[k]);
@@ -3040,6 +3312,8 @@ ar_match_payments(PG_FUNCTION_ARGS)
 	load_payers(m);
 	spi_run("SELECT 1 FROM ar.match_suggestion LIMIT 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	m->suggestions_exist = SPI_processed > 0;
+	spi_run("SELECT 1 FROM ar.payment_extra_ref LIMIT 1", 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	m->extras_exist = SPI_processed > 0;
 	m->ms_load = ms_since(start);
 
 	INSTR_TIME_SET_CURRENT(start);

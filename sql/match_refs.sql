@@ -1,0 +1,107 @@
+--
+-- Matching payments that name several invoices: rule a over the payment's
+-- reference and its further references (ar.payment_extra_ref), from a real
+-- camt.053 file (several Strd per transaction) and a real BgMax file (TK20
+-- followed by TK22/TK23 records).
+--
+-- Both files are test/fixtures/bank/*_several_refs.*; their references are
+-- the payment references of the invoices F-00001 .. F-00022 issued below.
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+\set fixtures test/fixtures/bank
+\set camt `cat :fixtures/camt053_several_refs.xml`
+\set bgmax :fixtures/bgmax_several_refs.txt
+\set bgmax64 `base64 -w0 :bgmax`
+
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme, iban, bankgiro) VALUES
+	(1, 'SE1', 'Norrsken AB', 'SE', 'SE556677889901', 'SEK', 'ocr',
+	 'SE45 5000 0000 0583 9825 7466', '991-2346');
+-- numbers F-00001 ..; the reference of F-00007 is ocr of 20260 00007
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reference_prefix) VALUES
+	(1, 1, 'F', 'invoice', 'F-{N:5}', '20260'),
+	(2, 1, 'K', 'credit_note', 'K-{N:5}', NULL);
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'C1', 'Kund Ett AB', 'SE', 'SEK'),
+	(2, 1, 'C2', 'Sjöfart Två AB', 'SE', 'SEK');
+-- ids 1 .. 22 from the identity; zero-rated, so an invoice's total is its
+-- line's price
+INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date)
+SELECT 1, CASE WHEN n IN (10, 11) THEN 2 ELSE 1 END, 'SEK', '2026-10-01'
+  FROM generate_series(1, 22) n ORDER BY n;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT v.id, 1, 'Tjänst', 1, v.price, 'Z', 0
+  FROM (VALUES (1, 1000), (2, 500), (3, 300), (4, 200), (5, 400), (6, 600), (7, 800), (8, 250),
+			   (9, 150), (10, 350), (11, 100), (12, 120), (13, 130), (14, 90), (15, 1000),
+			   (16, 500), (17, 1000), (18, 500), (19, 400), (20, 600), (21, 400),
+			   (22, 250)) AS v (id, price);
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT generate_series(1, 22))::bigint[]);
+SELECT id, customer_id, number, payment_reference, total FROM ar.invoice ORDER BY id;
+-- F-00015 is credited 300.00 before it is paid: open 700.00
+SELECT ar.credit(15, 'Rabatt', '300.00 SEK') AS credit_note \gset
+SELECT number, kind, total, (SELECT open_amount FROM ar.invoice WHERE id = 15) AS open_f15
+  FROM ar.invoice WHERE id = :credit_note;
+-- C2 paid from this account before
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
+	(1, 'SE1460000000000000000044', 2);
+
+SELECT ar.import_camt(:'camt') AS camt, ar.import_bgmax(decode(:'bgmax64', 'base64'), 1) AS bgmax;
+-- what the matcher reads: the reference, then the extra references in order
+SELECT p.id, p.source, p.amount, p.reference,
+	   array_agg(x.reference || coalesce(' ' || x.amount::text, '') ORDER BY x.seq)
+		 FILTER (WHERE x.seq IS NOT NULL) AS extra
+  FROM ar.payment p LEFT JOIN ar.payment_extra_ref x ON x.payment_id = p.id
+ GROUP BY p.id ORDER BY p.id;
+
+SELECT * FROM ar.match_payments(1);
+
+-- camt:
+--  1: two references, the sum of both invoices: both paid by rule a
+--  2: a reference and an invoice number (RfrdDocInf/Nb): both paid
+--  3: two references, less than their sum, no amounts given: suggestions
+--  4: a reference and the number of the same invoice, less than it: partial
+--  5: a reference and a valid one that names no invoice: a suggestion
+--  6: a reference of F-00001, which payment 1 paid, and one of F-00009
+--  7: C2's account and the amount of F-00010, which payment 8 names: not
+--     taken by the payer rule, whatever the order
+--  8: two references of C2's invoices, their sum: both paid
+--  9: two references and their sum, but the text names F-00014: suggestions
+-- BgMax:
+-- 10: TK22 F-00015 (open 700.00 after the credit) and F-00016 with a TK23
+--     deduction: the payment is the sum of the open amounts, both paid
+-- 11: TK22 amounts 300.00 for F-00017 and 500.00 for F-00018 that add up
+--     to the payment: 300.00 of F-00017 and all of F-00018
+-- 12: TK22 amounts 0 (none given), less than the sum: suggestions
+-- 13: the TK20's own reference F-00021 and a TK22 F-00022, their sum
+SELECT p.id, p.status, p.unallocated, a.number, a.amount, a.rule, a.confidence
+  FROM ar.payment p
+  LEFT JOIN (SELECT a.payment_id, i.number, a.amount, a.rule, a.confidence, a.id
+			   FROM ar.allocation a JOIN ar.invoice i ON i.id = a.invoice_id) a ON a.payment_id = p.id
+ ORDER BY p.id, a.id;
+SELECT s.payment_id, i.number, s.score, s.rule
+  FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
+ ORDER BY s.payment_id, s.score DESC, i.number;
+SELECT number, status, open_amount FROM ar.invoice WHERE kind = 'invoice' ORDER BY id;
+-- learned: payment 1 taught C1's account
+SELECT payer_account, customer_id, learned_from, rule FROM ar.payer_account ORDER BY learned_from;
+
+-- a second run decides the same
+SELECT * FROM ar.match_payments(1);
+SELECT count(*) AS allocations FROM ar.allocation;
+
+-- a person confirms payment 3's suggestions: 400.00 to F-00005, the rest
+-- 300.00 to F-00006, which stays partially paid
+SELECT ar.allocate(3, 5) IS NOT NULL AS allocated, ar.allocate(3, 6) IS NOT NULL AS allocated;
+SELECT p.status, p.unallocated, (SELECT count(*) FROM ar.match_suggestion s WHERE s.payment_id = 3) AS suggestions
+  FROM ar.payment p WHERE p.id = 3;
+SELECT number, status, open_amount FROM ar.invoice WHERE id IN (5, 6) ORDER BY id;
+
+-- every invoice's open amount is its total less what is allocated to it
+SELECT i.number FROM ar.invoice i
+ WHERE i.kind = 'invoice'
+   AND i.open_amount <> i.total - coalesce((SELECT sum(a.amount) FROM ar.allocation a
+											  WHERE a.invoice_id = i.id), '0 SEK');
