@@ -214,6 +214,11 @@ CREATE TABLE ar.currency (
 COMMENT ON TABLE ar.currency IS
 	'ISO 4217 currencies; minor_unit is NULL where ISO says N.A. (such codes cannot hold amounts)';
 INSERT INTO ar.currency SELECT * FROM ar.iso4217();
+
+CREATE FUNCTION ar.currency_usable(code text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_currency_usable' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.currency_usable(text) IS
+	'true for an ISO 4217 code that can hold amounts; otherwise an error naming the code (unknown, or no minor unit such as XAU)';
 -- The rows come from the compiled list at CREATE EXTENSION; pg_dump has
 -- nothing of its own to carry for this table.
 SELECT pg_catalog.pg_extension_config_dump('ar.currency', 'WHERE false');
@@ -663,7 +668,8 @@ CREATE TABLE ar.entity (
 	country text NOT NULL REFERENCES ar.country (code),
 	vat_id text,
 	company_id text,
-	currency text NOT NULL REFERENCES ar.currency (code),
+	currency text NOT NULL REFERENCES ar.currency (code)
+		CHECK (ar.currency_usable(currency)),
 	street text,
 	city text,
 	postal_code text,
@@ -707,7 +713,8 @@ CREATE TABLE ar.customer (
 	peppol_scheme text CHECK (peppol_scheme ~ '^[0-9]{4}$'),
 	peppol_id text,
 	channel text NOT NULL DEFAULT 'email' CHECK (channel IN ('peppol', 'email', 'print')),
-	currency text NOT NULL REFERENCES ar.currency (code),
+	currency text NOT NULL REFERENCES ar.currency (code)
+		CHECK (ar.currency_usable(currency)),
 	language text NOT NULL DEFAULT 'en',
 	payment_terms_days integer NOT NULL DEFAULT 30 CHECK (payment_terms_days BETWEEN 0 AND 365),
 	credit_limit ar.amount,
@@ -800,7 +807,8 @@ CREATE TABLE ar.invoice (
 	status ar.invoice_status NOT NULL DEFAULT 'draft',
 	issue_date date,
 	due_date date,
-	currency text NOT NULL REFERENCES ar.currency (code),
+	currency text NOT NULL REFERENCES ar.currency (code)
+		CHECK (ar.currency_usable(currency)),
 	net_total ar.amount,
 	tax_total ar.amount,
 	total ar.amount,
@@ -2220,7 +2228,8 @@ CREATE TABLE ar.sales_order (
 	customer_id bigint NOT NULL,
 	order_no text NOT NULL CHECK (order_no <> ''),
 	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'delivered', 'cancelled')),
-	currency text NOT NULL REFERENCES ar.currency (code),
+	currency text NOT NULL REFERENCES ar.currency (code)
+		CHECK (ar.currency_usable(currency)),
 	buyer_reference text,
 	delivered_on date,
 	invoice_id bigint REFERENCES ar.invoice (id),
@@ -2547,7 +2556,8 @@ CREATE TABLE ar.bank_account (
 	entity_id integer NOT NULL REFERENCES ar.entity (id),
 	account text NOT NULL,
 	account_key text GENERATED ALWAYS AS (ar.normalize_account(account)) STORED,
-	currency text REFERENCES ar.currency (code),
+	currency text REFERENCES ar.currency (code)
+		CHECK (ar.currency_usable(currency)),
 	note text,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT bank_account_account_check CHECK (ar.normalize_account(account) <> ''),

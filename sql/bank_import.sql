@@ -41,6 +41,7 @@ SELECT a AS account, ar.normalize_account(a), ar.account_entity(a)
                ('50000000054910000003'), ('NL26VAYB8060476890'), ('NL91ABNA0417164300')) v(a);
 -- an account belongs to one entity: the same account again, written differently
 INSERT INTO ar.bank_account (entity_id, account) VALUES (5, '00050000000054910000003');
+INSERT INTO ar.bank_account (entity_id, account, currency) VALUES (5, 'SE7280000810340009783242', 'XAG');
 
 -- An issued invoice of entity 1, to show what only credits can do.
 INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (1, 'F', 'invoice', 'F{N}');

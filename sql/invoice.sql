@@ -18,6 +18,8 @@ VALUES ('SE1', 'Nordvind AB', 'SE', 'SE556677889901', '5566778899', 'SEK', 'Stor
         '5566778899', 'ocr');
 INSERT INTO ar.entity (code, name, country, currency) VALUES ('XX', 'Bad', 'XX', 'SEK');
 INSERT INTO ar.entity (code, name, country, currency) VALUES ('X1', 'Bad', 'SE', 'XYZ');
+-- a currency without a minor unit cannot hold amounts: refused when written
+INSERT INTO ar.entity (code, name, country, currency) VALUES ('X8', 'Gold', 'SE', 'XAU');
 INSERT INTO ar.entity (code, name, country, vat_id, currency) VALUES ('X2', 'Bad', 'SE', 'DK12345678', 'SEK');
 INSERT INTO ar.entity (code, name, country, vat_id, currency) VALUES ('X3', 'Bad', 'GR', 'GR123456789', 'EUR');
 INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X4', 'Bad', 'SE', 'SE4550000000058398257467', 'SEK');
@@ -52,12 +54,16 @@ INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, channe
 VALUES (1, 'C9', 'No endpoint', 'SE', 'SEK', 'peppol');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, payment_terms_days)
 VALUES (1, 'C9', 'Terms', 'SE', 'SEK', -1);
+INSERT INTO ar.customer (entity_id, customer_no, name, country, currency) VALUES (1, 'C9', 'Gold', 'SE', 'XAU');
 
 \set VERBOSITY default
 -- drafts: lines take the invoice currency and get their net amount
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference)
 VALUES (1, 1, 1, 'SEK', '2026-03-02', 'PO-1'), (2, 1, 2, 'SEK', '2026-03-02', 'PO-2'),
        (3, 1, 1, 'SEK', '2026-03-03', NULL);
+INSERT INTO ar.invoice (entity_id, customer_id, currency) VALUES (1, 1, 'XAU');
+UPDATE ar.invoice SET currency = 'XDR' WHERE id = 3;
+SELECT id, currency FROM ar.invoice WHERE id = 3;
 -- .5 boundaries, VAT 25 / 12 / 6 / 0, reverse charge, exempt with a reason
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category,
                              vat_rate, vat_exemption_code, vat_exemption_reason) VALUES

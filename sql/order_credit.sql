@@ -16,6 +16,8 @@ INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency, au
 	(1, 1, '1000', 'Draft Kunde AS', 'NO', 'NOK', false),
 	(2, 1, '2000', 'Auto Kunde AS', 'NO', 'NOK', true);
 
+-- an order in a currency without a minor unit is refused when written
+INSERT INTO ar.sales_order (entity_id, customer_id, order_no, currency) VALUES (1, 1, 'SO-X', 'XAU');
 -- an UPDATE to delivered creates a draft at once and links it
 INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency, buyer_reference)
 VALUES (1, 1, 1, 'SO-1', 'NOK', 'Ola');

@@ -149,6 +149,21 @@ ArCurrencyParse(const char *code)
 }
 
 /*
+ * ar.currency_usable(code text) → boolean: true for an ISO 4217 code that
+ * can hold amounts; otherwise the error of ArCurrencyParse, naming the code.
+ * The CHECK of every currency column of the schema, so that an entity,
+ * customer, invoice or order in gold (XAU) is refused when it is written,
+ * not at its first amount.  Immutable: the list is compiled in.
+ */
+PG_FUNCTION_INFO_V1(ar_currency_usable);
+Datum
+ar_currency_usable(PG_FUNCTION_ARGS)
+{
+	(void) ArCurrencyParse(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_BOOL(true);
+}
+
+/*
  * ar.iso4217(): the compiled ISO 4217 table, used to fill ar.currency.
  */
 PG_FUNCTION_INFO_V1(ar_iso4217);
