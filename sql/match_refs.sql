@@ -5,7 +5,7 @@
 -- followed by TK22/TK23 records).
 --
 -- Both files are test/fixtures/bank/*_several_refs.*; their references are
--- the payment references of the invoices F-00001 .. F-00022 issued below.
+-- the payment references of the invoices F-00001 .. F-00024 issued below.
 --
 DROP EXTENSION ar CASCADE;
 CREATE EXTENSION ar;
@@ -28,18 +28,18 @@ INSERT INTO ar.series (id, entity_id, code, kind, pattern, reference_prefix) VAL
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
 	(1, 1, 'C1', 'Kund Ett AB', 'SE', 'SEK'),
 	(2, 1, 'C2', 'Sjöfart Två AB', 'SE', 'SEK');
--- ids 1 .. 22 from the identity; zero-rated, so an invoice's total is its
+-- ids 1 .. 24 from the identity; zero-rated, so an invoice's total is its
 -- line's price
 INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date)
 SELECT 1, CASE WHEN n IN (10, 11) THEN 2 ELSE 1 END, 'SEK', '2026-10-01'
-  FROM generate_series(1, 22) n ORDER BY n;
+  FROM generate_series(1, 24) n ORDER BY n;
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
 SELECT v.id, 1, 'Tjänst', 1, v.price, 'Z', 0
   FROM (VALUES (1, 1000), (2, 500), (3, 300), (4, 200), (5, 400), (6, 600), (7, 800), (8, 250),
 			   (9, 150), (10, 350), (11, 100), (12, 120), (13, 130), (14, 90), (15, 1000),
 			   (16, 500), (17, 1000), (18, 500), (19, 400), (20, 600), (21, 400),
-			   (22, 250)) AS v (id, price);
-SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT generate_series(1, 22))::bigint[]);
+			   (22, 250), (23, 1000), (24, 500)) AS v (id, price);
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT generate_series(1, 24))::bigint[]);
 SELECT id, customer_id, number, payment_reference, total FROM ar.invoice ORDER BY id;
 -- F-00015 is credited 300.00 before it is paid: open 700.00
 SELECT ar.credit(15, 'Rabatt', '300.00 SEK') AS credit_note \gset
@@ -77,6 +77,10 @@ SELECT * FROM ar.match_payments(1);
 --     to the payment: 300.00 of F-00017 and all of F-00018
 -- 12: TK22 amounts 0 (none given), less than the sum: suggestions
 -- 13: the TK20's own reference F-00021 and a TK22 F-00022, their sum
+-- 14: TK22 amounts 700.00 for F-00023 and 500.00 for F-00024 that add up
+--     to the payment, but a TK23 deducts 300.00: the amounts are not what
+--     is paid, and the payment is not the sum of the open amounts either:
+--     suggestions
 SELECT p.id, p.status, p.unallocated, a.number, a.amount, a.rule, a.confidence
   FROM ar.payment p
   LEFT JOIN (SELECT a.payment_id, i.number, a.amount, a.rule, a.confidence, a.id
@@ -105,3 +109,77 @@ SELECT i.number FROM ar.invoice i
  WHERE i.kind = 'invoice'
    AND i.open_amount <> i.total - coalesce((SELECT sum(a.amount) FROM ar.allocation a
 											  WHERE a.invoice_id = i.id), '0 SEK');
+
+--
+-- Entity 2: edge cases, written as rows.  Its series gives plain numbers
+-- 1, 2, ..; the reference of number k is k and a Luhn digit, so the
+-- reference of number 1 ('18') is also the number of invoice 18, which
+-- belongs to another customer.  Invoice number k is 100.00 + k.
+--
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme) VALUES
+	(2, 'SE2', 'Söder AB', 'SE', 'SE556677889902', 'SEK', 'ocr');
+INSERT INTO ar.series (id, entity_id, code, kind, pattern) VALUES (3, 2, 'N', 'invoice', '{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(3, 2, 'X', 'Xylit AB', 'SE', 'SEK'),
+	(4, 2, 'Y', 'Ymer AB', 'SE', 'SEK');
+CREATE TEMP TABLE e2 AS
+SELECT k, (SELECT max(id) FROM ar.invoice) + k AS id FROM generate_series(1, 30) k;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT id, 2, CASE WHEN k IN (18, 26) THEN 4 ELSE 3 END, 'SEK', '2026-10-01' FROM e2 ORDER BY k;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT id, 1, 'Tjänst', 1, 100 + k, 'Z', 0 FROM e2;
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT id FROM e2 ORDER BY k));
+SELECT number, payment_reference, customer_id, total FROM ar.invoice
+ WHERE entity_id = 2 AND number IN ('1', '3', '14', '18') ORDER BY total;
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
+	(2, 'SE7280000810340009783242', 3);
+
+-- number 1 is paid first
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference) VALUES
+	(101, 2, 'E2-1', '2026-11-20', '101.00 SEK', '18');
+SELECT * FROM ar.match_payments(2) WHERE payments > 0;
+
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, payer_account) VALUES
+	-- 102: the reference of the paid number 1 ('18', also number 18's
+	-- number) and number 3's; the amount is 18 and 3 together
+	(102, 2, 'E2-2', '2026-11-20', '221.00 SEK', '18', NULL),
+	-- 103: X's account and the amount of number 4, less a TK23 deduction
+	(103, 2, 'E2-3', '2026-11-20', '104.00 SEK', NULL, 'SE7280000810340009783242'),
+	-- 104: X's account and the amount of number 5, which 105 names later
+	(104, 2, 'E2-4', '2026-11-20', '105.00 SEK', NULL, 'SE7280000810340009783242'),
+	-- 105: numbers 5 and 6, less than their sum: suggestions
+	(105, 2, 'E2-5', '2026-11-20', '200.00 SEK', '59', NULL),
+	-- 106: numbers 7 and 8, less than their sum: suggestions ...
+	(106, 2, 'E2-6', '2026-11-20', '200.00 SEK', '75', NULL),
+	-- 107: ... and X's account with the amount of number 7 after it
+	(107, 2, 'E2-7', '2026-11-20', '107.00 SEK', NULL, 'SE7280000810340009783242'),
+	-- 108: numbers 9 and 10 with a blank extra reference between them
+	(108, 2, 'E2-8', '2026-11-20', '219.00 SEK', '91', NULL),
+	-- 109: numbers 11 and 12 with TK22 amounts too large to add up, but
+	-- the payment is their open amounts' sum
+	(109, 2, 'E2-9', '2026-11-20', '223.00 SEK', NULL, NULL),
+	-- 110: number 13 and '14' as an invoice number: digits only, so not
+	-- taken as a number (it could be any number)
+	(110, 2, 'E2-10', '2026-11-20', '227.00 SEK', '133', NULL);
+INSERT INTO ar.payment_extra_ref (entity_id, payment_id, seq, reference, amount, reference_code) VALUES
+	(2, 102, 1, '34', NULL, 'SCOR'),
+	(2, 103, 1, 'K-1', '-20.00 SEK', '4'),
+	(2, 105, 1, '67', NULL, 'SCOR'),
+	(2, 106, 1, '83', NULL, 'SCOR'),
+	(2, 108, 1, '   ', NULL, 'SCOR'),
+	(2, 108, 2, '109', NULL, 'SCOR'),
+	(2, 109, 1, '117', '92233720368547758.07 SEK', '2'),
+	(2, 109, 2, '125', '92233720368547758.07 SEK', '2'),
+	(2, 110, 1, '14', NULL, 'CINV');
+SELECT * FROM ar.match_payments(2);
+SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule
+  FROM ar.payment p
+  LEFT JOIN ar.allocation a ON a.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.entity_id = 2 ORDER BY p.id, i.total;
+SELECT s.payment_id, i.number, s.score, s.rule
+  FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
+ WHERE s.payment_id > 100
+ ORDER BY s.payment_id, s.score DESC, i.total;
+SELECT number, status, open_amount FROM ar.invoice
+ WHERE entity_id = 2 AND number IN ('4', '5', '7', '18') ORDER BY total;

@@ -38,8 +38,9 @@
  * Order independence: a first pass over the unmatched payments counts, per
  * invoice, the payments that name it by reference or in strong free text
  * ("claims").  The amount rules (c, d) leave invoices alone that a payment
- * still to come names, so a payment that names its invoice keeps it however
- * the payments are ordered.
+ * still to come names, or one that was left to a person (suggestions only),
+ * so a payment that names its invoice keeps it however the payments are
+ * ordered.
  *
  * Concurrency: the run takes SHARE ROW EXCLUSIVE on ar.allocation (one run
  * at a time; ar.allocate and ar.unallocate wait for it) and updates every
@@ -1775,7 +1776,9 @@ payable(const Matcher *m, const MPay *p, int32 x)
 /*
  * The open invoice one reference of a payment names: by payment reference
  * when it passes the entity's check digit, else by invoice number (camt's
- * RfrdDocInf/Nb, a number in a reference field).  -1 when it names none,
+ * RfrdDocInf/Nb, a number in a reference field) when it is not digits only
+ * (a reference with a wrong check digit, or a number like a customer's or
+ * an order's, must not name an invoice by chance).  -1 when it names none,
  * several, or one that cannot take the payment (closed, another currency).
  */
 static int32
@@ -1790,9 +1793,20 @@ named_invoice(Matcher *m, MPay *p, const char *raw)
 		return -1;
 	if (reference_valid(p->ent, buf))
 		n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
-	if (n == 0)
+	else if (!ArAllDigits(buf))
 		n = lookup_key(m, &m->by_number, false, p->entity, buf, len, found, lengthof(found));
 	return n == 1 && payable(m, p, found[0]) ? found[0] : -1;
+}
+
+/* NULL, empty or blanks only */
+static bool
+blank(const char *s)
+{
+	if (s != NULL)
+		for (; *s; s++)
+			if (!isspace((unsigned char) *s))
+				return false;
+	return true;
 }
 
 /* Is an extra reference a deduction (BgMax TK23: a negative amount)? */
@@ -1809,7 +1823,8 @@ deduction(const MExtra *e)
  * in out, with the amount the bank gives for each in given); *complete is
  * false when one of them names no open invoice that can take the payment;
  * *amounts is true when the bank gives an amount above zero for each (the
- * payment's own reference has none) and no reference is given twice.
+ * payment's own reference has none), no reference is given twice and
+ * nothing is deducted.
  */
 static int
 referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
@@ -1825,10 +1840,13 @@ referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
 		int32		x;
 		bool		dup = false;
 
-		if (k < 0 && (raw == NULL || raw[strspn(raw, " ")] == '\0'))
+		if (blank(raw))
 			continue;			/* no reference of its own: BgMax code 0 or 3 */
 		if (k >= 0 && deduction(&p->extra[k]))
+		{
+			*amounts = false;	/* the amounts are not what is paid */
 			continue;
+		}
 		if (k < 0 || !p->extra[k].has_amount || p->extra[k].amount == 0)
 			*amounts = false;
 		if ((x = named_invoice(m, p, raw)) < 0)
@@ -2037,12 +2055,10 @@ apply_references(Matcher *m, MPay *p, const int32 *xs, const int64 *given, int n
 	for (int j = 0; j < nx; j++)
 	{
 		overflow |= pg_add_s64_overflow(open_sum, m->inv[xs[j]].rem, &open_sum);
-		overflow |= pg_add_s64_overflow(given_sum, given[j], &given_sum);
+		fits &= !pg_add_s64_overflow(given_sum, given[j], &given_sum);
 		fits &= given[j] <= m->inv[xs[j]].rem;
 	}
-	if (overflow)
-		return false;
-	if (open_sum == p->amount)
+	if (!overflow && open_sum == p->amount)
 	{
 		for (int j = 0; j < nx; j++)
 		{
@@ -2349,9 +2365,11 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 			if (nev < (int) lengthof(evidence))
 				evidence[nev++] = xs[j];
 		}
-		/* references that name no open invoice, or amounts that do not fit */
-		if (nx > 0 || !complete)
-			conflict = true;
+		/*
+		 * references that name no open invoice, amounts that do not fit, or
+		 * only a deduction: the payment is not what any one invoice is owed
+		 */
+		conflict = true;
 	}
 	/* a. the structured reference, unless the text names another invoice */
 	else if (p->valid)
@@ -3166,6 +3184,16 @@ match_one(Matcher *m, MPay *p)
 	for (int k = before; k < m->nallocs; k++)
 		if (m->allocs[k].rule != RULE_WRITE_OFF)
 			applied += m->allocs[k].amount;
+
+	/*
+	 * A payment left to a person keeps its claims for the rest of the run,
+	 * so that the amount rules of later payments leave its invoices alone
+	 * just as they did for earlier ones.
+	 */
+	if (applied == 0)
+		for (int k = 0; k < n; k++)
+			if (m->inv[xs[k]].claims < PG_UINT16_MAX)
+				m->inv[xs[k]].claims++;
 	m->counts[out]++;
 	if (wrote_off)
 		m->counts[OUT_WRITE_OFF]++;
