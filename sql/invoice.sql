@@ -55,6 +55,7 @@ VALUES (1, 'C9', 'No endpoint', 'SE', 'SEK', 'peppol');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, payment_terms_days)
 VALUES (1, 'C9', 'Terms', 'SE', 'SEK', -1);
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency) VALUES (1, 'C9', 'Gold', 'SE', 'XAU');
+INSERT INTO ar.customer (entity_id, customer_no, name, country, currency) VALUES (1, 'C9', 'Lower', 'SE', 'sek');
 
 \set VERBOSITY default
 -- drafts: lines take the invoice currency and get their net amount

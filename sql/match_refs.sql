@@ -123,7 +123,7 @@ INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VA
 	(3, 2, 'X', 'Xylit AB', 'SE', 'SEK'),
 	(4, 2, 'Y', 'Ymer AB', 'SE', 'SEK');
 CREATE TEMP TABLE e2 AS
-SELECT k, (SELECT max(id) FROM ar.invoice) + k AS id FROM generate_series(1, 30) k;
+SELECT k, (SELECT max(id) FROM ar.invoice) + k AS id FROM generate_series(1, 50) k;
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
 SELECT id, 2, CASE WHEN k IN (18, 26) THEN 4 ELSE 3 END, 'SEK', '2026-10-01' FROM e2 ORDER BY k;
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
@@ -183,3 +183,51 @@ SELECT s.payment_id, i.number, s.score, s.rule
  ORDER BY s.payment_id, s.score DESC, i.total;
 SELECT number, status, open_amount FROM ar.invoice
  WHERE entity_id = 2 AND number IN ('4', '5', '7', '18') ORDER BY total;
+
+-- 111: X's account and the amount of number 15, with only a blank extra
+--      reference: as if it had none, rule c
+-- 112: number 16's reference and '16' as its number (digits only): the
+--      number confirms the reference
+-- 113: number 17's reference with 50.00 of its 117.00: partial ...
+-- 114: ... and X's account with the rest: number 17 stays claimed by 113
+--      for this run, as it would be had 114 come first
+-- 115: references of the 17 numbers 31 .. 47 and their sum: only 16 are
+--      weighed, so suggestions (the best 10) ...
+-- 116: ... and X's account with the amount of number 47, the 17th, which
+--      115 does not claim
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, payer_account) VALUES
+	(111, 2, 'E2-11', '2026-11-21', '115.00 SEK', NULL, 'SE7280000810340009783242'),
+	(112, 2, 'E2-12', '2026-11-21', '116.00 SEK', ar.payment_reference('ocr', '16'), NULL),
+	(113, 2, 'E2-13', '2026-11-21', '50.00 SEK', ar.payment_reference('ocr', '17'), NULL),
+	(114, 2, 'E2-14', '2026-11-21', '67.00 SEK', NULL, 'SE7280000810340009783242'),
+	(115, 2, 'E2-15', '2026-11-21', (SELECT ar.sum(total) FROM ar.invoice WHERE entity_id = 2
+									AND number::integer BETWEEN 31 AND 47), NULL, NULL),
+	(116, 2, 'E2-16', '2026-11-21', '147.00 SEK', NULL, 'SE7280000810340009783242');
+INSERT INTO ar.payment_extra_ref (entity_id, payment_id, seq, reference, amount, reference_code)
+VALUES (2, 111, 1, '   ', NULL::ar.amount, '0'), (2, 112, 1, '16', NULL, 'CINV')
+UNION ALL
+SELECT 2, 115, k - 30, ar.payment_reference('ocr', k::text), NULL, 'SCOR' FROM generate_series(31, 47) k;
+SELECT * FROM ar.match_payments(2) WHERE payments > 0;
+SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule
+  FROM ar.payment p
+  LEFT JOIN ar.allocation a ON a.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.id > 110 ORDER BY p.id, i.total;
+SELECT count(*) AS suggestions_115 FROM ar.match_suggestion WHERE payment_id = 115;
+-- the next run: 113 is decided, so 114 pays the rest of number 17
+SELECT * FROM ar.match_payments(2) WHERE payments > 0;
+SELECT p.id, p.status, i.number, a.amount, a.rule
+  FROM ar.payment p JOIN ar.allocation a ON a.payment_id = p.id JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.id = 114;
+
+-- every invoice's open amount is its total less what is allocated to it,
+-- and every payment's unallocated amount its amount less its allocations
+SELECT i.number FROM ar.invoice i
+ WHERE i.kind = 'invoice'
+   AND i.open_amount <> i.total - coalesce((SELECT ar.sum(a.amount) FROM ar.allocation a
+											  WHERE a.invoice_id = i.id AND a.reversed_at IS NULL),
+											 ar.amount(0, i.currency));
+SELECT p.id FROM ar.payment p
+ WHERE p.unallocated <> p.amount - coalesce((SELECT ar.sum(a.amount) FROM ar.allocation a
+											   WHERE a.payment_id = p.id AND a.reversed_at IS NULL),
+											  ar.amount(0, ar.currency_of(p.amount)));

@@ -149,8 +149,8 @@ ArCurrencyParse(const char *code)
 }
 
 /*
- * ar.currency_usable(code text) → boolean: true for an ISO 4217 code that
- * can hold amounts; otherwise the error of ArCurrencyParse, naming the code.
+ * ar.currency_usable(code text) → boolean: true for an ISO 4217 code, in
+ * upper case, that can hold amounts; otherwise an error naming the code.
  * The CHECK of every currency column of the schema, so that an entity,
  * customer, invoice or order in gold (XAU) is refused when it is written,
  * not at its first amount.  Immutable: the list is compiled in.
@@ -159,7 +159,17 @@ PG_FUNCTION_INFO_V1(ar_currency_usable);
 Datum
 ar_currency_usable(PG_FUNCTION_ARGS)
 {
-	(void) ArCurrencyParse(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *code = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint32		packed = ArCurrencyParse(code);
+	char		canonical[4];
+
+	/* the columns reference ar.currency, which holds the codes upper case */
+	ArCurrencyUnpack(packed, canonical);
+	if (strcmp(code, canonical) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("currency code \"%s\" must be written \"%s\"", code, canonical),
+				 errhint("Currency columns hold ISO 4217 codes in upper case, as in ar.currency.")));
 	PG_RETURN_BOOL(true);
 }
 

@@ -98,6 +98,12 @@ extern PGDLLEXPORT Datum ar_reference_valid(PG_FUNCTION_ARGS);
 #define NAME_MIN_SIMILARITY 0.5
 #define MAX_TRIGRAMS 256
 
+/* References of one payment weighed together (rule a with several). */
+#define MAX_REFERENCES 16
+
+/* Invoices one payment claims: its references', then its text's. */
+#define MAX_CLAIMS (MAX_REFERENCES + 16)
+
 /* Bounded subset search of rule d: nodes visited per payment. */
 #define SUBSET_NODE_BUDGET 200000
 
@@ -1776,25 +1782,30 @@ payable(const Matcher *m, const MPay *p, int32 x)
 /*
  * The open invoice one reference of a payment names: by payment reference
  * when it passes the entity's check digit, else by invoice number (camt's
- * RfrdDocInf/Nb, a number in a reference field) when it is not digits only
- * (a reference with a wrong check digit, or a number like a customer's or
- * an order's, must not name an invoice by chance).  -1 when it names none,
- * several, or one that cannot take the payment (closed, another currency).
+ * RfrdDocInf/Nb, a number in a reference field).  *weak is set for a number
+ * of digits only: it could be a customer's or an order's number, or a
+ * reference with a wrong check digit, so it only confirms an invoice that
+ * another reference names.  -1 when it names none, several, or one that
+ * cannot take the payment (closed, another currency).
  */
 static int32
-named_invoice(Matcher *m, MPay *p, const char *raw)
+named_invoice(Matcher *m, MPay *p, const char *raw, bool *weak)
 {
 	char		buf[MAX_TOKEN_LEN];
 	int			len;
 	int32		found[2];
 	int			n = 0;
 
+	*weak = false;
 	if (raw == NULL || (len = compact_upper(raw, buf, sizeof(buf))) <= 0)
 		return -1;
 	if (reference_valid(p->ent, buf))
 		n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
-	else if (!ArAllDigits(buf))
+	else
+	{
+		*weak = ArAllDigits(buf);
 		n = lookup_key(m, &m->by_number, false, p->entity, buf, len, found, lengthof(found));
+	}
 	return n == 1 && payable(m, p, found[0]) ? found[0] : -1;
 }
 
@@ -1821,37 +1832,57 @@ deduction(const MExtra *e)
  * invoices of its reference and of every extra reference that is not a
  * deduction.  Returns how many distinct invoices they name (at most max,
  * in out, with the amount the bank gives for each in given); *complete is
- * false when one of them names no open invoice that can take the payment;
- * *amounts is true when the bank gives an amount above zero for each (the
- * payment's own reference has none), no reference is given twice and
- * nothing is deducted.
+ * false when one of them names no open invoice that can take the payment,
+ * when a number of digits only names an invoice no other reference names,
+ * or when there are more than max references (only the first max are
+ * read, so that what a payment claims does not depend on which of its
+ * invoices other payments closed).  *amounts is true when the bank gives
+ * an amount above zero for each (the payment's own reference has none), no
+ * invoice is named twice and nothing is deducted.  *deducts is true when
+ * there is a deduction.
  */
 static int
 referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
-					bool *complete, bool *amounts)
+					bool *complete, bool *amounts, bool *deducts)
 {
 	int			n = 0;
+	int			read = 0;
+	int32	   *weak_x = palloc(sizeof(int32) * (p->nextra + 1));
+	int			nweak = 0;
 
 	*complete = true;
 	*amounts = true;
+	*deducts = false;
 	for (int k = -1; k < p->nextra; k++)
 	{
 		const char *raw = k < 0 ? p->ref : p->extra[k].ref;
 		int32		x;
+		bool		weak;
 		bool		dup = false;
 
 		if (blank(raw))
 			continue;			/* no reference of its own: BgMax code 0 or 3 */
 		if (k >= 0 && deduction(&p->extra[k]))
 		{
+			*deducts = true;
 			*amounts = false;	/* the amounts are not what is paid */
+			continue;
+		}
+		if (++read > max)
+		{
+			*complete = false;
 			continue;
 		}
 		if (k < 0 || !p->extra[k].has_amount || p->extra[k].amount == 0)
 			*amounts = false;
-		if ((x = named_invoice(m, p, raw)) < 0)
+		if ((x = named_invoice(m, p, raw, &weak)) < 0)
 		{
 			*complete = false;
+			continue;
+		}
+		if (weak)
+		{
+			weak_x[nweak++] = x;
 			continue;
 		}
 		for (int j = 0; j < n; j++)
@@ -1862,14 +1893,22 @@ referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
 			*amounts = false;
 			continue;
 		}
-		if (n == max)
-		{
-			*complete = false;
-			continue;
-		}
 		given[n] = k < 0 ? 0 : p->extra[k].amount;
 		out[n++] = x;
 	}
+	/* a number of digits only confirms what another reference names */
+	for (int w = 0; w < nweak; w++)
+	{
+		bool		named = false;
+
+		for (int j = 0; j < n; j++)
+			if (out[j] == weak_x[w])
+				named = true;
+		if (!named)
+			*complete = false;
+		*amounts = false;
+	}
+	pfree(weak_x);
 	return n;
 }
 
@@ -1888,12 +1927,13 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 
 	if (p->nextra > 0)
 	{
-		int64		given[16];
+		int64		given[MAX_REFERENCES];
 		bool		complete,
-					amounts;
+					amounts,
+					deducts;
 
-		n = referenced_invoices(m, p, out, given, Min(max, (int) lengthof(given)),
-								&complete, &amounts);
+		n = referenced_invoices(m, p, out, given, Min(max, MAX_REFERENCES),
+								&complete, &amounts, &deducts);
 	}
 	else if (p->valid)
 	{
@@ -2338,11 +2378,13 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	/* a, with further references: all the invoices they name */
 	if (p->nextra > 0)
 	{
-		int32		xs[16];
-		int64		given[16];
+		int32		xs[MAX_REFERENCES];
+		int64		given[MAX_REFERENCES];
 		bool		complete;
 		bool		amounts;
-		int			nx = referenced_invoices(m, p, xs, given, lengthof(xs), &complete, &amounts);
+		bool		deducts;
+		int			nx = referenced_invoices(m, p, xs, given, lengthof(xs), &complete, &amounts,
+											 &deducts);
 		bool		disputed = false;
 		Outcome		out;
 
@@ -2368,8 +2410,10 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		/*
 		 * references that name no open invoice, amounts that do not fit, or
 		 * only a deduction: the payment is not what any one invoice is owed
+		 * (blank references alone say nothing)
 		 */
-		conflict = true;
+		if (nx > 0 || !complete || deducts)
+			conflict = true;
 	}
 	/* a. the structured reference, unless the text names another invoice */
 	else if (p->valid)
@@ -3144,7 +3188,7 @@ count_claims(Matcher *m)
 
 		for (int j = 0; j < np; j++)
 		{
-			int32		xs[16];
+			int32		xs[MAX_CLAIMS];
 			int			n = payment_claims(m, &ps[j], xs, lengthof(xs));
 
 			for (int k = 0; k < n; k++)
@@ -3163,7 +3207,7 @@ count_claims(Matcher *m)
 static void
 match_one(Matcher *m, MPay *p)
 {
-	int32		xs[16];
+	int32		xs[MAX_CLAIMS];
 	int			n;
 	int			before = m->nallocs;
 	Outcome		out;
@@ -3186,14 +3230,13 @@ match_one(Matcher *m, MPay *p)
 			applied += m->allocs[k].amount;
 
 	/*
-	 * A payment left to a person keeps its claims for the rest of the run,
-	 * so that the amount rules of later payments leave its invoices alone
-	 * just as they did for earlier ones.
+	 * What a payment names and leaves open (left to a person, or paid in
+	 * part) stays claimed for the rest of the run, so that the amount rules
+	 * of later payments leave it alone just as they did for earlier ones.
 	 */
-	if (applied == 0)
-		for (int k = 0; k < n; k++)
-			if (m->inv[xs[k]].claims < PG_UINT16_MAX)
-				m->inv[xs[k]].claims++;
+	for (int k = 0; k < n; k++)
+		if (m->inv[xs[k]].rem > 0 && m->inv[xs[k]].claims < PG_UINT16_MAX)
+			m->inv[xs[k]].claims++;
 	m->counts[out]++;
 	if (wrote_off)
 		m->counts[OUT_WRITE_OFF]++;
