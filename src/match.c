@@ -2351,6 +2351,23 @@ agrees(const int32 *evidence, int nev, const int32 *xs, int nx)
 	return true;
 }
 
+/* Does a strong text hit name an invoice other than the references' xs? */
+static bool
+disputed(const Hit *hits, int nh, const int32 *xs, int nx)
+{
+	for (int k = 0; k < nh; k++)
+	{
+		bool		named = false;
+
+		for (int j = 0; j < nx; j++)
+			if (hits[k].inv == xs[j])
+				named = true;
+		if (hits[k].strong && !named)
+			return true;
+	}
+	return false;
+}
+
 static Outcome
 decide(Matcher *m, MPay *p, bool *wrote_off)
 {
@@ -2385,20 +2402,9 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		bool		deducts;
 		int			nx = referenced_invoices(m, p, xs, given, lengthof(xs), &complete, &amounts,
 											 &deducts);
-		bool		disputed = false;
 		Outcome		out;
 
-		for (int k = 0; k < nh; k++)
-		{
-			bool		named = false;
-
-			for (int j = 0; j < nx; j++)
-				if (hits[k].inv == xs[j])
-					named = true;
-			if (hits[k].strong && !named)
-				disputed = true;
-		}
-		if (complete && nx > 0 && !conflict && !disputed &&
+		if (complete && nx > 0 && !conflict && !disputed(hits, nh, xs, nx) &&
 			apply_references(m, p, xs, given, nx, amounts, wrote_off, &out))
 			return out;
 		for (int j = 0; j < nx; j++)
@@ -2423,12 +2429,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		if (lookup_key(m, &m->by_ref, true, p->entity, p->refn, p->rl, found, lengthof(found)) == 1 &&
 			payable(m, p, found[0]))
 		{
-			bool		disputed = false;
-
-			for (int k = 0; k < nh; k++)
-				if (hits[k].strong && hits[k].inv != found[0])
-					disputed = true;
-			if (!disputed && !conflict)
+			if (!disputed(hits, nh, found, 1) && !conflict)
 				return apply_named(m, p, found[0], RULE_REFERENCE, CONF_REFERENCE, wrote_off);
 			suggest(m, found[0], SCORE_REFERENCE_DISPUTED, RULE_REFERENCE);
 			evidence[nev++] = found[0];
