@@ -298,6 +298,14 @@ echo "batch: ar.issue(bigint[]) of $DRAFTS drafts (1 line each) against" \
 	"INSERT ... SELECT of $DRAFTS rows into a plain table; $ROUNDS rounds"
 T_ISSUE=()		# completed rounds
 T_ISSUE_ALL=()	# every round, >TIMEOUT for one that timed out
+# timed_round WHAT QUERY: runs QUERY, which gives ms|rows, and prints the
+# ms; fails unless it wrote DRAFTS rows.
+timed_round() {
+	local ms n
+	IFS='|' read -r ms n < <(sql -c "$2") || fail "round $r: $1 failed"
+	[ "$n" -eq "$DRAFTS" ] || fail "round $r: $1 wrote $n rows, not $DRAFTS"
+	echo "$ms"
+}
 T_PLAIN=()
 T_FLOOR=()
 TIMEOUTS=0
@@ -329,16 +337,13 @@ SQL
 	for what in $order; do
 		sql -c "CHECKPOINT" >/dev/null
 		if [ "$what" = floor ]; then
-			IFS='|' read -r floor_ms n < <(sql -c "SELECT round(ms::numeric, 1), issued FROM time_floor()") \
-				|| fail "round $r: the floor failed"
-			[ "$n" -eq "$DRAFTS" ] || fail "round $r: the floor wrote $n invoices"
+			floor_ms=$(timed_round "the floor" "SELECT round(ms::numeric, 1), issued FROM time_floor()") || exit 1
 			T_FLOOR+=("$floor_ms")
 			continue
 		fi
 		if [ "$what" = plain ]; then
-			IFS='|' read -r plain_ms n < <(sql -c "SELECT round(ms::numeric, 1), inserted FROM time_plain($DRAFTS, 100 + $r)") \
-				|| fail "round $r: the plain insert failed"
-			[ "$n" -eq "$DRAFTS" ] || fail "round $r: the plain insert made $n rows"
+			plain_ms=$(timed_round "the plain insert" \
+				"SELECT round(ms::numeric, 1), inserted FROM time_plain($DRAFTS, 100 + $r)") || exit 1
 			T_PLAIN+=("$plain_ms")
 			continue
 		fi
