@@ -348,3 +348,43 @@ SELECT count(*) - :payments_before AS imported FROM ar.payment
 -- xs:decimal allows a leading +
 \set odd `sed 's|<Amt Ccy="SEK">250.00</Amt>|<Amt Ccy="SEK">+250.00</Amt>|' :fixtures/camt053_booked_later.xml`
 SELECT bank_ref, amount FROM ar.camt_transactions(:'odd');
+
+--
+-- camt: an EndToEndId is the payer's choice.  Two payers who both use "1"
+-- on one day for one amount are two payments; and the payer who came first
+-- in a notification is recognized in the later statement that lists the
+-- other payer before it (the ref carries the payer's account).
+--
+CREATE FUNCTION pg_temp.e2e_tx(payer text, acct text) RETURNS text LANGUAGE sql AS $$
+  SELECT '<Ntry><Amt Ccy="SEK">100.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-20</Dt></BookgDt>'
+      || '<NtryDtls><TxDtls><Refs><EndToEndId>1</EndToEndId></Refs><RltdPties><Dbtr><Nm>' || payer
+      || '</Nm></Dbtr><DbtrAcct><Id><IBAN>' || acct || '</IBAN></Id></DbtrAcct></RltdPties></TxDtls></NtryDtls></Ntry>' $$;
+CREATE FUNCTION pg_temp.e2e_doc(ns text, root text, rep text, msg text, entries text) RETURNS xml LANGUAGE sql AS $$
+  SELECT ('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:' || ns || '"><' || root || '><GrpHdr><MsgId>' || msg
+      || '</MsgId></GrpHdr><' || rep || '><Id>' || msg || '</Id><Acct><Id><IBAN>SE4550000000058398257466</IBAN></Id></Acct>'
+      || entries || '</' || rep || '></' || root || '></Document>')::xml $$;
+SELECT ar.import_camt(pg_temp.e2e_doc('camt.054.001.02', 'BkToCstmrDbtCdtNtfctn', 'Ntfctn', 'E2E-N1',
+       pg_temp.e2e_tx('Payer X', 'SE3550000000054910000003'))) AS "notification: X";
+SELECT ar.import_camt(pg_temp.e2e_doc('camt.053.001.02', 'BkToCstmrStmt', 'Stmt', 'E2E-S1',
+       pg_temp.e2e_tx('Payer Y', 'SE7280000810340009783242')
+       || pg_temp.e2e_tx('Payer X', 'SE3550000000054910000003'))) AS "statement: Y, then X again";
+SELECT bank_ref, payer_name, amount FROM ar.payment
+ WHERE bank_ref LIKE 'SE4550000000058398257466:1/2026-11-20/%' ORDER BY id;
+
+--
+-- camt: a transaction's own CdtDbtInd says which way its money went.  A
+-- CRDT transaction in a DBIT batch is an incoming payment from its debtor
+-- (the batch nets to the DBIT entry: 300.00 out, 200.00 in).
+--
+SELECT ar.import_camt('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
+<GrpHdr><MsgId>MIXED-1</MsgId></GrpHdr><Stmt><Id>MIXED-1</Id><Acct><Id><IBAN>SE4550000000058398257466</IBAN></Id></Acct>
+<Ntry><Amt Ccy="SEK">100.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-20</Dt></BookgDt>
+<NtryDtls>
+ <TxDtls><Refs><AcctSvcrRef>MIXED-T1</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy="SEK">300.00</Amt></TxAmt></AmtDtls>
+  <RltdPties><Cdtr><Nm>Hyresvärden AB</Nm></Cdtr></RltdPties></TxDtls>
+ <TxDtls><Refs><AcctSvcrRef>MIXED-T2</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy="SEK">200.00</Amt></TxAmt></AmtDtls><CdtDbtInd>CRDT</CdtDbtInd>
+  <RltdPties><Dbtr><Nm>Kund Ett AB</Nm></Dbtr><Cdtr><Nm>Nordvind AB</Nm></Cdtr></RltdPties>
+  <RmtInf><Strd><CdtrRefInf><Ref>202600011</Ref></CdtrRefInf></Strd></RmtInf></TxDtls>
+</NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>'::xml) AS imported;
+SELECT bank_ref, kind, amount, unallocated, payer_name, reference FROM ar.payment
+ WHERE bank_ref LIKE 'SE4550000000058398257466:MIXED-%' ORDER BY id;

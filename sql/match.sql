@@ -212,6 +212,40 @@ SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE rule = 'write_off' AND 
 SELECT number, status, open_amount FROM ar.invoice WHERE id = 13;
 SELECT id, status, unallocated FROM ar.payment WHERE id = 10;
 
+-- a shortfall written off goes with the payment that left it: undoing the
+-- payment's allocation (ar.unallocate) or the payment (ar.reverse_payment)
+-- opens the whole invoice again
+SET ar.match_tolerance = '1.00 SEK';
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (28, 1, 1, 'SEK', '2026-10-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (28, 1, 'Tjänst', 1, 1000, 'Z', 0);
+SELECT ar.issue(28::bigint);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+VALUES (40, 1, 'B40', '2026-10-29', '999.50 SEK', ref_of(28));
+SELECT * FROM ar.match_payments(1) WHERE payments > 0;
+SELECT payment_id, written_off_for, amount, rule, reversed_at IS NOT NULL AS reversed
+  FROM ar.allocation WHERE invoice_id = 28 ORDER BY id;
+SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE payment_id = 40));
+SELECT payment_id, written_off_for, amount, rule, reversed_at IS NOT NULL AS reversed
+  FROM ar.allocation WHERE invoice_id = 28 ORDER BY id;
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 28;
+SELECT id, status, unallocated FROM ar.payment WHERE id = 40;
+-- matched again, with a new write-off; then the bank takes the payment back
+SELECT * FROM ar.match_payments(1) WHERE payments > 0;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, kind)
+VALUES (41, 1, 'B41', '2026-10-30', '999.50 SEK', 'reversal');
+SELECT ar.reverse_payment(40, 41) AS allocations_reversed;
+SELECT payment_id, written_off_for, amount, rule, reversed_at IS NOT NULL AS reversed
+  FROM ar.allocation WHERE invoice_id = 28 ORDER BY id;
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 28;
+-- a full payment now pays it, nothing over
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+VALUES (42, 1, 'B42', '2026-10-31', '1000.00 SEK', ref_of(28));
+SELECT * FROM ar.match_payments(1) WHERE payments > 0;
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 28;
+SELECT id, status, unallocated FROM ar.payment WHERE id = 42;
+RESET ar.match_tolerance;
+
 --
 -- Evidence that disagrees is never applied (entity 3, its own run)
 --

@@ -633,8 +633,9 @@ date_text(bool has, DateADT d)
 /*
  * bank_ref: "<account>:<ref>".  ref is the transaction's AcctSvcrRef; else
  * the entry's AcctSvcrRef (with "/EndToEndId" or "/n" when the entry is
- * split); else "EndToEndId/booking date/amount" (the value date for an entry
- * not booked yet); else a hash of what the transaction says.  The account
+ * split); else "EndToEndId/booking date/amount/party" (the value date for an
+ * entry not booked yet; party: the other party's account, else its name,
+ * else nothing); else a hash of what the transaction says.  The account
  * keeps two banks' numbering apart.
  */
 static char *
@@ -653,10 +654,15 @@ make_bank_ref(const CamtRow *row, const char *tx_ref, const char *entry_ref,
 			? psprintf("%s/%s", entry_ref, row->end_to_end_id)
 			: psprintf("%s/%d", entry_ref, tx_no);
 	else if (row->end_to_end_id != NULL)
-		base = psprintf("%s/%s/%s", row->end_to_end_id,
+	{
+		/* the payer chose the EndToEndId: two payers may choose the same */
+		const char *party = row->payer_account ? row->payer_account : row->payer_name;
+
+		base = psprintf("%s/%s/%s%s%s", row->end_to_end_id,
 						row->has_booking ? date_text(true, row->booking_date)
 						: row->has_value ? date_text(true, row->value_date) : "",
-						ArAmountToCString(&amt));
+						ArAmountToCString(&amt), party ? "/" : "", party ? party : "");
+	}
 	else
 	{
 		const char *parts[9];
@@ -755,9 +761,13 @@ new_row(CamtCtx *cx, const CamtEntry *e, const char *location)
 	return row;
 }
 
-/* Kind from the entry and, where there is one, the transaction. */
+/*
+ * Kind from the entry and, where there is one, the transaction.  credit: the
+ * direction of the money, the transaction's own CdtDbtInd where it states
+ * one, else the entry's.
+ */
 static const char *
-kind_of(const CamtEntry *e, bool tx_debit, bool returned, const char *subfamily)
+kind_of(const CamtEntry *e, bool credit, bool returned, const char *subfamily)
 {
 	if (e->reversal)
 		return "reversal";
@@ -765,9 +775,7 @@ kind_of(const CamtEntry *e, bool tx_debit, bool returned, const char *subfamily)
 					 (strcmp(subfamily, "RRTN") == 0 || strcmp(subfamily, "UPDD") == 0 ||
 					  strcmp(subfamily, "RPCR") == 0)))
 		return "return";
-	if (!e->credit || tx_debit)
-		return "debit";
-	return "credit";
+	return credit ? "credit" : "debit";
 }
 
 /* A row for an entry without transaction details. */
@@ -778,7 +786,7 @@ entry_row(CamtCtx *cx, const CamtEntry *e)
 	char	   *subfamily;
 
 	row->transaction_code = bank_tx_code(cx, e->bk_tx_cd, &subfamily);
-	row->kind = kind_of(e, false, false, subfamily);
+	row->kind = kind_of(e, e->credit, false, subfamily);
 	row->bank_ref = make_bank_ref(row, NULL, e->acct_svcr_ref, false, 0);
 }
 
@@ -857,11 +865,12 @@ tx_row(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path,
 	xmlNodePtr	refs = child(cx, tx, "Refs");
 	char	   *tx_ref = text_at(cx, refs, "AcctSvcrRef");
 	char	   *e2e = text_at(cx, refs, "EndToEndId");
-	bool		tx_debit = tx_indicator(cx, tx, path) == 0;
+	int			ind = tx_indicator(cx, tx, path);
 	xmlNodePtr	rtr = child(cx, tx, "RtrInf");
 	xmlNodePtr	code = child(cx, tx, "BkTxCd");
 	xmlNodePtr	parties = child(cx, tx, "RltdPties");
-	bool		incoming;
+	/* money in: a CRDT transaction, or one in a CRDT entry that states none */
+	bool		incoming = ind == -1 ? e->credit : ind == 1;
 	char	   *subfamily;
 	xmlNodePtr	party;
 	xmlNodePtr	acct;
@@ -877,10 +886,9 @@ tx_row(CamtCtx *cx, const CamtEntry *e, xmlNodePtr tx, const char *path,
 		if (row->return_reason == NULL)
 			row->return_reason = text_at(cx, rtr, "Rsn/Prtry");
 	}
-	row->kind = kind_of(e, tx_debit, rtr != NULL, subfamily);
+	row->kind = kind_of(e, incoming, rtr != NULL, subfamily);
 
 	/* the other party: who sent money in, or who received money out */
-	incoming = e->credit && !tx_debit;
 	party = child(cx, parties, incoming ? "Dbtr" : "Cdtr");
 	acct = child(cx, parties, incoming ? "DbtrAcct" : "CdtrAcct");
 	if (party == NULL && acct == NULL)

@@ -633,7 +633,7 @@ typedef struct MPay
 /* Outputs of a batch */
 typedef struct AllocOut
 {
-	int64		payment_id;		/* 0: write-off */
+	int64		payment_id;		/* for a write-off: the payment whose shortfall it is */
 	int64		invoice_id;
 	int64		amount;
 	uint32		currency;
@@ -1987,7 +1987,7 @@ emit_alloc(Matcher *m, MPay *p, int32 x, int64 amount, MatchRule rule, int conf)
 
 	ENSURE_ROOM(m->allocs, m->nallocs, m->capallocs, AllocOut);
 	a = &m->allocs[m->nallocs++];
-	a->payment_id = rule == RULE_WRITE_OFF ? 0 : p->id;
+	a->payment_id = p->id;
 	a->invoice_id = m->inv[x].id;
 	a->amount = amount;
 	a->currency = p->currency;
@@ -2883,7 +2883,6 @@ write_batch(Matcher *m)
 	if ((n = m->nallocs) > 0)
 	{
 		int64	   *pid = palloc(sizeof(int64) * n);
-		bool	   *pnull = palloc(sizeof(bool) * n);
 		int64	   *iid = palloc(sizeof(int64) * n);
 		int64	   *amt = palloc(sizeof(int64) * n);
 		const char **cur = palloc(sizeof(char *) * n);
@@ -2900,22 +2899,25 @@ write_batch(Matcher *m)
 
 			ArCurrencyUnpack(a->currency, code);
 			pid[k] = a->payment_id;
-			pnull[k] = a->payment_id == 0;
 			iid[k] = a->invoice_id;
 			amt[k] = a->amount;
 			cur[k] = code;
 			rule[k] = rule_names[a->rule];
 			conf[k] = a->conf == 100 ? "1" : psprintf("0.%02d", a->conf);
 		}
-		values[0] = int8_array(pid, pnull, n);
+		values[0] = int8_array(pid, NULL, n);
 		values[1] = int8_array(iid, NULL, n);
 		values[2] = int8_array(amt, NULL, n);
 		values[3] = text_array(cur, n);
 		values[4] = text_array(rule, n);
 		values[5] = text_array(conf, n);
 		INSTR_TIME_SET_CURRENT(start);
-		spi_run("INSERT INTO ar.allocation (payment_id, invoice_id, amount, rule, confidence)"
-				" SELECT u.payment_id, u.invoice_id, ar.amount_of_minor(u.amount, u.currency),"
+		/* a write-off takes nothing from the payment that left it */
+		spi_run("INSERT INTO ar.allocation (payment_id, written_off_for, invoice_id, amount, rule,"
+				"                           confidence)"
+				" SELECT nullif(u.payment_id, CASE WHEN u.rule = 'write_off' THEN u.payment_id END),"
+				"        CASE WHEN u.rule = 'write_off' THEN u.payment_id END,"
+				"        u.invoice_id, ar.amount_of_minor(u.amount, u.currency),"
 				"        u.rule, u.confidence::numeric"
 				"   FROM unnest($1, $2, $3, $4, $5, $6)"
 				"        AS u (payment_id, invoice_id, amount, currency, rule, confidence)",

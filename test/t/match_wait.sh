@@ -16,6 +16,9 @@
 # Part 3: part 2 under REPEATABLE READ, where B's snapshot is older than
 # A's commit: B fails with the serialization failure on the invoice A paid,
 # and nothing of B's is written.
+# Part 4: ar.allocate while a run's transaction is open, which then pays the
+# invoice B allocates to: B waits for the run before it locks any row, so
+# the two do not deadlock.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_match_wait
@@ -94,6 +97,27 @@ allocate_race part3 5 625.00 20260000052 "BEGIN ISOLATION LEVEL REPEATABLE READ;
 state=$(sql -c "SELECT string_agg(bank_ref || ':' || status, ' ' ORDER BY id) FROM ar.payment WHERE bank_ref IN ('W5', 'W6')")
 [ "$state" = "W5:matched W6:unmatched" ] || fail "part 3: unexpected payments: $state"
 say "ok: under REPEATABLE READ the waiting run failed with a serialization failure and wrote nothing"
+
+echo "part 4: ar.allocate waits for a run before it locks any row"
+# A's run holds ar.allocation; B allocates to invoice 6 and waits; then A's
+# transaction runs the matcher again and pays invoice 6 in part.  B took
+# ar.allocation after its row locks once, and held invoice 6 while waiting
+# for A, who then waited for B: a deadlock (40P01), one of them aborted.
+sql -c "INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount)
+        VALUES (1, 'W7', '2026-11-12', '100.00 SEK')" >/dev/null || fail "part 4: setup failed"
+race part4 "BEGIN;
+$outcomes;
+SELECT 'a runs part4', pg_sleep(2);
+INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reference)
+VALUES (1, 'W8', '2026-11-12', '125.00 SEK', '20260000060');
+$outcomes;
+COMMIT;" "a runs part4" "SELECT ar.allocate((SELECT id FROM ar.payment WHERE bank_ref = 'W7'), 6)"
+[ "$RACE_WAITED" = yes ] || fail "part 4: session B did not wait for session A's run"
+grep -qx 'partial=1 unmatched=3' "$TMP/part4.a" || { cat "$TMP/part4.a"; fail "part 4: session A's second run did not pay invoice 6 in part"; }
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part4.b"; fail "part 4: the waiting ar.allocate failed"; }
+state=$(sql -c "SELECT status || ' ' || open_amount FROM ar.invoice WHERE id = 6")
+[ "$state" = "partially_paid 525.00 SEK" ] || fail "part 4: invoice 6 is $state"
+say "ok: B waited for A's run without holding invoice 6; both paid it in part (750.00 - 125.00 - 100.00 open)"
 
 out=$(sql -c "SELECT problem FROM ar.verify_audit()")
 [ -z "$out" ] || fail "ar.verify_audit: $out"
