@@ -755,13 +755,17 @@ CREATE UNIQUE INDEX series_one_default ON ar.series (entity_id, kind) WHERE is_d
 -- A series that has given out numbers keeps what makes them: its entity,
 -- kind, pattern and reset (a new pattern or reset could give a number
 -- twice or restart within a year).  Code and is_default may change.
+CREATE FUNCTION ar._series_used(series_id integer) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ar_series_used' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ar._series_used(integer) IS
+	'internal: has the series given out a number? waits for its issuers first (src/issue.c)';
 CREATE FUNCTION ar.series_before() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 BEGIN
-	IF EXISTS (SELECT 1 FROM ar.invoice i WHERE i.series_id = OLD.id AND i.number IS NOT NULL)
-	   OR EXISTS (SELECT 1 FROM ar.series_counter sc WHERE sc.series_id = OLD.id) THEN
+	-- waits for an issuer that has taken a number of it and not committed
+	IF ar._series_used(OLD.id) THEN
 		RAISE EXCEPTION 'series % has given out numbers: its entity, kind, pattern and reset cannot change',
 			OLD.code
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1040,6 +1044,17 @@ BEGIN
 	IF OLD.status = 'cancelled' AND NEW.status <> 'cancelled' THEN
 		PERFORM ar.check_status_transition(OLD.status, NEW.status);
 	END IF;
+	-- a draft made from a sales order stays with the order's customer (the
+	-- order may refer only to an invoice of its own entity and customer)
+	IF OLD.status = 'draft' AND (NEW.entity_id, NEW.customer_id) IS DISTINCT FROM (OLD.entity_id, OLD.customer_id) THEN
+		SELECT o.order_no INTO credited FROM ar.sales_order o WHERE o.invoice_id = OLD.id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'draft % was made from sales order %: its entity and customer cannot change',
+				OLD.id, credited.order_no
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Change the order''s customer before it is delivered, or cancel the order and write a new one.';
+		END IF;
+	END IF;
 	IF OLD.status = 'draft' AND NEW.status = 'cancelled' THEN
 		SELECT o.order_no INTO credited FROM ar.sales_order o
 		 WHERE o.invoice_id = OLD.id AND o.status <> 'cancelled' LIMIT 1;
@@ -1247,6 +1262,11 @@ AS $$
 DECLARE
 	row ar.outbox;
 BEGIN
+	IF outbox_done.id IS NULL OR ok IS NULL THEN
+		RAISE EXCEPTION 'ar.outbox_done needs an outbox row and whether it was delivered, got id % and ok %',
+			coalesce(outbox_done.id::text, 'NULL'), coalesce(ok::text, 'NULL')
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO row FROM ar.outbox o WHERE o.id = outbox_done.id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'outbox row % does not exist', outbox_done.id USING ERRCODE = 'no_data_found';
@@ -1309,6 +1329,10 @@ COMMENT ON FUNCTION ar._take_numbers(integer[], integer[], bigint[], date[]) IS
 CREATE FUNCTION ar._open_exposure(customer_ids bigint[])
 	RETURNS TABLE (customer_id bigint, amount ar.amount)
 	AS 'MODULE_PATHNAME', 'ar_open_exposure' LANGUAGE C VOLATILE;
+CREATE FUNCTION ar._lines_current(kind text, ids bigint[]) RETURNS void
+	AS 'MODULE_PATHNAME', 'ar_lines_current' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._lines_current(text, bigint[]) IS
+	'internal: under REPEATABLE READ or SERIALIZABLE, 40001 when the lines of the locked invoices or sales orders changed after the transaction snapshot (src/issue.c)';
 COMMENT ON FUNCTION ar._open_exposure(bigint[]) IS
 	'internal to ar.issue''s credit check: the open amounts of issued invoices per customer and currency, read with a fresh snapshot (src/issue.c)';
 
@@ -1358,6 +1382,10 @@ BEGIN
 		SELECT x AS id INTO bad FROM unnest(invoice_ids) x GROUP BY x HAVING count(*) > 1 ORDER BY x LIMIT 1;
 		RAISE EXCEPTION 'invoice % is listed twice', bad.id USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- A writer of lines holds its draft FOR SHARE until it commits.  Under
+	-- REPEATABLE READ and SERIALIZABLE the lines read below would be the
+	-- snapshot's, without what that writer committed: 40001 instead.
+	PERFORM ar._lines_current('invoice', invoice_ids);
 
 	SELECT i.id, i.status, i.number INTO bad FROM ar.invoice i
 	 WHERE i.id = ANY (invoice_ids) AND i.status <> 'draft' ORDER BY i.id LIMIT 1;
@@ -2302,6 +2330,9 @@ BEGIN
 		RAISE EXCEPTION 'sales order % is %, not delivered', o.order_no, o.status
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
+	-- its lines as committed, not as an older transaction snapshot has them
+	-- (a writer of order lines holds the order FOR SHARE, as for invoices)
+	PERFORM ar._lines_current('sales_order', ARRAY[o.id]);
 	IF NOT EXISTS (SELECT 1 FROM ar.sales_order_line l WHERE l.order_id = o.id) THEN
 		RAISE EXCEPTION 'delivered sales order % has no lines', o.order_no
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -3430,6 +3461,10 @@ GRANT INSERT, UPDATE, DELETE ON ar.payer_account TO ar_clerk;
 GRANT INSERT, UPDATE, DELETE ON ar.entity, ar.series, ar.fx_rate, ar.entity_access, ar.bank_account
 	TO ar_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA ar TO ar_clerk;
+-- it waits on a series' lock until the end of the transaction: only for
+-- those who may change a series
+REVOKE EXECUTE ON FUNCTION ar._series_used(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ar._series_used(integer) TO ar_admin;
 -- (the audit trail is written only by its SECURITY DEFINER triggers; no
 -- role gets more than SELECT on it)
 REVOKE EXECUTE ON FUNCTION ar.verify_audit() FROM PUBLIC;

@@ -27,6 +27,10 @@ UPDATE ar.sales_order SET status = 'delivered' WHERE id = 1;
 SELECT o.order_no, o.status, i.status AS invoice_status, i.number, i.order_reference, i.buyer_reference,
        (SELECT count(*) FROM ar.invoice_line l WHERE l.invoice_id = i.id) AS lines
   FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id;
+-- the draft stays with the order's customer; its note may change
+UPDATE ar.invoice SET customer_id = 2 WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 1);
+UPDATE ar.invoice SET note = 'levert' WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 1);
+SELECT i.customer_id, i.note FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 1;
 
 -- an INSERT of a delivered order for an auto_issue customer: issued in the
 -- same transaction, once its lines are there

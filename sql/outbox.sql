@@ -36,6 +36,8 @@ SELECT id, attempts FROM ar.outbox_claim(10) ORDER BY id;
 -- bad calls
 SELECT ar.outbox_done(min(id), true) FROM ar.outbox;
 SELECT ar.outbox_done(99, true);
+SELECT ar.outbox_done(max(id), NULL) FROM ar.outbox;
+SELECT ar.outbox_done(NULL, true);
 SELECT * FROM ar.outbox_claim(0);
 -- five failed attempts make a row failed
 UPDATE ar.outbox SET attempts = 4 WHERE invoice_id = 2;

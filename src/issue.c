@@ -23,6 +23,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -306,4 +307,168 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * ar._lines_current(kind text, ids bigint[]) → void: under REPEATABLE READ
+ * and SERIALIZABLE, fails with a serialization failure (40001) when the
+ * lines of invoices ids (kind 'invoice') or of sales orders ids (kind
+ * 'sales_order') are not the ones a snapshot taken now shows.
+ *
+ * ar.issue and ar.invoice_order lock the document FOR UPDATE and then read
+ * its lines; a writer of lines holds the document FOR SHARE until it
+ * commits.  Under READ COMMITTED the next statement's snapshot sees what
+ * that writer committed.  A transaction snapshot does not, and the lock
+ * alone raises no serialization failure, since the document row itself was
+ * not changed: the issuer would total lines that are no longer the
+ * document's.  The lines are compared as a count and a sum of hashes of
+ * their row versions (ctid and xmin), per document, once with the
+ * transaction's snapshot and once with one taken now.
+ */
+PG_FUNCTION_INFO_V1(ar_lines_current);
+
+static SPIPlanPtr invoice_lines_plan = NULL;
+static SPIPlanPtr order_lines_plan = NULL;
+
+#define LINES_SQL(table, key) \
+	"SELECT l." key ", count(*), sum(pg_catalog.hashtextextended(l.ctid::text || '/' || l.xmin::text, 0))" \
+	"  FROM " table " l WHERE l." key " OPERATOR(pg_catalog.=) ANY ($1)" \
+	" GROUP BY l." key " ORDER BY l." key
+
+/* the (document, count, hash sum) rows of SPI_tuptable, copied out */
+static Datum *
+lines_state(uint64 *n)
+{
+	Datum	   *out = palloc(sizeof(Datum) * 3 * Max(SPI_processed, 1));
+
+	*n = SPI_processed;
+	for (uint64 r = 0; r < SPI_processed; r++)
+		for (int c = 0; c < 3; c++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &isnull);
+
+			/* the sum is numeric: compare it as text */
+			out[r * 3 + c] = c < 2 ? d : PointerGetDatum(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3));
+		}
+	return out;
+}
+
+Datum
+ar_lines_current(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+	bool		invoice;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	Datum	   *seen;
+	Datum	   *now;
+	uint64		nseen,
+				nnow;
+	int64		changed = 0;
+	bool		differ = false;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ar._lines_current: an argument is NULL")));
+	if (!IsolationUsesXactSnapshot())
+		PG_RETURN_VOID();		/* each statement sees the latest commits */
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(kind, "invoice") == 0)
+		invoice = true;
+	else if (strcmp(kind, "sales_order") == 0)
+		invoice = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ar._lines_current: unknown kind \"%s\"", kind)));
+	args[0] = PG_GETARG_DATUM(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = invoice
+		? ArKeepPlan(&invoice_lines_plan, LINES_SQL("ar.invoice_line", "invoice_id"), 1, types)
+		: ArKeepPlan(&order_lines_plan, LINES_SQL("ar.sales_order_line", "order_id"), 1, types);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "ar._lines_current: reading the lines failed");
+	{
+		MemoryContext spi = MemoryContextSwitchTo(cxt);
+
+		seen = lines_state(&nseen);
+		MemoryContextSwitchTo(spi);
+	}
+	if (ArExecuteLatest(plan, args, true) != SPI_OK_SELECT)
+		elog(ERROR, "ar._lines_current: reading the lines failed");
+	now = lines_state(&nnow);
+
+	for (uint64 i = 0; i < Max(nseen, nnow) && !differ; i++)
+	{
+		if (i >= nseen || i >= nnow ||
+			DatumGetInt64(seen[i * 3]) != DatumGetInt64(now[i * 3]))
+		{
+			differ = true;
+			changed = i >= nseen ? DatumGetInt64(now[i * 3])
+				: i >= nnow ? DatumGetInt64(seen[i * 3])
+				: Min(DatumGetInt64(seen[i * 3]), DatumGetInt64(now[i * 3]));
+		}
+		else if (DatumGetInt64(seen[i * 3 + 1]) != DatumGetInt64(now[i * 3 + 1]) ||
+				 strcmp(DatumGetPointer(seen[i * 3 + 2]), DatumGetPointer(now[i * 3 + 2])) != 0)
+		{
+			differ = true;
+			changed = DatumGetInt64(seen[i * 3]);
+		}
+	}
+	SPI_finish();
+	if (differ)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access: the lines of %s " INT64_FORMAT " changed after this transaction began",
+						invoice ? "invoice" : "sales order", changed),
+				 errdetail("Another transaction wrote them and committed while this one waited for the %s.",
+						   invoice ? "invoice" : "order"),
+				 errhint("Retry the transaction.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * ar._series_used(series_id integer) → boolean: has the series given out a
+ * number?  Takes the issuers' lock on the series first (as
+ * ar._take_numbers, to the end of the transaction), so that an issuer that
+ * has taken a number and not committed yet is waited for, then reads with a
+ * snapshot taken under the lock.  The check of a change to a series'
+ * pattern or reset asks it.
+ */
+PG_FUNCTION_INFO_V1(ar_series_used);
+
+static SPIPlanPtr series_used_plan = NULL;
+
+Datum
+ar_series_used(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1];
+	bool		used;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	args[0] = PG_GETARG_DATUM(0);
+	LockDatabaseObject(ArRelid(get_namespace_oid("ar", false), "series"),
+					   (Oid) DatumGetInt32(args[0]), 0, ExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ArExecuteLatest(ArKeepPlan(&series_used_plan,
+								   "SELECT EXISTS (SELECT 1 FROM ar.series_counter sc"
+								   "                WHERE sc.series_id OPERATOR(pg_catalog.=) $1)"
+								   "    OR EXISTS (SELECT 1 FROM ar.invoice i"
+								   "                WHERE i.series_id OPERATOR(pg_catalog.=) $1 AND i.number IS NOT NULL)",
+								   1, types),
+						args, true) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "ar._series_used: the query failed");
+	used = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_BOOL(used);
 }

@@ -8,7 +8,10 @@
 #      changes its line, waits, and is then refused; the line is unchanged.
 # Without the locks, both cases issued totals that the lines do not add up
 # to.  Part 3 does the same for a sales order being delivered: a line added
-# meanwhile waits and is refused.
+# meanwhile waits and is refused.  Parts 4 and 5: a line written first, and
+# the issue (or delivery) under REPEATABLE READ, whose snapshot cannot see
+# that line: 40001, never totals without it.  Part 6: a series changed
+# while its first number is given out waits and is refused.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_line_race
@@ -68,3 +71,63 @@ got=$(sql -c "SELECT (SELECT count(*) FROM ar.sales_order_line WHERE order_id = 
 					 (SELECT count(*) FROM ar.invoice_line WHERE invoice_id = 3)")
 [ "$got" = "1 1" ] || fail "part 3: order and invoice lines are '$got'"
 say "ok: the order line waited for the delivery and was refused; order and invoice have one line each"
+
+# 4. part 1 with the issuer under REPEATABLE READ: its snapshot predates the
+# line A commits, so it cannot total that line and fails with 40001 instead
+# of issuing totals that the lines do not add up to; the draft stays a draft.
+sql >/dev/null <<'SQL' || fail "setup of part 4 failed"
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (4, 1, 1, 'SEK', '2026-11-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (4, 1, 'Konsult', 1, 100, 25);
+SQL
+race part4 "BEGIN;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (4, 2, 'Sent', 1, 900, 25);
+SELECT 'a4 open', pg_sleep(2);
+COMMIT;" 'a4 open' "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; SELECT ar.issue(4::bigint); COMMIT"
+[ "$RACE_WAITED" = yes ] || fail "part 4: ar.issue did not wait for the open line insert"
+grep -qx 'ERROR:  could not serialize access: the lines of invoice 4 changed after this transaction began' "$TMP/part4.b" \
+	|| { cat "$TMP/part4.b"; fail "part 4: the REPEATABLE READ issue did not fail with the serialization failure"; }
+got=$(sql -c "SELECT i.status || ' ' || (SELECT count(*) FROM ar.invoice_line l WHERE l.invoice_id = i.id)
+				FROM ar.invoice i WHERE i.id = 4")
+[ "$got" = "draft 2" ] || fail "part 4: invoice 4 is '$got'"
+got=$(sql -c "SELECT ar.issue(4::bigint)" -c "SELECT net_total FROM ar.invoice WHERE id = 4" | paste -sd ' ')
+[ "$got" = "INV-2026-000003 1000.00 SEK" ] || fail "part 4: issued again: '$got'"
+say "ok: under REPEATABLE READ the issue failed with 40001; retried, it totals both lines (1000.00 SEK net)"
+
+# 5. part 3 the other way round under REPEATABLE READ: a line is added while
+# the order is delivered in an older snapshot: 40001, nothing invoiced
+sql >/dev/null <<'SQL' || fail "setup of part 5 failed"
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (2, 1, 1, 'SO-2', 'SEK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (2, 1, 'Konsult', 1, 100, 25);
+SQL
+race part5 "BEGIN;
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (2, 2, 'Extra', 1, 900, 25);
+SELECT 'a5 open', pg_sleep(2);
+COMMIT;" 'a5 open' "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; UPDATE ar.sales_order SET status = 'delivered' WHERE id = 2; COMMIT"
+[ "$RACE_WAITED" = yes ] || fail "part 5: the delivery did not wait for the open line insert"
+grep -qx 'ERROR:  could not serialize access: the lines of sales order 2 changed after this transaction began' "$TMP/part5.b" \
+	|| { cat "$TMP/part5.b"; fail "part 5: the REPEATABLE READ delivery did not fail with the serialization failure"; }
+got=$(sql -c "SELECT status || ' ' || coalesce(invoice_id::text, 'none') FROM ar.sales_order WHERE id = 2")
+[ "$got" = "open none" ] || fail "part 5: order 2 is '$got'"
+say "ok: under REPEATABLE READ the delivery failed with 40001 and invoiced nothing"
+
+# 6. a series' pattern changed while its first number is being given out:
+# the change waits for the issuer and is then refused (it once saw no number
+# yet, and the series restarted under another pattern)
+sql >/dev/null <<'SQL' || fail "setup of part 6 failed"
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, is_default) VALUES (20, 1, 'S', 'invoice', 'S{N}', false);
+UPDATE ar.series SET reference_prefix = '9' WHERE id = 20;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, series_id, issue_date) VALUES (6, 1, 1, 'SEK', 20, '2026-11-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (6, 1, 'x', 1, 1, 25);
+SQL
+race part6 "BEGIN;
+SELECT ar.issue(6::bigint);
+SELECT 'a6 open', pg_sleep(2);
+COMMIT;" 'a6 open' "UPDATE ar.series SET pattern = 'T{YYYY}-{N}', reset = 'yearly' WHERE id = 20"
+[ "$RACE_WAITED" = yes ] || fail "part 6: the series change did not wait for the open issue"
+grep -qx 'ERROR:  series S has given out numbers: its entity, kind, pattern and reset cannot change' "$TMP/part6.b" \
+	|| { cat "$TMP/part6.b"; fail "part 6: the series change was not refused"; }
+got=$(sql -c "SELECT pattern || ' ' || reset FROM ar.series WHERE id = 20")
+[ "$got" = "S{N} never" ] || fail "part 6: series 20 is '$got'"
+say "ok: the series change waited for the issuer of its first number and was refused"
