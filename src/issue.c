@@ -330,27 +330,32 @@ PG_FUNCTION_INFO_V1(ar_lines_current);
 static SPIPlanPtr invoice_lines_plan = NULL;
 static SPIPlanPtr order_lines_plan = NULL;
 
+/* a document's lines as one text: their count and the sum of their row versions' hashes */
 #define LINES_SQL(table, key) \
-	"SELECT l." key ", count(*), sum(pg_catalog.hashtextextended(l.ctid::text || '/' || l.xmin::text, 0))" \
+	"SELECT l." key ", count(*)::text || '/' ||" \
+	"       sum(pg_catalog.hashtextextended(l.ctid::text || '/' || l.xmin::text, 0))::text" \
 	"  FROM " table " l WHERE l." key " OPERATOR(pg_catalog.=) ANY ($1)" \
 	" GROUP BY l." key " ORDER BY l." key
 
-/* the (document, count, hash sum) rows of SPI_tuptable, copied out */
-static Datum *
+typedef struct LinesState
+{
+	int64		doc;
+	char	   *state;
+} LinesState;
+
+/* the (document, state) rows of SPI_tuptable, copied into the current context */
+static LinesState *
 lines_state(uint64 *n)
 {
-	Datum	   *out = palloc(sizeof(Datum) * 3 * Max(SPI_processed, 1));
+	LinesState *out = palloc(sizeof(LinesState) * Max(SPI_processed, 1));
+	bool		isnull;
 
 	*n = SPI_processed;
 	for (uint64 r = 0; r < SPI_processed; r++)
-		for (int c = 0; c < 3; c++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &isnull);
-
-			/* the sum is numeric: compare it as text */
-			out[r * 3 + c] = c < 2 ? d : PointerGetDatum(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3));
-		}
+	{
+		out[r].doc = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		out[r].state = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+	}
 	return out;
 }
 
@@ -362,12 +367,10 @@ ar_lines_current(PG_FUNCTION_ARGS)
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1];
 	SPIPlanPtr	plan;
-	Datum	   *seen;
-	Datum	   *now;
+	LinesState *seen;
+	LinesState *now;
 	uint64		nseen,
 				nnow;
-	int64		changed = 0;
-	bool		differ = false;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -395,6 +398,7 @@ ar_lines_current(PG_FUNCTION_ARGS)
 	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "ar._lines_current: reading the lines failed");
 	{
+		/* kept past the next query, which frees this one's result */
 		MemoryContext spi = MemoryContextSwitchTo(cxt);
 
 		seen = lines_state(&nseen);
@@ -404,25 +408,14 @@ ar_lines_current(PG_FUNCTION_ARGS)
 		elog(ERROR, "ar._lines_current: reading the lines failed");
 	now = lines_state(&nnow);
 
-	for (uint64 i = 0; i < Max(nseen, nnow) && !differ; i++)
+	/* both in document order: the first place where they part names it */
+	for (uint64 i = 0; i < Max(nseen, nnow); i++)
 	{
-		if (i >= nseen || i >= nnow ||
-			DatumGetInt64(seen[i * 3]) != DatumGetInt64(now[i * 3]))
-		{
-			differ = true;
-			changed = i >= nseen ? DatumGetInt64(now[i * 3])
-				: i >= nnow ? DatumGetInt64(seen[i * 3])
-				: Min(DatumGetInt64(seen[i * 3]), DatumGetInt64(now[i * 3]));
-		}
-		else if (DatumGetInt64(seen[i * 3 + 1]) != DatumGetInt64(now[i * 3 + 1]) ||
-				 strcmp(DatumGetPointer(seen[i * 3 + 2]), DatumGetPointer(now[i * 3 + 2])) != 0)
-		{
-			differ = true;
-			changed = DatumGetInt64(seen[i * 3]);
-		}
-	}
-	SPI_finish();
-	if (differ)
+		int64		changed;
+
+		if (i < nseen && i < nnow && seen[i].doc == now[i].doc && strcmp(seen[i].state, now[i].state) == 0)
+			continue;
+		changed = i >= nnow || (i < nseen && seen[i].doc < now[i].doc) ? seen[i].doc : now[i].doc;
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access: the lines of %s " INT64_FORMAT " changed after this transaction began",
@@ -430,6 +423,8 @@ ar_lines_current(PG_FUNCTION_ARGS)
 				 errdetail("Another transaction wrote them and committed while this one waited for the %s.",
 						   invoice ? "invoice" : "order"),
 				 errhint("Retry the transaction.")));
+	}
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 

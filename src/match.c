@@ -2915,7 +2915,7 @@ write_batch(Matcher *m)
 		/* a write-off takes nothing from the payment that left it */
 		spi_run("INSERT INTO ar.allocation (payment_id, written_off_for, invoice_id, amount, rule,"
 				"                           confidence)"
-				" SELECT nullif(u.payment_id, CASE WHEN u.rule = 'write_off' THEN u.payment_id END),"
+				" SELECT CASE WHEN u.rule <> 'write_off' THEN u.payment_id END,"
 				"        CASE WHEN u.rule = 'write_off' THEN u.payment_id END,"
 				"        u.invoice_id, ar.amount_of_minor(u.amount, u.currency),"
 				"        u.rule, u.confidence::numeric"
