@@ -1303,7 +1303,6 @@ CREATE TYPE ar.issue_item AS (
 	issue_date date,
 	due_date date,
 	period integer,
-	pattern text,
 	ref_scheme text,
 	ref_prefix text,
 	channel text,
@@ -1313,12 +1312,14 @@ CREATE TYPE ar.issue_item AS (
 );
 
 -- Numbers given out per series and period (src/numbering.c): this call's
--- numbers are base + 1 .. base + count; prev_date is the date of number base.
+-- numbers are base + 1 .. base + count; prev_date is the date of number base;
+-- pattern is the series' pattern read under its lock, the one to number with.
 CREATE TYPE ar.issue_number AS (
 	series_id integer,
 	period integer,
 	base bigint,
-	prev_date date
+	prev_date date,
+	pattern text
 );
 CREATE FUNCTION ar._take_numbers(series_ids integer[], periods integer[], counts bigint[], last_dates date[])
 	RETURNS SETOF ar.issue_number
@@ -1412,7 +1413,7 @@ BEGIN
 						 d.issue_date,
 						 coalesce(i.due_date, d.issue_date + c.payment_terms_days),
 						 CASE s.reset WHEN 'yearly' THEN extract(year FROM d.issue_date)::integer ELSE 0 END,
-						 s.pattern, e.reference_scheme, s.reference_prefix, c.channel,
+						 e.reference_scheme, s.reference_prefix, c.channel,
 						 nullif(e.currency, i.currency), ecur.minor_unit,
 						 CASE WHEN e.currency <> i.currency THEN
 							 coalesce(cr.tax_currency_rate, ar.fx_rate_on(i.currency, e.currency, d.issue_date, true))
@@ -1634,7 +1635,7 @@ BEGIN
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
 	), upd AS (
 		UPDATE ar.invoice i
-		   SET number = ar.format_number(n.pattern, counters.base + n.k, n.issue_date),
+		   SET number = ar.format_number(counters.pattern, counters.base + n.k, n.issue_date),
 			   seq_period = n.period,
 			   seq_no = counters.base + n.k,
 			   series_id = n.series_id,
@@ -1651,10 +1652,10 @@ BEGIN
 															  least(2, n.tax_minor)), n.tax_currency),
 			   payment_reference = CASE n.kind WHEN 'invoice' THEN
 				   ar.invoice_reference(n.ref_scheme, n.ref_prefix,
-										ar.format_number(n.pattern, counters.base + n.k, n.issue_date)) END,
+										ar.format_number(counters.pattern, counters.base + n.k, n.issue_date)) END,
 			   issued_at = now()
 		  FROM n
-		 CROSS JOIN LATERAL (SELECT c.base FROM unnest(numbered) c
+		 CROSS JOIN LATERAL (SELECT c.base, c.pattern FROM unnest(numbered) c
 							  WHERE c.series_id = n.series_id AND c.period = n.period) counters
 		 WHERE i.id = n.id
 		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel, i AS doc

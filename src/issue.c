@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -49,7 +50,11 @@
  * (each pair once) and returns, per pair, the last number given out before
  * (the base: this call's numbers are base + 1 .. base + count) and the date
  * of that last number.  The counters are moved to base + count and
- * last_dates[i].
+ * last_dates[i].  Each row also carries the series' pattern as read under
+ * the lock, which the numbers are made with: a pattern changed while the
+ * issuer waited (allowed before a series' first number) is the one used.
+ * A changed reset, which moves the documents to another period, is a
+ * serialization failure.
  *
  * Issuers take turns per series on an ExclusiveLock held to the end of the
  * transaction (a lock on the object (ar.series, series id), shown in
@@ -78,6 +83,7 @@ typedef struct NumberReq
 	int64		base;
 	bool		had_date;
 	DateADT		prev_date;
+	Datum		pattern;		/* the series' pattern, read under its lock */
 } NumberReq;
 
 static int
@@ -130,7 +136,12 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	Oid			series_rel;
 	Oid			counter_rel;
 	Oid			counter_pkey;
+	Oid			series_pkey;
 	Relation	rel;
+	AttrNumber	att_id,
+				att_code,
+				att_pattern,
+				att_reset;
 	AttrNumber	att_series,
 				att_period,
 				att_value,
@@ -180,11 +191,58 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 	series_rel = ArRelid(nsp, "series");
 	counter_rel = ArRelid(nsp, "series_counter");
 	counter_pkey = ArRelid(nsp, "series_counter_pkey");
+	series_pkey = ArRelid(nsp, "series_pkey");
 
 	/* one series at a time, in series order: issuers cannot deadlock here */
 	for (int i = 0; i < n; i++)
 		if (i == 0 || req[i].series_id != req[i - 1].series_id)
 			LockDatabaseObject(series_rel, (Oid) req[i].series_id, 0, ExclusiveLock);
+
+	/*
+	 * The series as its last change left them.  An issuer reads the pattern
+	 * and reset before it waits here; a change of them, allowed while the
+	 * series has given out no number, takes this lock too (ar._series_used)
+	 * and may have committed meanwhile.  The numbers are made with the
+	 * pattern read now; a changed reset puts the documents in another period
+	 * than the one asked for, which only a new start can mend.
+	 */
+	rel = table_open(series_rel, AccessShareLock);
+	att_id = ArAttnum(series_rel, "id");
+	att_code = ArAttnum(series_rel, "code");
+	att_pattern = ArAttnum(series_rel, "pattern");
+	att_reset = ArAttnum(series_rel, "reset");
+	for (int i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+		bool		isnull;
+		char	   *reset;
+		int			year,
+					month,
+					day;
+
+		ScanKeyInit(&key, att_id, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(req[i].series_id));
+		scan = systable_beginscan(rel, series_pkey, true, SnapshotSelf, 1, &key);
+		if (!HeapTupleIsValid(tup = systable_getnext(scan)))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access: series %d was deleted while this transaction waited for it",
+							req[i].series_id)));
+		req[i].pattern = heap_getattr(tup, att_pattern, RelationGetDescr(rel), &isnull);
+		req[i].pattern = PointerGetDatum(PG_DETOAST_DATUM_COPY(req[i].pattern));
+		reset = TextDatumGetCString(heap_getattr(tup, att_reset, RelationGetDescr(rel), &isnull));
+		j2date(req[i].last_date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+		if (req[i].period != (strcmp(reset, "yearly") == 0 ? year : 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access: series %s changed its reset to %s while this transaction waited for it",
+							TextDatumGetCString(heap_getattr(tup, att_code, RelationGetDescr(rel), &isnull)),
+							reset),
+					 errhint("Retry the transaction.")));
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
 
 	/* the counters as the last issuer left them */
 	rel = table_open(counter_rel, AccessShareLock);
@@ -250,13 +308,14 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, !req[i].had_date};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, !req[i].had_date, false};
 
 		values[0] = Int32GetDatum(req[i].series_id);
 		values[1] = Int32GetDatum(req[i].period);
 		values[2] = Int64GetDatum(req[i].base);
 		values[3] = DateADTGetDatum(req[i].prev_date);
+		values[4] = req[i].pattern;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

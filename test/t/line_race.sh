@@ -11,7 +11,10 @@
 # meanwhile waits and is refused.  Parts 4 and 5: a line written first, and
 # the issue (or delivery) under REPEATABLE READ, whose snapshot cannot see
 # that line: 40001, never totals without it.  Part 6: a series changed
-# while its first number is given out waits and is refused.
+# while its first number is given out waits and is refused.  Parts 7 and 8:
+# the other way round, an issue that read the series before a change of it
+# committed numbers with the new pattern (7), or fails with 40001 when the
+# reset changed (8).
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_line_race
@@ -131,3 +134,46 @@ grep -qx 'ERROR:  series S has given out numbers: its entity, kind, pattern and 
 got=$(sql -c "SELECT pattern || ' ' || reset FROM ar.series WHERE id = 20")
 [ "$got" = "S{N} never" ] || fail "part 6: series 20 is '$got'"
 say "ok: the series change waited for the issuer of its first number and was refused"
+
+# 7. a series' pattern changed first, before the series' first number: the
+# issuer, which read the old pattern, waits for the change and numbers with
+# the new one (it once numbered with the old one, and the next issuer with
+# the new one)
+sql >/dev/null <<'SQL' || fail "setup of part 7 failed"
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, is_default) VALUES
+	(21, 1, 'P', 'invoice', 'P{N}', false), (22, 1, 'Q', 'invoice', 'Q{N}', false);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, series_id, issue_date) VALUES
+	(7, 1, 1, 'SEK', 21, '2026-11-02'), (8, 1, 1, 'SEK', 21, '2026-11-02'), (9, 1, 1, 'SEK', 22, '2026-11-02');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+SELECT id, 1, 'x', 1, 1, 25 FROM generate_series(7, 9) id;
+SQL
+race part7 "BEGIN;
+UPDATE ar.series SET pattern = 'R-{N:3}' WHERE id = 21;
+SELECT 'a7 open', pg_sleep(2);
+COMMIT;" 'a7 open' "SELECT ar.issue(7::bigint)"
+[ "$RACE_WAITED" = yes ] || fail "part 7: the issue did not wait for the open series change"
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part7.b"; fail "part 7: the issue failed"; }
+[ "$(cat "$TMP/part7.b")" = "R-001" ] || { cat "$TMP/part7.b"; fail "part 7: the issue did not number with the new pattern"; }
+got=$(sql -c "SELECT ar.issue(8::bigint)")
+[ "$got" = "R-002" ] || fail "part 7: the next issue gave '$got'"
+got=$(sql -c "SELECT string_agg(number || ' ' || seq_no, ', ' ORDER BY id) FROM ar.invoice WHERE id IN (7, 8)")
+[ "$got" = "R-001 1, R-002 2" ] || fail "part 7: invoices 7 and 8 are '$got'"
+got=$(sql -c "SELECT count(*) FROM ar.verify_series(21)")
+[ "$got" = 0 ] || fail "part 7: ar.verify_series(21) found $got problems"
+say "ok: an issuer that read the old pattern waited for its change and numbered with the new one"
+
+# 8. the same with a changed reset: the documents would go to another
+# period than the one the issuer took numbers for, so 40001, nothing issued
+race part8 "BEGIN;
+UPDATE ar.series SET pattern = 'Q{YYYY}-{N}', reset = 'yearly' WHERE id = 22;
+SELECT 'a8 open', pg_sleep(2);
+COMMIT;" 'a8 open' "SELECT ar.issue(9::bigint)"
+[ "$RACE_WAITED" = yes ] || fail "part 8: the issue did not wait for the open series change"
+[ "$RACE_B_RC" -ne 0 ] || { cat "$TMP/part8.b"; fail "part 8: the issue did not fail"; }
+grep -qx 'ERROR:  could not serialize access: series Q changed its reset to yearly while this transaction waited for it' "$TMP/part8.b" \
+	|| { cat "$TMP/part8.b"; fail "part 8: the issue failed with another error"; }
+got=$(sql -c "SELECT status || ' ' || coalesce(number, 'none') FROM ar.invoice WHERE id = 9")
+[ "$got" = "draft none" ] || fail "part 8: invoice 9 is '$got'"
+got=$(sql -c "SELECT ar.issue(9::bigint)")
+[ "$got" = "Q2026-1" ] || fail "part 8: the retried issue gave '$got'"
+say "ok: an issuer that read the old reset failed with 40001; retried, it numbers in the new period"
