@@ -1172,7 +1172,9 @@ COMMENT ON TABLE ar.outbox IS
 -- the row's entity.
 -- SECURITY DEFINER: the check must see documents the inserting role's
 -- row-level security hides (those of other entities); its messages name
--- only ids.
+-- only ids.  It runs only as the trigger of ar.outbox (and only the owner
+-- may attach it: EXECUTE is revoked from PUBLIC below), so that it cannot
+-- be made to look up rows for a trigger on some other table.
 CREATE FUNCTION ar.outbox_inserted() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -1180,6 +1182,10 @@ AS $$
 DECLARE
 	bad record;
 BEGIN
+	IF TG_RELID <> 'ar.outbox'::regclass THEN
+		RAISE EXCEPTION 'ar.outbox_inserted() is the trigger of ar.outbox, not of %', TG_RELID::regclass
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
 	-- (checked here once per statement, not by a foreign key per row; a row
 	-- with a document is covered by the document check below, as the
 	-- document's customer is one of its entity)
@@ -1212,6 +1218,14 @@ END
 $$;
 CREATE TRIGGER outbox_inserted AFTER INSERT ON ar.outbox REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION ar.outbox_inserted();
+-- An issued invoice or credit note is queued by ar.issue and ar.credit,
+-- with the payload rendered from the document: a row of those kinds written
+-- by anyone else could carry a payload of its own (another IBAN) and be
+-- delivered in the document's place.  Applications queue the other kinds.
+CREATE TRIGGER outbox_documents BEFORE INSERT ON ar.outbox
+	FOR EACH ROW WHEN (NEW.kind IN ('invoice', 'credit_note') AND NOT ar.internal() AND NOT ar.restoring())
+	EXECUTE FUNCTION ar.refuse_direct_write('invoices and credit notes are queued only by ar''s functions',
+		'ar.issue() and ar.credit() queue the issued document with its payload; applications may queue the other kinds (reminder, manager_alert, ...).');
 -- Delivery moves status, attempts, last_error and sent_at; what is to be
 -- delivered stays as queued.
 CREATE TRIGGER outbox_immutable BEFORE UPDATE ON ar.outbox
@@ -1774,6 +1788,11 @@ BEGIN
 		RETURN NEW;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
+		IF NEW.reversed_by IS NOT NULL THEN
+			RAISE EXCEPTION 'a new payment cannot have reversed_by (%)', NEW.reversed_by
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'ar.reverse_payment(payment_id, reversal_id) links a credit to the entry that took it back.';
+		END IF;
 		NEW.unallocated := CASE WHEN NEW.kind = 'credit' THEN NEW.amount
 							ELSE ar.amount(0, ar.currency_of(NEW.amount)) END;
 		NEW.status := 'unmatched';
@@ -1800,10 +1819,12 @@ CREATE TRIGGER payment_before BEFORE INSERT OR DELETE ON ar.payment
 CREATE TRIGGER payment_immutable BEFORE UPDATE ON ar.payment
 	FOR EACH ROW WHEN (
 		(NEW.entity_id, NEW.bank_ref, NEW.booking_date, NEW.value_date, NEW.amount::text,
-		 NEW.reference, NEW.remittance, NEW.payer_name, NEW.payer_account, NEW.source, NEW.kind)
+		 NEW.reference, NEW.remittance, NEW.payer_name, NEW.payer_account, NEW.source, NEW.kind,
+		 NEW.created_at)
 		IS DISTINCT FROM
 		(OLD.entity_id, OLD.bank_ref, OLD.booking_date, OLD.value_date, OLD.amount::text,
-		 OLD.reference, OLD.remittance, OLD.payer_name, OLD.payer_account, OLD.source, OLD.kind))
+		 OLD.reference, OLD.remittance, OLD.payer_name, OLD.payer_account, OLD.source, OLD.kind,
+		 OLD.created_at))
 	EXECUTE FUNCTION ar.payment_before();
 
 CREATE TABLE ar.match_suggestion (
@@ -2990,11 +3011,12 @@ COMMENT ON TABLE ar.payer_account IS
 	'payer accounts learned from applied payments (account without blanks, upper case); rules payer_amount and payer_sum trust only these';
 
 -- A manual allocation teaches the payment's account; reversing the
--- allocation that taught an account forgets it again.  SECURITY DEFINER: a
--- clerk who may allocate also teaches, without rights on ar.payer_account;
--- what is written comes from the allocation, never from the caller.
+-- allocation that taught an account forgets it again.  It runs with the
+-- rights of the allocating role (a clerk may write ar.payer_account of its
+-- entities), so attached to another table it could do nothing the caller
+-- cannot do directly; EXECUTE is revoked from PUBLIC all the same.
 CREATE FUNCTION ar.payer_account_learn() RETURNS trigger
-	LANGUAGE plpgsql SECURITY DEFINER
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -3470,6 +3492,25 @@ GRANT EXECUTE ON FUNCTION ar._series_used(integer) TO ar_admin;
 -- role gets more than SELECT on it)
 REVOKE EXECUTE ON FUNCTION ar.verify_audit() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ar.verify_audit() TO ar_reader;
+-- ar's trigger functions serve ar's tables only: nobody else may attach
+-- them to a table (EXECUTE is checked when a trigger is created, not when
+-- it fires, so ar's own triggers still fire for every role)
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'ar'::regnamespace AND p.prorettype = 'pg_catalog.trigger'::regtype
+	LOOP
+		EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$$;
+-- Overrides of ar's checks are for administrators: a clerk cannot switch
+-- off the credit check or write off shortfalls by raising the tolerance
+-- (the settings are SUSET in the library; ALTER ROLE/DATABASE ... SET by a
+-- superuser applies to everyone)
+GRANT SET ON PARAMETER ar.credit_check, ar.match_tolerance TO ar_admin;
 -- (end of roles and row-level security)
 
 /* ------------------------------------------------------------------------

@@ -60,9 +60,40 @@ UPDATE ar.invoice SET note = 'x' WHERE id = 2;
 INSERT INTO ar.invoice (entity_id, customer_id, currency) VALUES (2, 2, 'DKK');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency)
 VALUES (2, 'C9', 'Fremmed ApS', 'DK', 'DKK');
--- ... nor queue DK1's invoice under SE1 (the check sees what the clerk does not)
+-- ... nor queue a reminder of DK1's invoice under SE1 (the check sees what
+-- the clerk does not)
 INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
-VALUES (1, 1, 2, 'invoice', 'email', 'x');
+VALUES (1, 1, 2, 'reminder', 'email', 'x');
+-- ... nor queue its own invoice with a payload of its own (another IBAN),
+-- to be delivered in place of the one ar.issue queued
+INSERT INTO ar.outbox (entity_id, customer_id, invoice_id, kind, channel, payload)
+SELECT entity_id, customer_id, invoice_id, kind, channel, replace(payload, 'Norrsken', 'Other')
+  FROM ar.outbox WHERE invoice_id = 1;
+INSERT INTO ar.outbox (entity_id, customer_id, kind, channel, payload)
+VALUES (1, 1, 'credit_note', 'email', 'x');
+SELECT count(*) AS queued_for_invoice_1 FROM ar.outbox WHERE invoice_id = 1;
+-- ... nor hang ar's trigger functions on a table of its own (one ran as its
+-- owner and wrote another entity's payer accounts)
+CREATE TEMP TABLE t_learn (payment_id bigint, invoice_id bigint, rule text);
+CREATE TRIGGER t_learn AFTER INSERT ON t_learn FOR EACH ROW EXECUTE FUNCTION ar.payer_account_learn();
+CREATE TRIGGER t_out AFTER INSERT ON t_learn REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.outbox_inserted();
+DROP TABLE t_learn;
+-- ... nor switch off the credit check or raise the write-off tolerance
+SET ar.credit_check = off;
+SET ar.match_tolerance = '99999999.00 SEK';
+-- ... nor give a new payment a reversal link, nor change when a payment came
+INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reversed_by)
+VALUES (1, 'X1', '2026-11-02', '10.00 SEK', 4);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount)
+VALUES (50, 1, 'X2', '2026-11-02', '10.00 SEK');
+UPDATE ar.payment SET created_at = '2020-01-01' WHERE id = 50;
+-- ... and its manual allocation teaches the payer's account, with the
+-- clerk's own rights
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, payer_account)
+VALUES (51, 1, 'X3', '2026-11-02', '10.00 SEK', 'SE12 3456 7890');
+SELECT ar.allocate(51, 1) > 0 AS allocated;
+SELECT entity_id, payer_account, customer_id, learned_from, rule FROM ar.payer_account;
 -- ... nor link an order of SE1 to DK1's invoice (told the same as for an
 -- invoice that does not exist)
 INSERT INTO ar.sales_order (entity_id, customer_id, order_no, status, currency, invoice_id)
@@ -93,8 +124,14 @@ UPDATE ar.invoice SET note = 'x' WHERE id = 2;
 SELECT ar.issue(2::bigint);
 RESET ROLE;
 
--- an admin sees everything and manages entities
+-- an admin sees everything and manages entities, and may override the
+-- credit check and set the tolerance
 SET ROLE ar_t_admin;
+BEGIN;
+SET LOCAL ar.credit_check = off;
+SET LOCAL ar.match_tolerance = '1.00 SEK';
+SHOW ar.credit_check;
+COMMIT;
 SELECT id, code FROM ar.entity ORDER BY id;
 SELECT role_name, entity_id FROM ar.entity_access ORDER BY 1, 2;
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency) VALUES
@@ -107,6 +144,17 @@ RESET ROLE;
 SET ROLE ar_t_nobody;
 SELECT count(*) FROM ar.invoice;
 RESET ROLE;
+
+-- no role but the owner may attach any of ar's trigger functions
+SELECT count(*) AS trigger_functions, count(*) FILTER (WHERE has_function_privilege('ar_clerk', p.oid, 'EXECUTE')
+		OR has_function_privilege('ar_t_nobody', p.oid, 'EXECUTE')) AS attachable_by_others
+  FROM pg_proc p WHERE p.pronamespace = 'ar'::regnamespace AND p.prorettype = 'trigger'::regtype;
+-- the outbox check, a SECURITY DEFINER trigger, runs for ar.outbox only
+CREATE TEMP TABLE t_out (id bigint, entity_id integer, customer_id bigint, invoice_id bigint);
+CREATE TRIGGER t_out AFTER INSERT ON t_out REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.outbox_inserted();
+INSERT INTO t_out VALUES (1, 1, 9, 2);
+DROP TABLE t_out;
 
 DELETE FROM ar.entity_access;
 DROP ROLE ar_t_clerk_se, ar_t_reader_dk, ar_t_admin, ar_t_nobody;

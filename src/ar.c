@@ -42,10 +42,10 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("ar.credit_check",
 							 "Refuse to issue invoices past a customer's credit limit or hold.",
-							 "Set to off (for example SET LOCAL) to override the check.",
+							 "Set to off (for example SET LOCAL) to override the check; ar_admin members and superusers may.",
 							 &ar_credit_check,
 							 true,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -326,10 +326,10 @@ ArMatchInit(void)
 	DefineCustomStringVariable("ar.match_tolerance",
 							   "Largest shortfall ar.match_payments writes off, per currency.",
 							   "A comma-separated list of amounts such as '1.00 SEK, 0.10 EUR'. "
-							   "Empty (the default): nothing is written off.",
+							   "Empty (the default): nothing is written off. Set by ar_admin members and superusers.",
 							   &match_tolerance_text,
 							   "",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   check_match_tolerance, assign_match_tolerance, NULL);
 	DefineCustomIntVariable("ar.match_sum_max_invoices",
