@@ -1495,7 +1495,9 @@ BEGIN
 		INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
 									exemption_code, exemption_reason)
 		SELECT b.id, b.vat_category, b.vat_rate, b.base,
-			   ar.round_amount(round(ar.value_of(b.base) * b.vat_rate / 100, least(2, b.minor_unit)),
+			   -- (times 0.01, not divided by 100: a quotient is rounded to
+			   -- 16 significant digits, and a large base rounded twice)
+			   ar.round_amount(round(ar.value_of(b.base) * b.vat_rate * 0.01, least(2, b.minor_unit)),
 							   b.currency),
 			   b.code, b.reason
 		  FROM b
@@ -1915,7 +1917,7 @@ $$;
 CREATE FUNCTION ar.gross_units(net numeric, vat_rate numeric, minor_unit integer) RETURNS numeric
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
-RETURN net + round(net / 10::numeric ^ minor_unit * vat_rate / 100, least(2, minor_unit))
+RETURN net + round(net * 10::numeric ^ (-minor_unit) * vat_rate * 0.01, least(2, minor_unit))
 			 * 10::numeric ^ minor_unit;
 COMMENT ON FUNCTION ar.gross_units(numeric, numeric, integer) IS
 	'net plus its VAT, in minor units, the VAT rounded as ar.issue rounds it';

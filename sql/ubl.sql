@@ -458,3 +458,63 @@ VALUES (51, 1, 'Reb', 4, 16.75, 'S', 25);
 SELECT ar.issue(51) IS NOT NULL AS issued;
 SELECT pg_temp.xp('//cac:PaymentMeans/cbc:PaymentMeansCode/text()', ar.invoice_ubl(51)) AS codes,
        strpos(ar.invoice_text(51), 'FIK') AS fik_in_text;
+
+-- 14. A Danish seller with a bankgiro invoicing a Danish buyer in SEK: the
+-- means of a document share one code, and between Danish parties 30 is not
+-- allowed (DK-R-005, UBL-SR-47): the IBAN alone, as 58.  With the bankgiro
+-- alone, the account is missing.
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('SEK', 'DKK', '2026-03-01', 0.6891);
+UPDATE ar.entity SET bankgiro = '5050-1055' WHERE id = 3;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference)
+VALUES (52, 3, 7, 'SEK', '2026-03-10', 'Indkøb 9'), (53, 3, 7, 'SEK', '2026-03-10', 'Indkøb 10');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (52, 1, 'Kaffe', 10, 89.95, 'S', 25), (53, 1, 'Kaffe', 1, 89.95, 'S', 25);
+SELECT ar.issue(52) IS NOT NULL AS issued;
+SELECT pg_temp.xp('//cac:PaymentMeans/cbc:PaymentMeansCode/text()', d) AS codes,
+       pg_temp.xp('//cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID/text()', d) AS accounts
+  FROM (SELECT ar.invoice_ubl(52) AS d) x;
+UPDATE ar.entity SET iban = NULL, bic = NULL WHERE id = 3;
+SELECT sqlstate, field, problem, detail FROM ar.ubl_problems(53) WHERE field LIKE '%.iban';
+
+-- 15. What the official rules cannot check is refused before a number is
+-- given: a VAT accounting currency outside the EN 16931 list (BT-6, here
+-- STN), a standard rate below 0.5 % (read as no rate), and net amounts of
+-- 10^15 units or more (computed in double precision).
+INSERT INTO ar.entity (id, code, name, country, vat_id, company_id, currency, city, iban,
+                       peppol_scheme, peppol_id)
+VALUES (5, 'ST1', 'Cacau Lda', 'ST', 'ST123456789', '123456789', 'STN', 'São Tomé',
+        'DE89 3704 0044 0532 0130 00', '0088', '7300010000001');
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (5, 'F', 'invoice', 'S{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, vat_id, city,
+                         peppol_scheme, peppol_id, channel, currency)
+VALUES (8, 5, 'P1', 'Loja Lda', 'PT', 'PT501964843', 'Lisboa', '9946', 'PT501964843', 'peppol', 'EUR');
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR', 'STN', '2026-03-01', 24.5);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference) VALUES
+	(60, 5, 8, 'EUR', '2026-03-10', 'R60'), (61, 3, 7, 'DKK', '2026-03-10', 'R61'),
+	(62, 3, 7, 'DKK', '2026-03-10', 'R62');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate) VALUES
+	(60, 1, 'Cacau', 10, 12.5, 'S', 15),
+	(61, 1, 'Reb', 1, 1000, 'S', 0.4),
+	(62, 1, 'Skib', 1, 999999999999999.99, 'S', 25),
+	(62, 2, 'Skib', 1, 0.01, 'S', 25);
+SELECT sqlstate, field, problem FROM ar.ubl_problems(60) WHERE field LIKE '%.currency';
+SELECT sqlstate, field, problem, detail FROM ar.ubl_problems(61) WHERE field LIKE '%.vat_rate';
+SELECT sqlstate, field, problem FROM ar.ubl_problems(62) WHERE field LIKE '%.net_amount';
+\set VERBOSITY terse
+SELECT ar.issue(60);
+\set VERBOSITY default
+SELECT status, number FROM ar.invoice WHERE id = 60;
+-- one cent less is still sent
+DELETE FROM ar.invoice_line WHERE invoice_id = 62 AND line_no = 2;
+SELECT count(*) AS problems FROM ar.ubl_problems(62);
+
+-- 16. VAT is the exact product rounded once: 10000000000063.71 x 12.345 %
+-- is 1234500000007.8649995, so .86 (dividing by 100 rounded the quotient
+-- to 16 digits first, .86500, and then to .87)
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency, channel)
+VALUES (9, 3, 'D9', 'Rederi A/S', 'DK', 'DKK', 'email');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (63, 3, 9, 'DKK', '2026-03-10');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (63, 1, 'Skib', 1, 10000000000063.71, 'S', 12.345);
+SELECT ar.issue(63) IS NOT NULL AS issued;
+SELECT taxable_amount, tax_amount FROM ar.invoice_tax WHERE invoice_id = 63;

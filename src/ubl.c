@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -81,6 +82,7 @@ typedef struct UblParty
 	char	   *bic;			/* entity */
 	char	   *bankgiro;		/* entity */
 	char	   *fik_creditor;	/* entity: Danish FIK creditor number */
+	char	   *currency;		/* entity: the currency it accounts in */
 	char	   *peppol_scheme;
 	char	   *peppol_id;
 	char	   *channel;		/* customer */
@@ -184,12 +186,12 @@ static SPIPlanPtr plan_customers;
 "       i.net_total, i.tax_total, i.total, i.payment_reference," \
 "       i.buyer_reference, i.order_reference, cr.number, cr.issue_date, i.tax_total_accounting,"
 
-/* columns 17-30 of sql_head_one, 2-15 of sql_entities */
+/* columns 17-31 of sql_head_one, 2-16 of sql_entities */
 #define SELLER_COLUMNS \
 "       e.code, e.name, e.country, e.vat_id, e.company_id, e.street, e.city, e.postal_code," \
-"       e.iban, e.bic, e.bankgiro, e.peppol_scheme, e.peppol_id, e.fik_creditor"
+"       e.iban, e.bic, e.bankgiro, e.peppol_scheme, e.peppol_id, e.fik_creditor, e.currency"
 
-/* columns 31-42 of sql_head_one, 2-13 of sql_customers */
+/* columns 32-43 of sql_head_one, 2-13 of sql_customers */
 #define BUYER_COLUMNS \
 "       c.customer_no, c.name, c.country, c.vat_id, c.company_id, c.street, c.city," \
 "       c.postal_code, c.email, c.peppol_scheme, c.peppol_id, c.channel"
@@ -377,6 +379,24 @@ too_precise(const UblDoc *doc, int64 units)
 	return doc->minor_unit > 2 && units % ArPow10[doc->minor_unit - 2] != 0;
 }
 
+/*
+ * Is an amount too large for the official rules?  The Peppol schematron
+ * computes some checks (BR-S-08 and its kin) in xs:double, which from 2^53
+ * currency units on cannot hold every cent: such a document fails
+ * validation however right its sums are.  ar sends net amounts (of lines
+ * and VAT bases) below 10^15 units.
+ */
+#define UBL_MAX_EXPONENT 15
+
+static inline bool
+too_large(const UblDoc *doc, int64 units)
+{
+	int			e = UBL_MAX_EXPONENT + doc->minor_unit;
+
+	/* an int64 of minor units cannot reach 10^19 */
+	return e <= 18 && (units >= ArPow10[e] || units <= -ArPow10[e]);
+}
+
 /* a character that XML 1.0 cannot carry: C0 controls other than TAB, LF, CR; U+FFFE, U+FFFF */
 static bool
 has_control_char(const char *s)
@@ -524,21 +544,28 @@ static int64
 doc_total(const UblDoc *doc)
 {
 	int64		sum = 0;
+	bool		overflow = false;
 
 	if (doc->has_totals)
 		return doc->total;
 	for (int i = 0; i < doc->ntaxes; i++)
-		sum += doc->taxes[i].taxable + doc->taxes[i].tax;
+		overflow |= pg_add_s64_overflow(sum, doc->taxes[i].taxable, &sum) ||
+			pg_add_s64_overflow(sum, doc->taxes[i].tax, &sum);
 	if (doc->ntaxes == 0)
 		for (int i = 0; i < doc->nlines; i++)
-			sum += doc->lines[i].net;
+			overflow |= pg_add_s64_overflow(sum, doc->lines[i].net, &sum);
+	if (overflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the total of invoice %lld is out of range", (long long) doc->id)));
 	return sum;
 }
 
 /*
  * The VAT breakdown of a draft whose breakdown ar.issue has not written yet,
  * as far as the checks need it: one row per category and rate, with the
- * exemption code and reason the lines give (amounts left 0).
+ * exemption code and reason the lines give and the sum of their nets (the
+ * VAT left 0).
  */
 static int
 draft_breakdown(const UblDoc *doc, UblTax **out)
@@ -560,6 +587,11 @@ draft_breakdown(const UblDoc *doc, UblTax **out)
 			t[n].rate = l->rate;
 			n++;
 		}
+		if (pg_add_s64_overflow(t[k].taxable, l->net, &t[k].taxable))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the net of VAT category %s at %s%% of invoice %lld is out of range",
+							l->category, l->rate, (long long) doc->id)));
 		if (present(l->exemption_code))
 			t[k].exemption_code = l->exemption_code;
 		if (present(l->exemption_reason))
@@ -755,7 +787,7 @@ doc_of_row(const UblChunk *chunk, UblDoc *cur, int64 id, const char *what, bool 
 	return cur;
 }
 
-/* the seller from 14 columns starting at c (SELLER_COLUMNS) */
+/* the seller from 15 columns starting at c (SELLER_COLUMNS) */
 static void
 fill_seller(UblParty *p, const Row *row, int c)
 {
@@ -773,6 +805,7 @@ fill_seller(UblParty *p, const Row *row, int c)
 	p->peppol_scheme = get_text(row, c + 11);
 	p->peppol_id = get_text(row, c + 12);
 	p->fik_creditor = get_text(row, c + 13);
+	p->currency = get_text(row, c + 14);
 }
 
 /* the buyer from 12 columns starting at c (BUYER_COLUMNS) */
@@ -1059,7 +1092,7 @@ load_chunk(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk)
 		if (single)
 		{
 			fill_seller(&d->seller, &row, 17);
-			fill_buyer(&d->buyer, &row, 31);
+			fill_buyer(&d->buyer, &row, 32);
 		}
 		else
 		{
@@ -1208,6 +1241,29 @@ pays_by_fik(const UblDoc *doc)
 {
 	return !doc->credit_note && present(doc->seller.fik_creditor) &&
 		strcmp(doc->currency, "DKK") == 0;
+}
+
+/*
+ * Does a Danish seller invoice a Danish buyer?  Their payment means are
+ * limited (DK-R-005): no 30, so an account goes as 58.
+ */
+static bool
+danish_domestic(const UblDoc *doc)
+{
+	return strcmp(doc->seller.country, "DK") == 0 && strcmp(doc->buyer.country, "DK") == 0;
+}
+
+/*
+ * Is the seller's bankgiro a way to pay this document?  Only in SEK, as
+ * payment means 30, which a Danish domestic invoice may not use; and every
+ * means of one document shares one code (UBL-SR-47), so the IBAN then goes
+ * as 30 too.
+ */
+static bool
+pays_by_bankgiro(const UblDoc *doc)
+{
+	return present(doc->seller.bankgiro) && strcmp(doc->currency, "SEK") == 0 &&
+		!danish_domestic(doc);
 }
 
 /* ------------------------------------------------------------------------
@@ -1365,6 +1421,12 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 				psprintf("%s: currency %s is not in the EN 16931 code list", label, doc->currency),
 				pstrdup("EN 16931 and Peppol take the ISO 4217 codes of their own lists (BR-CL-04, PEPPOL-EN16931-CL007)."),
 				NULL);
+	if (present(s->currency) && strcmp(s->currency, doc->currency) != 0 && !ArEn16931Currency(s->currency))
+		problem(pl, ERRCODE_INVALID_PARAMETER_VALUE, "entity", "currency",
+				psprintf("%s: the VAT accounting currency %s of entity %s is not in the EN 16931 code list",
+						 label, s->currency, s->code),
+				pstrdup("An invoice in another currency than the seller's states its VAT in the seller's currency too (BT-6, BT-111), coded from the EN 16931 list (BR-CL-05)."),
+				NULL);
 
 	/* seller VAT id, legal registration */
 	if (!only_o && !present(s->vat_id))
@@ -1445,12 +1507,13 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 
 	/* where to pay */
 	if (!doc->credit_note && doc_total(doc) > 0 && !present(s->iban) &&
-		!(present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0) && !pays_by_fik(doc))
+		!pays_by_bankgiro(doc) && !pays_by_fik(doc))
 		problem(pl, ERRCODE_NOT_NULL_VIOLATION, "entity", "iban",
 				psprintf("%s: the seller's bank account is missing: entity %s has no iban%s", label, s->code,
-						 strcmp(doc->currency, "SEK") == 0 ? " and no bankgiro" : ""),
+						 strcmp(doc->currency, "SEK") == 0 && !danish_domestic(doc) ? " and no bankgiro" : ""),
 				psprintf("The e-invoice asks for payment by credit transfer (payment means 30 or 58), which needs the payee's account (BR-50, BR-61)%s.",
-						 strcmp(doc->currency, "SEK") == 0 ? "" : "; a bankgiro takes only SEK"),
+						 strcmp(doc->currency, "SEK") != 0 ? "; a bankgiro takes only SEK" :
+						 danish_domestic(doc) ? "; between Danish parties a bankgiro (payment means 30) is not allowed (DK-R-005)" : ""),
 				pstrdup("Set ar.entity.iban (or bankgiro, for SEK; fik_creditor, for DKK)."));
 
 	/* Danish credit notes between Danish parties */
@@ -1540,6 +1603,11 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 			problem(pl, ERRCODE_INVALID_PARAMETER_VALUE, "invoice_line", "vat_rate",
 					psprintf("%s: VAT rate %s%% is not a Swedish rate", label, t->rate),
 					pstrdup("Swedish sellers use the standard rates 25, 12 and 6 (SE-R-006)."), NULL);
+		if (strcmp(t->category, "S") == 0 && strtod(t->rate, NULL) < 0.5)
+			problem(pl, ERRCODE_INVALID_PARAMETER_VALUE, "invoice_line", "vat_rate",
+					psprintf("%s: standard-rated VAT at %s%% is below 0.5%%", label, t->rate),
+					pstrdup("The official EN 16931 rules read a rate that rounds to 0 as no rate, and then refuse its VAT amount (BR-CO-17, BR-S-05)."),
+					pstrdup("Use a rate of at least 0.5, or send by email or print."));
 		if (too_precise(doc, t->taxable) || too_precise(doc, t->tax))
 		{
 			char		a[32];
@@ -1553,6 +1621,25 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 							"them away: only documents whose amounts are whole to 2 decimals can be sent in a currency with 3 or 4."),
 					pstrdup("Price the lines so that their net amounts are whole to 2 decimals, or send by email or print."));
 		}
+	}
+
+	/*
+	 * amounts the official rules can compute with: the nets, which are the
+	 * same in a draft and in the issued document (VAT on top stays far
+	 * below 2^53 units)
+	 */
+	{
+		bool		large = false;
+
+		for (int i = 0; i < ntaxes && !large; i++)
+			large = too_large(doc, taxes[i].taxable);
+		for (int i = 0; i < doc->nlines && !large; i++)
+			large = too_large(doc, doc->lines[i].net);
+		if (large)
+			problem(pl, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "invoice_line", "net_amount",
+					psprintf("%s: a net amount reaches 10^%d %s", label, UBL_MAX_EXPONENT, doc->currency),
+					pstrdup("The official Peppol rules compute some checks in double precision, which cannot hold every cent of such an amount: the document would fail validation."),
+					pstrdup("Split the invoice, or send by email or print."));
 	}
 
 	/* free text fits in XML; names are there */
@@ -1891,17 +1978,17 @@ write_ubl_body(UblWriter *uw)
 	{
 		const UblParty *s = &doc->seller;
 
-		if (present(s->bankgiro) && strcmp(doc->currency, "SEK") == 0)
+		if (pays_by_bankgiro(doc))
 			write_payment_means(uw, "30", doc->payment_reference, compact_id(s->bankgiro),
 								"SE:BANKGIRO");
 		if (present(s->iban))
 		{
 			/*
 			 * 58 is a SEPA credit transfer (euro); Danish domestic invoices
-			 * may not use 30 (DK-R-005).
+			 * may not use 30 (DK-R-005).  A bankgiro is never written with
+			 * 58 (pays_by_bankgiro): the means share one code.
 			 */
-			bool		sepa = strcmp(doc->currency, "EUR") == 0 ||
-			(strcmp(s->country, "DK") == 0 && strcmp(doc->buyer.country, "DK") == 0);
+			bool		sepa = strcmp(doc->currency, "EUR") == 0 || danish_domestic(doc);
 
 			write_payment_means(uw, sepa ? "58" : "30", doc->payment_reference,
 								compact_iban(s->iban), s->bic);

@@ -9,8 +9,9 @@
 #    amounts whole to 2), reverse charge to an EU customer, an
 #    intra-community supply, an export, a customer without a VAT id, party
 #    names with & < > " ' and å ä ö ø æ, 500 lines, a Norwegian seller, a
-#    Danish seller and buyer, and an order delivered by an ERP (order
-#    reference only).  The outbox payload of each (what a delivery agent
+#    Danish seller and buyer (in DKK by FIK, and in SEK from a seller with a
+#    bankgiro, which Danish parties may not use), and an order delivered by
+#    an ERP (order reference only).  The outbox payload of each (what a delivery agent
 #    sends) is written to a file, checked to be byte-identical to a fresh
 #    ar.invoice_ubl(), and all files go to one validate-ubl run, which must
 #    pass every file with no error.
@@ -53,8 +54,9 @@ INSERT INTO ar.entity (id, code, name, country, vat_id, company_id, currency, st
   'DK50 0040 0440 1162 43', 'DABADKKK', NULL, '0184', 'DK13585628', 'fik'),
  (4, 'SE4', 'Bröderna Ørn & Æsa <Åkeri> "Norr" ''Syd'' AB', 'SE', 'SE556036079301', '5560360793', 'SEK',
   'Ågatan 1 & 2', 'Umeå', '903 26', NULL, NULL, '5050-1055', '0007', '5560360793', 'ocr');
--- the Danish seller is paid by FIK too (its references are FIK payment ids)
-UPDATE ar.entity SET fik_creditor = '81234567' WHERE id = 3;
+-- the Danish seller is paid by FIK too (its references are FIK payment ids),
+-- and has a Swedish bankgiro
+UPDATE ar.entity SET fik_creditor = '81234567', bankgiro = '5050-1055' WHERE id = 3;
 INSERT INTO ar.series (entity_id, code, kind, pattern, reset)
 SELECT e, v.code, v.kind, v.pattern, 'yearly' FROM generate_series(1, 4) e,
   (VALUES ('INV', 'invoice', 'INV-{YYYY}-{N:6}'), ('CN', 'credit_note', 'CN-{YYYY}-{N:5}')) v(code, kind, pattern);
@@ -87,7 +89,7 @@ UPDATE ar.customer SET auto_issue = true WHERE id = 10;
 -- seller's currency too (BT-6, BT-111), at these rates
 INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate)
 SELECT f, t, '2026-01-01', r FROM (VALUES ('EUR', 'SEK', 11.2345), ('EUR', 'NOK', 11.7010), ('EUR', 'DKK', 7.4612),
-	('USD', 'SEK', 10.4321), ('JPY', 'SEK', 0.0712), ('KWD', 'SEK', 34.1234)) v(f, t, r);
+	('USD', 'SEK', 10.4321), ('JPY', 'SEK', 0.0712), ('KWD', 'SEK', 34.1234), ('SEK', 'DKK', 0.6891)) v(f, t, r);
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference, order_reference)
 SELECT v.id, c.entity_id, c.id, v.cur, '2026-03-02', v.bref, v.oref
   FROM (VALUES
@@ -106,7 +108,8 @@ SELECT v.id, c.entity_id, c.id, v.cur, '2026-03-02', v.bref, v.oref
 	(113, 8, 'DKK', 'Indkøb 7', NULL),      -- Danish seller and buyer
 	(114, 1, 'SEK', 'PO-114', NULL),        -- credited below
 	(115, 2, 'SEK', 'PO-115', NULL),        -- E with the standard reason
-	(116, 9, 'SEK', 'Ref & <Åsa> "x" ''y''', NULL) -- names with & < > " ' and å ä ö ø æ
+	(116, 9, 'SEK', 'Ref & <Åsa> "x" ''y''', NULL), -- names with & < > " ' and å ä ö ø æ
+	(117, 8, 'SEK', 'Indkøb 8', NULL)       -- Danish parties in SEK, a seller with a bankgiro
   ) v(id, cust, cur, bref, oref)
   JOIN ar.customer c ON c.id = v.cust;
 SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 1000);
@@ -138,7 +141,8 @@ INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quanti
  (114, 1, 'Widget', NULL, 3, 'H87', 100, 'S', 25, NULL, NULL),
  (114, 2, 'Bok', NULL, 2, 'C62', 250, 'S', 6, NULL, NULL),
  (115, 1, 'Sjukvård', NULL, 1, 'C62', 1200, 'E', 0, NULL, NULL),
- (116, 1, 'Åkning & <frakt> "express" ''nu''', 'Øl, æbler & smörgåsar', 2, 'H87', 350, 'S', 25, NULL, NULL);
+ (116, 1, 'Åkning & <frakt> "express" ''nu''', 'Øl, æbler & smörgåsar', 2, 'H87', 350, 'S', 25, NULL, NULL),
+ (117, 1, 'Kaffe', NULL, 10, 'KGM', 89.95, 'S', 25, NULL, NULL);
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_code, unit_price, vat_category, vat_rate)
 SELECT 111, g, 'Artikel ' || g || (ARRAY[' ø', ' æ', ' å', ' &', ' <'])[1 + g % 5], 1 + g % 7, 'H87',
        round((g * 3.17) % 500 + 0.5, 2), 'S', (ARRAY[25, 12, 6])[1 + g % 3]
@@ -164,7 +168,7 @@ SELECT c.name, o.invoice_id
                (106, 'g-export'), (107, 'o-not-subject-to-vat'), (108, 'mixed-rates'),
                (109, 'jpy-no-decimals'), (110, 'kwd-three-decimal-currency'), (111, '500-lines'),
                (112, 'norwegian-seller'), (113, 'danish-seller-and-buyer'),
-               (116, 'names-with-special-characters')) c(id, name)
+               (116, 'names-with-special-characters'), (117, 'danish-parties-in-sek')) c(id, name)
   JOIN ar.outbox o ON o.invoice_id = c.id
 UNION ALL
 SELECT CASE i.credited_invoice_id WHEN 108 THEN 'credit-note-part-mixed-rates' ELSE 'credit-note' END,
@@ -189,10 +193,12 @@ while IFS='|' read -r name id; do
 		|| fail "cannot write $name.xml"
 	n_cases=$((n_cases + 1))
 done < <(sql -F '|' -c "$CASES_SQL")
-[ "$n_cases" -eq 18 ] || fail "expected 18 cases, wrote $n_cases"
+[ "$n_cases" -eq 19 ] || fail "expected 19 cases, wrote $n_cases"
 grep -q '<cbc:Name>Bröderna Ørn &amp; Æsa &lt;Åkeri&gt; &quot;Norr&quot; '"'"'Syd'"'"' AB</cbc:Name>' \
 	"$OUT/names-with-special-characters.xml" || fail "the seller's name is not escaped as expected"
 [ "$(grep -o '<cac:InvoiceLine>' "$OUT/500-lines.xml" | wc -l)" -eq 500 ] || fail "500-lines.xml has not 500 lines"
+[ "$(grep -o '<cbc:PaymentMeansCode>[0-9]*' "$OUT/danish-parties-in-sek.xml" | sort -u)" = '<cbc:PaymentMeansCode>58' ] \
+	|| fail "danish-parties-in-sek.xml pays by other means than the IBAN (58)"
 say "ok: $n_cases outbox payloads written, each byte-identical to ar.invoice_ubl()"
 # BT-6 and BT-111: the JPY invoice of a seller who accounts in SEK states its
 # VAT in SEK too, at the issue date's rate: 9842 JPY x 0.0712 = 700.7504, so 700.75
