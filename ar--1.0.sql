@@ -1933,6 +1933,7 @@ DECLARE
 	cn_total ar.amount;
 	settled ar.amount;
 	mu integer;
+	step numeric;
 	over numeric;
 BEGIN
 	IF _credit.invoice_id IS NULL THEN
@@ -2009,6 +2010,10 @@ BEGIN
 		-- smallest whose gross (net plus the VAT ar.issue computes on it)
 		-- reaches the share
 		SELECT cur.minor_unit INTO mu FROM ar.currency cur WHERE cur.code = inv.currency;
+		-- nets in steps of 0.01 for a Peppol customer in a 3- or 4-decimal
+		-- currency: an e-invoice carries amounts whole to 2 decimals (BR-DEC)
+		SELECT CASE WHEN mu > 2 AND c.channel = 'peppol' THEN 10::numeric ^ (mu - 2) ELSE 1 END
+		  INTO step FROM ar.customer c WHERE c.id = inv.customer_id;
 		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price,
 									 vat_category, vat_rate, vat_exemption_code, vat_exemption_reason)
 		SELECT cn_id, row_number() OVER (ORDER BY p.vat_category, p.vat_rate),
@@ -2032,9 +2037,9 @@ BEGIN
 			-- up to 10^(mu-2) minor units (100 in a 4-decimal currency): 30
 			-- such steps either side always hold the answer
 			SELECT c.units
-			  FROM (SELECT round(p.share / (1 + p.vat_rate / 100)) + d AS units
-					  FROM generate_series(-30 * greatest(1, 10 ^ (mu - 2))::integer,
-										   30 * greatest(1, 10 ^ (mu - 2))::integer) d) c
+			  FROM (SELECT (round(p.share / (1 + p.vat_rate / 100) / step) + d) * step AS units
+					  FROM generate_series(-30 * greatest(1, 10 ^ (mu - 2) / step)::integer,
+										   30 * greatest(1, 10 ^ (mu - 2) / step)::integer) d) c
 			 WHERE ar.gross_units(c.units, p.vat_rate, mu) >= p.share
 			 ORDER BY c.units LIMIT 1) net
 		 WHERE net.units <> 0;

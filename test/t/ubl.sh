@@ -10,8 +10,9 @@
 #    intra-community supply, an export, a customer without a VAT id, party
 #    names with & < > " ' and å ä ö ø æ, 500 lines, a Norwegian seller, a
 #    Danish seller and buyer (in DKK by FIK, and in SEK from a seller with a
-#    bankgiro, which Danish parties may not use), and an order delivered by
-#    an ERP (order reference only).  The outbox payload of each (what a delivery agent
+#    bankgiro, which Danish parties may not use), a part credit of a KWD
+#    invoice at 12 %, and an order delivered by an ERP (order reference
+#    only).  The outbox payload of each (what a delivery agent
 #    sends) is written to a file, checked to be byte-identical to a fresh
 #    ar.invoice_ubl(), and all files go to one validate-ubl run, which must
 #    pass every file with no error.
@@ -109,7 +110,8 @@ SELECT v.id, c.entity_id, c.id, v.cur, '2026-03-02', v.bref, v.oref
 	(114, 1, 'SEK', 'PO-114', NULL),        -- credited below
 	(115, 2, 'SEK', 'PO-115', NULL),        -- E with the standard reason
 	(116, 9, 'SEK', 'Ref & <Åsa> "x" ''y''', NULL), -- names with & < > " ' and å ä ö ø æ
-	(117, 8, 'SEK', 'Indkøb 8', NULL)       -- Danish parties in SEK, a seller with a bankgiro
+	(117, 8, 'SEK', 'Indkøb 8', NULL),      -- Danish parties in SEK, a seller with a bankgiro
+	(118, 6, 'KWD', 'PO-KW-2', NULL)        -- KWD at 12 %, credited in part below
   ) v(id, cust, cur, bref, oref)
   JOIN ar.customer c ON c.id = v.cust;
 SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 1000);
@@ -142,7 +144,8 @@ INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quanti
  (114, 2, 'Bok', NULL, 2, 'C62', 250, 'S', 6, NULL, NULL),
  (115, 1, 'Sjukvård', NULL, 1, 'C62', 1200, 'E', 0, NULL, NULL),
  (116, 1, 'Åkning & <frakt> "express" ''nu''', 'Øl, æbler & smörgåsar', 2, 'H87', 350, 'S', 25, NULL, NULL),
- (117, 1, 'Kaffe', NULL, 10, 'KGM', 89.95, 'S', 25, NULL, NULL);
+ (117, 1, 'Kaffe', NULL, 10, 'KGM', 89.95, 'S', 25, NULL, NULL),
+ (118, 1, 'Pump', NULL, 1, 'H87', 10, 'S', 12, NULL, NULL);
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_code, unit_price, vat_category, vat_rate)
 SELECT 111, g, 'Artikel ' || g || (ARRAY[' ø', ' æ', ' å', ' &', ' <'])[1 + g % 5], 1 + g % 7, 'H87',
        round((g * 3.17) % 500 + 0.5, 2), 'S', (ARRAY[25, 12, 6])[1 + g % 3]
@@ -151,6 +154,9 @@ SELECT count(*) FROM ar.issue(ARRAY(SELECT id FROM ar.invoice WHERE status = 'dr
 SELECT ar.credit(114, 'Returned goods');
 -- a part of the mixed-rate invoice: one line per VAT category and rate
 SELECT ar.credit(108, 'Goodwill', '500.00 SEK');
+-- a part of a KWD invoice at 12 %: the net is searched in steps of 0.010,
+-- as the smallest net in fils (0.875) would not go by Peppol
+SELECT ar.credit(118, 'Goodwill', '0.980 KWD');
 -- the ERP path: a delivered order of an auto-issue customer (an order reference only)
 INSERT INTO ar.sales_order (entity_id, customer_id, order_no, currency) VALUES (1, 10, 'SO-1', 'SEK');
 INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price)
@@ -171,7 +177,8 @@ SELECT c.name, o.invoice_id
                (116, 'names-with-special-characters'), (117, 'danish-parties-in-sek')) c(id, name)
   JOIN ar.outbox o ON o.invoice_id = c.id
 UNION ALL
-SELECT CASE i.credited_invoice_id WHEN 108 THEN 'credit-note-part-mixed-rates' ELSE 'credit-note' END,
+SELECT CASE i.credited_invoice_id WHEN 108 THEN 'credit-note-part-mixed-rates'
+                                  WHEN 118 THEN 'credit-note-part-kwd' ELSE 'credit-note' END,
        o.invoice_id
   FROM ar.outbox o JOIN ar.invoice i ON i.id = o.invoice_id
  WHERE i.kind = 'credit_note'
@@ -193,7 +200,10 @@ while IFS='|' read -r name id; do
 		|| fail "cannot write $name.xml"
 	n_cases=$((n_cases + 1))
 done < <(sql -F '|' -c "$CASES_SQL")
-[ "$n_cases" -eq 19 ] || fail "expected 19 cases, wrote $n_cases"
+[ "$n_cases" -eq 20 ] || fail "expected 20 cases, wrote $n_cases"
+got=$(sql -c "SELECT l.unit_price || ' ' || i.total FROM ar.invoice i JOIN ar.invoice_line l ON l.invoice_id = i.id
+              WHERE i.credited_invoice_id = 118")
+[ "$got" = "0.880 0.990 KWD" ] || fail "the KWD part credit is '$got', not a 0.880 net and 0.990 KWD in all"
 grep -q '<cbc:Name>Bröderna Ørn &amp; Æsa &lt;Åkeri&gt; &quot;Norr&quot; '"'"'Syd'"'"' AB</cbc:Name>' \
 	"$OUT/names-with-special-characters.xml" || fail "the seller's name is not escaped as expected"
 [ "$(grep -o '<cac:InvoiceLine>' "$OUT/500-lines.xml" | wc -l)" -eq 500 ] || fail "500-lines.xml has not 500 lines"
