@@ -1517,8 +1517,7 @@ check_doc(const UblDoc *doc, ProblemList *pl)
 				pstrdup("Set ar.entity.iban (or bankgiro, for SEK; fik_creditor, for DKK)."));
 
 	/* Danish credit notes between Danish parties */
-	if (doc->credit_note && strcmp(s->country, "DK") == 0 && strcmp(b->country, "DK") == 0 &&
-		doc_total(doc) < 0)
+	if (doc->credit_note && danish_domestic(doc) && doc_total(doc) < 0)
 		problem(pl, ERRCODE_INVALID_PARAMETER_VALUE, "invoice", "total",
 				psprintf("%s: a Danish credit note cannot have a negative total", label),
 				pstrdup("DK-R-016."), NULL);
