@@ -1076,9 +1076,11 @@ BEGIN
 		RAISE EXCEPTION 'the totals and open amount of draft % are set by ar.issue()', OLD.id
 			USING ERRCODE = 'insufficient_privilege';
 	END IF;
-	IF NEW.open_amount IS DISTINCT FROM OLD.open_amount AND NEW.open_amount IS NOT NULL AND (
-		ar.minor_units(NEW.open_amount) * sign(ar.minor_units(NEW.total)) < 0 OR
-		abs(ar.minor_units(NEW.open_amount)) > abs(ar.minor_units(NEW.total))) THEN
+	-- (compared, not multiplied or abs(): both overflow at -2^63)
+	IF NEW.open_amount IS DISTINCT FROM OLD.open_amount AND NEW.open_amount IS NOT NULL AND NOT
+		(CASE WHEN ar.minor_units(NEW.total) >= 0
+			  THEN ar.minor_units(NEW.open_amount) BETWEEN 0 AND ar.minor_units(NEW.total)
+			  ELSE ar.minor_units(NEW.open_amount) BETWEEN ar.minor_units(NEW.total) AND 0 END) THEN
 		RAISE EXCEPTION 'open amount % of invoice % is outside 0 .. %', NEW.open_amount,
 			OLD.number, NEW.total
 			USING ERRCODE = 'check_violation';
@@ -1119,10 +1121,10 @@ CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 			OLD.tax_total::text, OLD.total::text, OLD.payment_reference, OLD.buyer_reference,
 			OLD.order_reference, OLD.issued_at, OLD.tax_currency_rate, OLD.tax_total_accounting::text,
 			OLD.created_at)
-		OR (NEW.open_amount IS NOT NULL AND NOT (
-			abs(ar.minor_units(NEW.open_amount)) <= abs(ar.minor_units(NEW.total))
-			AND (ar.minor_units(NEW.open_amount) = 0
-				 OR (ar.minor_units(NEW.open_amount) > 0) = (ar.minor_units(NEW.total) > 0))))
+		OR (NEW.open_amount IS NOT NULL AND NOT
+			CASE WHEN ar.minor_units(NEW.total) >= 0
+				 THEN ar.minor_units(NEW.open_amount) BETWEEN 0 AND ar.minor_units(NEW.total)
+				 ELSE ar.minor_units(NEW.open_amount) BETWEEN ar.minor_units(NEW.total) AND 0 END)
 		OR ((NEW.status, NEW.open_amount::text) IS DISTINCT FROM (OLD.status, OLD.open_amount::text)
 			AND NOT ar.internal() AND NOT ar.restoring()))
 	EXECUTE FUNCTION ar.invoice_before();
@@ -2058,7 +2060,7 @@ BEGIN
 			   AND l.line_no = (SELECT x.line_no FROM ar.invoice_line x
 								 WHERE x.invoice_id = cn_id AND x.vat_rate = 0
 								   AND (x.quantity < 0 OR ar.minor_units(x.net_amount) > over)
-								 ORDER BY x.quantity > 0 DESC, abs(ar.minor_units(x.net_amount)) DESC,
+								 ORDER BY x.quantity > 0 DESC, abs(ar.minor_units(x.net_amount)::numeric) DESC,
 										  x.line_no LIMIT 1);
 		END IF;
 	END IF;
