@@ -220,6 +220,28 @@ SELECT p.id, p.status, i.number, a.amount, a.rule
   FROM ar.payment p JOIN ar.allocation a ON a.payment_id = p.id JOIN ar.invoice i ON i.id = a.invoice_id
  WHERE p.id = 114;
 
+-- 117: a reference field that lists the references of numbers 48 and 49
+--      (a BgMax TK20 of code 3, as in Bankgirot's sample), repeated as
+--      extra references, and their sum: both paid by the reference rule
+-- 118: number 50's reference written in groups, with a blank extra
+--      reference: one reference, not its groups; paid in full
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference) VALUES
+	(117, 2, 'E2-17', '2026-11-22', '297.00 SEK',
+	 ar.payment_reference('ocr', '48') || ' ' || ar.payment_reference('ocr', '49')),
+	(118, 2, 'E2-18', '2026-11-22', '150.00 SEK',
+	 regexp_replace(ar.payment_reference('ocr', '50'), '^(..)', '\1 '));
+INSERT INTO ar.payment_extra_ref (entity_id, payment_id, seq, reference, amount, reference_code) VALUES
+	(2, 117, 1, ar.payment_reference('ocr', '48'), NULL, '2'),
+	(2, 117, 2, ar.payment_reference('ocr', '49'), NULL, '2'),
+	(2, 118, 1, '   ', NULL, '0');
+SELECT id, reference FROM ar.payment WHERE id IN (117, 118) ORDER BY id;
+SELECT * FROM ar.match_payments(2) WHERE payments > 0;
+SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule, a.confidence
+  FROM ar.payment p
+  LEFT JOIN ar.allocation a ON a.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.id > 116 ORDER BY p.id, i.total;
+
 -- every invoice's open amount is its total less what is allocated to it,
 -- and every payment's unallocated amount its amount less its allocations
 SELECT i.number FROM ar.invoice i

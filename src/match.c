@@ -1828,18 +1828,66 @@ deduction(const MExtra *e)
 }
 
 /*
+ * The references one reference field holds, into refs (at most max, as
+ * copies in buf of bufsize bytes): the field itself when it names an open
+ * invoice or is a single word, else each of its words (blank, comma or
+ * semicolon separated).  A BgMax TK20 or TK22 of code 3 may list several
+ * ("657866 658765 657767"), while a reference written in groups
+ * ("2026 0000 011") is one.  Returns the count; *split is true for words.
+ */
+static int
+field_references(Matcher *m, MPay *p, const char *raw, char *buf, size_t bufsize,
+				 const char **refs, int max, bool *split)
+{
+	int			n = 0;
+	size_t		used = 0;
+	bool		weak;
+	const char *s = raw;
+
+	*split = false;
+	if (named_invoice(m, p, raw, &weak) >= 0)
+	{
+		refs[0] = raw;
+		return 1;
+	}
+	while (*s && n < max)
+	{
+		size_t		len;
+
+		while (*s && (isspace((unsigned char) *s) || *s == ',' || *s == ';'))
+			s++;
+		len = strcspn(s, " \t\r\n\v\f,;");
+		if (len == 0 || used + len + 1 > bufsize)
+			break;
+		memcpy(buf + used, s, len);
+		buf[used + len] = '\0';
+		refs[n++] = buf + used;
+		used += len + 1;
+		s += len;
+	}
+	if (n <= 1)
+	{
+		refs[0] = raw;
+		return 1;
+	}
+	*split = true;
+	return n;
+}
+
+/*
  * A payment with further references (ar.payment_extra_ref) names the
  * invoices of its reference and of every extra reference that is not a
- * deduction.  Returns how many distinct invoices they name (at most max,
- * in out, with the amount the bank gives for each in given); *complete is
- * false when one of them names no open invoice that can take the payment,
- * when a number of digits only names an invoice no other reference names,
- * or when there are more than max references (only the first max are
- * read, so that what a payment claims does not depend on which of its
- * invoices other payments closed).  *amounts is true when the bank gives
- * an amount above zero for each (the payment's own reference has none), no
- * invoice is named twice and nothing is deducted.  *deducts is true when
- * there is a deduction.
+ * deduction; a field that lists several references names each
+ * (field_references).  Returns how many distinct invoices they name (at
+ * most max, in out, with the amount the bank gives for each in given);
+ * *complete is false when one of them names no open invoice that can take
+ * the payment, when a number of digits only names an invoice no other
+ * reference names, or when there are more than max references (only the
+ * first max are read, so that what a payment claims does not depend on
+ * which of its invoices other payments closed).  *amounts is true when the
+ * bank gives an amount above zero for each (the payment's own reference has
+ * none), no invoice is named twice and nothing is deducted.  *deducts is
+ * true when there is a deduction.
  */
 static int
 referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
@@ -1847,7 +1895,7 @@ referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
 {
 	int			n = 0;
 	int			read = 0;
-	int32	   *weak_x = palloc(sizeof(int32) * (p->nextra + 1));
+	int32	   *weak_x = palloc(sizeof(int32) * (p->nextra + 1) * MAX_REFERENCES);
 	int			nweak = 0;
 
 	*complete = true;
@@ -1856,9 +1904,10 @@ referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
 	for (int k = -1; k < p->nextra; k++)
 	{
 		const char *raw = k < 0 ? p->ref : p->extra[k].ref;
-		int32		x;
-		bool		weak;
-		bool		dup = false;
+		char		buf[MAX_TOKEN_LEN * 4];
+		const char *refs[MAX_REFERENCES];
+		int			nrefs;
+		bool		split;
 
 		if (blank(raw))
 			continue;			/* no reference of its own: BgMax code 0 or 3 */
@@ -1868,33 +1917,42 @@ referenced_invoices(Matcher *m, MPay *p, int32 *out, int64 *given, int max,
 			*amounts = false;	/* the amounts are not what is paid */
 			continue;
 		}
-		if (++read > max)
-		{
-			*complete = false;
-			continue;
-		}
-		if (k < 0 || !p->extra[k].has_amount || p->extra[k].amount == 0)
+		nrefs = field_references(m, p, raw, buf, sizeof(buf), refs, lengthof(refs), &split);
+		/* the bank's amount is for the field, not for each of its words */
+		if (split || k < 0 || !p->extra[k].has_amount || p->extra[k].amount == 0)
 			*amounts = false;
-		if ((x = named_invoice(m, p, raw, &weak)) < 0)
+		for (int r = 0; r < nrefs; r++)
 		{
-			*complete = false;
-			continue;
+			int32		x;
+			bool		weak;
+			bool		dup = false;
+
+			if (++read > max)
+			{
+				*complete = false;
+				continue;
+			}
+			if ((x = named_invoice(m, p, refs[r], &weak)) < 0)
+			{
+				*complete = false;
+				continue;
+			}
+			if (weak)
+			{
+				weak_x[nweak++] = x;
+				continue;
+			}
+			for (int j = 0; j < n; j++)
+				if (out[j] == x)
+					dup = true;
+			if (dup)
+			{
+				*amounts = false;
+				continue;
+			}
+			given[n] = k < 0 || split ? 0 : p->extra[k].amount;
+			out[n++] = x;
 		}
-		if (weak)
-		{
-			weak_x[nweak++] = x;
-			continue;
-		}
-		for (int j = 0; j < n; j++)
-			if (out[j] == x)
-				dup = true;
-		if (dup)
-		{
-			*amounts = false;
-			continue;
-		}
-		given[n] = k < 0 ? 0 : p->extra[k].amount;
-		out[n++] = x;
 	}
 	/* a number of digits only confirms what another reference names */
 	for (int w = 0; w < nweak; w++)
