@@ -2852,7 +2852,9 @@ CREATE TYPE ar.bank_transaction AS (
 	return_reason text,
 	extra_references text[],
 	extra_amounts ar.amount[],
-	extra_codes text[]
+	extra_codes text[],
+	ref_origin text				-- bank_ref from: bank (AcctSvcrRef; BgMax serials),
+								-- end_to_end (EndToEndId, date, amount, payer) or hash
 );
 COMMENT ON TYPE ar.bank_transaction IS
 	'one transaction of a bank file, as ar.camt_transactions and ar.bgmax_transactions return it';
@@ -2888,7 +2890,9 @@ DECLARE
 	owner_id integer;
 	accounts text[] := '{}';
 	owners integer[] := '{}';
+	keys text[] := '{}';
 	added integer;
+	twice record;
 BEGIN
 	IF for_entity IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ar.entity e WHERE e.id = for_entity) THEN
 		RAISE EXCEPTION 'entity % does not exist', for_entity USING ERRCODE = 'no_data_found';
@@ -2913,6 +2917,17 @@ BEGIN
 		END IF;
 		accounts := accounts || acct.account;
 		owners := owners || owner_id;
+		-- The account part of the bank_refs: one account named by its IBAN
+		-- in one file and by its domestic number (the IBAN's BBAN, registered
+		-- in ar.bank_account) in another is one account, and the same
+		-- transaction in both files one payment.
+		keys := keys || coalesce(
+			(SELECT k.key FROM (SELECT ar.normalize_account(e.iban) AS key FROM ar.entity e WHERE e.id = owner_id
+								UNION ALL
+								SELECT b.account_key FROM ar.bank_account b WHERE b.entity_id = owner_id) k
+			  WHERE k.key ~ '^[A-Z]{2}[0-9]{2}[A-Z0-9]+$' AND ar.normalize_account(substr(k.key, 5)) = acct.account
+			  ORDER BY k.key LIMIT 1),
+			acct.account);
 	END LOOP;
 
 	-- No join between the file's rows and what is inserted: the entity comes
@@ -2923,7 +2938,9 @@ BEGIN
 							remittance, payer_name, payer_account, source, kind, import_file,
 							account, statement_id, reference_code, payer_address, payer_org_no,
 							end_to_end_id, transaction_code, return_reason)
-	SELECT owners[array_position(accounts, x.account)], x.bank_ref, x.booking_date, x.value_date,
+	SELECT owners[array_position(accounts, x.account)],
+		   keys[array_position(accounts, x.account)] || substr(x.bank_ref, length(x.account) + 1),
+		   x.booking_date, x.value_date,
 		   x.amount, x.reference, x.remittance, x.payer_name, x.payer_account, x.source, x.kind,
 		   x.format || ' ' || x.message_id,
 		   x.account, x.statement_id, x.reference_code, x.payer_address, x.payer_org_no,
@@ -2934,13 +2951,39 @@ BEGIN
 	ON CONFLICT (entity_id, bank_ref) DO NOTHING;
 	GET DIAGNOSTICS added = ROW_COUNT;
 
+	-- A transaction whose bank_ref the bank did not give (no AcctSvcrRef)
+	-- and that another file brought already is not imported again: it is
+	-- most likely the same transaction reported twice (a camt.054, then the
+	-- camt.053), but it could be a second payment, so it is not skipped in
+	-- silence.
+	SELECT x.location, x.source, x.statement_id, p.id, p.import_file, p.bank_ref,
+		   count(*) OVER () AS n
+	  INTO twice
+	  FROM unnest(txs) x
+	  JOIN ar.payment p ON p.entity_id = owners[array_position(accounts, x.account)]
+					   AND p.bank_ref = keys[array_position(accounts, x.account)]
+										|| substr(x.bank_ref, length(x.account) + 1)
+	 WHERE x.entry_status = 'BOOK' AND x.ref_origin <> 'bank'
+	   AND p.import_file IS DISTINCT FROM x.format || ' ' || x.message_id
+	 ORDER BY x.seq LIMIT 1;
+	IF FOUND THEN
+		RAISE WARNING '% of % statement % was not imported: payment % from % has its bank_ref %',
+			twice.location, twice.source, twice.statement_id, twice.id,
+			coalesce(twice.import_file, 'no file'), twice.bank_ref
+			USING DETAIL = format('%s transaction(s) of this file were not imported for that reason.', twice.n),
+				  HINT = 'The bank gave no reference of its own (AcctSvcrRef), so the same transaction reported '
+						 'again cannot be told from a second payment of the same amount, date and payer. '
+						 'If it is a second payment, insert it into ar.payment with a bank_ref of your own.';
+	END IF;
+
 	-- extra references of the payments this file brought (a payment that came
 	-- from another file keeps what that file said)
 	INSERT INTO ar.payment_extra_ref (entity_id, payment_id, seq, reference, amount, reference_code)
 	SELECT p.entity_id, p.id, r.seq, r.reference, r.amount, r.code
 	  FROM unnest(txs) x
 	  JOIN ar.payment p ON p.entity_id = owners[array_position(accounts, x.account)]
-					   AND p.bank_ref = x.bank_ref
+					   AND p.bank_ref = keys[array_position(accounts, x.account)]
+										|| substr(x.bank_ref, length(x.account) + 1)
 	 CROSS JOIN LATERAL unnest(x.extra_references, x.extra_amounts, x.extra_codes)
 		   WITH ORDINALITY AS r(reference, amount, code, seq)
 	 WHERE x.entry_status = 'BOOK' AND cardinality(x.extra_references) > 0

@@ -388,3 +388,22 @@ SELECT ar.import_camt('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.
 </NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>'::xml) AS imported;
 SELECT bank_ref, kind, amount, unallocated, payer_name, reference FROM ar.payment
  WHERE bank_ref LIKE 'SE4550000000058398257466:MIXED-%' ORDER BY id;
+
+--
+-- camt: one account named two ways.  A camt.054 names entity 1's account by
+-- its domestic number (the IBAN's BBAN, registered in ar.bank_account), the
+-- camt.053 by its IBAN: the bank_refs carry the IBAN in both, so the entry
+-- with the bank's AcctSvcrRef is one payment.  The entry without one
+-- (EndToEndId only) is not imported again either, but with a warning: it
+-- could be a second payment.
+--
+INSERT INTO ar.bank_account (entity_id, account, note) VALUES
+	(1, '5000 0000 0583 9825 7466', 'Norrsken''s account by its domestic number');
+\set bban `cat :fixtures/camt054_account_by_bban.xml`
+\set byiban `sed -e 's/camt.054.001.02/camt.053.001.02/; s/BkToCstmrDbtCdtNtfctn>/BkToCstmrStmt>/g; s/Ntfctn>/Stmt>/g; s/BBAN-NTF-1/BBAN-STM-1/g' -e 's|<Othr><Id>5000 0000 0583 9825 7466</Id></Othr>|<IBAN>SE4550000000058398257466</IBAN>|' :fixtures/camt054_account_by_bban.xml`
+SELECT ar.import_camt(:'bban') AS notification;
+SELECT ar.import_camt(:'byiban') AS "statement by IBAN";
+SELECT bank_ref, account, amount, import_file FROM ar.payment
+ WHERE import_file IN ('camt.054.001.02 BBAN-NTF-1', 'camt.053.001.02 BBAN-STM-1') ORDER BY id;
+-- the same file again adds nothing, and says nothing
+SELECT ar.import_camt(:'bban') AS "notification again";

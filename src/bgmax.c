@@ -668,6 +668,8 @@ put_row(const BgCtx *cx, ReturnSetInfo *rsinfo, const BgRow *row, Oid amount_typ
 	values[BT_ENTRY_STATUS] = CStringGetTextDatum("BOOK");
 	values[BT_KIND] = CStringGetTextDatum(row->deduction ? "debit" : "credit");
 	values[BT_BANK_REF] = CStringGetTextDatum(row->bank_ref);
+	/* the deposit's date and serial, and Bankgirot's serial of the payment */
+	values[BT_REF_ORIGIN] = CStringGetTextDatum("bank");
 	values[BT_BOOKING_DATE] = DateADTGetDatum(row->date);
 	values[BT_VALUE_DATE] = DateADTGetDatum(row->date);
 	values[BT_AMOUNT] = ArAmountPGetDatum(ArAmountMake(row->units, row->currency));

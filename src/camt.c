@@ -83,6 +83,7 @@ typedef struct CamtRow
 	char	   *status;
 	const char *kind;
 	char	   *bank_ref;
+	const char *ref_origin;		/* bank, end_to_end or hash (make_bank_ref) */
 	bool		has_booking;
 	DateADT		booking_date;
 	bool		has_value;
@@ -636,15 +637,19 @@ date_text(bool has, DateADT d)
  * split); else "EndToEndId/booking date/amount/party" (the value date for an
  * entry not booked yet; party: the other party's account, else its name,
  * else nothing); else a hash of what the transaction says.  The account
- * keeps two banks' numbering apart.
+ * keeps two banks' numbering apart.  row->ref_origin says which: "bank"
+ * for the AcctSvcrRefs, which the bank gives each transaction once, else
+ * "end_to_end" or "hash", which two payments can share.
  */
 static char *
-make_bank_ref(const CamtRow *row, const char *tx_ref, const char *entry_ref,
+make_bank_ref(CamtRow *row, const char *tx_ref, const char *entry_ref,
 			  bool split, int tx_no)
 {
 	ArAmount	amt = {row->units, row->currency, 0};
 	const char *base;
 
+	row->ref_origin = tx_ref != NULL || entry_ref != NULL ? "bank"
+		: row->end_to_end_id != NULL ? "end_to_end" : "hash";
 	if (tx_ref != NULL)
 		base = tx_ref;
 	else if (entry_ref != NULL && !split)
@@ -1242,6 +1247,7 @@ put_row(const CamtCtx *cx, ReturnSetInfo *rsinfo, const CamtRow *row, Oid amount
 	values[BT_ENTRY_STATUS] = CStringGetTextDatum(row->status);
 	values[BT_KIND] = CStringGetTextDatum(row->kind);
 	values[BT_BANK_REF] = CStringGetTextDatum(row->bank_ref);
+	values[BT_REF_ORIGIN] = CStringGetTextDatum(row->ref_origin);
 	nulls[BT_BOOKING_DATE] = !row->has_booking;
 	values[BT_BOOKING_DATE] = DateADTGetDatum(row->booking_date);
 	nulls[BT_VALUE_DATE] = !row->has_value;
