@@ -1163,7 +1163,11 @@ CREATE TABLE ar.outbox (
 	attempts integer NOT NULL DEFAULT 0,
 	last_error text,
 	created_at timestamptz NOT NULL DEFAULT now(),
-	sent_at timestamptz
+	sent_at timestamptz,
+	-- the transaction that claimed the row last (ar.outbox_claim); only it
+	-- may report the row, and it is not handed the row twice
+	claimed_by xid8,
+	CONSTRAINT outbox_sent_at_check CHECK (status <> 'sent' OR sent_at IS NOT NULL)
 );
 CREATE INDEX outbox_pending ON ar.outbox (id) WHERE status = 'pending';
 COMMENT ON TABLE ar.outbox IS
@@ -1231,13 +1235,24 @@ CREATE TRIGGER outbox_documents BEFORE INSERT ON ar.outbox
 -- Delivery moves status, attempts, last_error and sent_at; what is to be
 -- delivered stays as queued.
 CREATE TRIGGER outbox_immutable BEFORE UPDATE ON ar.outbox
-	FOR EACH ROW WHEN ((NEW.entity_id, NEW.customer_id, NEW.invoice_id, NEW.kind, NEW.channel,
+	FOR EACH ROW WHEN ((NEW.id, NEW.entity_id, NEW.customer_id, NEW.invoice_id, NEW.kind, NEW.channel,
 						NEW.payload, NEW.created_at)
 					   IS DISTINCT FROM
-					   (OLD.entity_id, OLD.customer_id, OLD.invoice_id, OLD.kind, OLD.channel,
+					   (OLD.id, OLD.entity_id, OLD.customer_id, OLD.invoice_id, OLD.kind, OLD.channel,
 						OLD.payload, OLD.created_at))
 	EXECUTE FUNCTION ar.refuse_direct_write('a queued document and its payload cannot be changed',
 		'Delivery updates status, attempts, last_error and sent_at (ar.outbox_claim(), ar.outbox_done()).');
+-- The delivery columns move through ar.outbox_claim and ar.outbox_done: a
+-- row marked sent by a plain UPDATE could then be deleted, and its document
+-- would never go out.  Members of ar_admin (and superusers) may repair
+-- them, such as putting a failed row back to pending.
+CREATE TRIGGER outbox_delivery BEFORE UPDATE ON ar.outbox
+	FOR EACH ROW WHEN ((NEW.status, NEW.attempts, NEW.last_error, NEW.sent_at, NEW.claimed_by)
+					   IS DISTINCT FROM
+					   (OLD.status, OLD.attempts, OLD.last_error, OLD.sent_at, OLD.claimed_by)
+					   AND NOT ar.internal() AND NOT pg_catalog.pg_has_role('ar_admin', 'MEMBER'))
+	EXECUTE FUNCTION ar.refuse_direct_write('the delivery of an outbox row is recorded only by ar.outbox_claim() and ar.outbox_done()',
+		'A delivery agent claims rows with ar.outbox_claim() and reports each with ar.outbox_done() in the same transaction; members of ar_admin may repair rows by hand.');
 
 CREATE TRIGGER outbox_no_truncate BEFORE TRUNCATE ON ar.outbox
 	FOR EACH STATEMENT EXECUTE FUNCTION ar.refuse_direct_write('the outbox holds documents that are not sent yet',
@@ -1251,8 +1266,10 @@ CREATE TRIGGER outbox_keep BEFORE DELETE ON ar.outbox
 
 -- A delivery agent claims pending rows in its own transaction, sends them,
 -- and reports each with ar.outbox_done before it commits.  SKIP LOCKED lets
--- several agents work side by side without taking the same rows.
-CREATE FUNCTION ar.outbox_claim(max integer DEFAULT 10) RETURNS SETOF ar.outbox
+-- several agents work side by side without taking the same rows.  A row is
+-- handed to a transaction once: one that reported a failure and claims again
+-- gets other rows, not the same one five times over.
+CREATE FUNCTION ar._outbox_claim(max integer) RETURNS SETOF ar.outbox
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
@@ -1262,34 +1279,44 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	RETURN QUERY
-	UPDATE ar.outbox o SET attempts = o.attempts + 1
-	 WHERE o.id IN (SELECT p.id FROM ar.outbox p WHERE p.status = 'pending'
+	UPDATE ar.outbox o SET attempts = o.attempts + 1, claimed_by = pg_current_xact_id()
+	 WHERE o.id IN (SELECT p.id FROM ar.outbox p
+					 WHERE p.status = 'pending' AND p.claimed_by IS DISTINCT FROM pg_current_xact_id()
 					 ORDER BY p.id LIMIT max FOR UPDATE SKIP LOCKED)
 	RETURNING o.*;
 END
 $$;
+COMMENT ON FUNCTION ar._outbox_claim(integer) IS 'internal: the body of ar.outbox_claim (src/guard.c)';
+CREATE FUNCTION ar.outbox_claim(max integer DEFAULT 10) RETURNS SETOF ar.outbox
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.outbox_claim(integer) IS
-	'hands up to max pending outbox rows to a delivery agent (FOR UPDATE SKIP LOCKED), counting an attempt';
+	'hands up to max pending outbox rows to a delivery agent (FOR UPDATE SKIP LOCKED), counting an attempt; a transaction gets a row once';
 
-CREATE FUNCTION ar.outbox_done(id bigint, ok boolean, error text DEFAULT NULL) RETURNS void
+CREATE FUNCTION ar._outbox_done(id bigint, ok boolean, error text) RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
 	row ar.outbox;
 BEGIN
-	IF outbox_done.id IS NULL OR ok IS NULL THEN
+	IF _outbox_done.id IS NULL OR ok IS NULL THEN
 		RAISE EXCEPTION 'ar.outbox_done needs an outbox row and whether it was delivered, got id % and ok %',
-			coalesce(outbox_done.id::text, 'NULL'), coalesce(ok::text, 'NULL')
+			coalesce(_outbox_done.id::text, 'NULL'), coalesce(ok::text, 'NULL')
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT * INTO row FROM ar.outbox o WHERE o.id = outbox_done.id FOR UPDATE;
+	SELECT * INTO row FROM ar.outbox o WHERE o.id = _outbox_done.id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'outbox row % does not exist', outbox_done.id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'outbox row % does not exist', _outbox_done.id USING ERRCODE = 'no_data_found';
 	END IF;
 	IF row.status <> 'pending' THEN
-		RAISE EXCEPTION 'outbox row % is already %', outbox_done.id, row.status
+		RAISE EXCEPTION 'outbox row % is already %', _outbox_done.id, row.status
 			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	-- (the row lock above waited for any other claimer to finish)
+	IF row.claimed_by IS DISTINCT FROM pg_current_xact_id() THEN
+		RAISE EXCEPTION 'outbox row % was not claimed in this transaction', _outbox_done.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Claim rows with ar.outbox_claim() and report each with ar.outbox_done() before committing.';
 	END IF;
 	IF ok THEN
 		UPDATE ar.outbox o SET status = 'sent', sent_at = now(), last_error = NULL WHERE o.id = row.id;
@@ -1301,6 +1328,9 @@ BEGIN
 	END IF;
 END
 $$;
+COMMENT ON FUNCTION ar._outbox_done(bigint, boolean, text) IS 'internal: the body of ar.outbox_done (src/guard.c)';
+CREATE FUNCTION ar.outbox_done(id bigint, ok boolean, error text DEFAULT NULL) RETURNS void
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.outbox_done(bigint, boolean, text) IS
 	'records a delivery: ok marks the row sent; a failure keeps it pending for another try, failed after 5 attempts';
 

@@ -46,6 +46,36 @@ SELECT invoice_id, attempts FROM ar.outbox_claim(1);
 SELECT ar.outbox_done(id, false, 'still offline') FROM ar.outbox WHERE invoice_id = 2;
 COMMIT;
 SELECT invoice_id, status, attempts, last_error FROM ar.outbox ORDER BY id;
+-- a sent row has its time
+\set VERBOSITY terse
+UPDATE ar.outbox SET sent_at = NULL WHERE status = 'sent';
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+-- a transaction gets a row once: after a failure it claims other rows, not
+-- the same one again (five claims would have failed it in one go)
+UPDATE ar.outbox SET status = 'pending', attempts = 0, last_error = NULL WHERE invoice_id = 2;
+BEGIN;
+SELECT invoice_id, attempts FROM ar.outbox_claim(1);
+SELECT ar.outbox_done(id, false, 'offline') FROM ar.outbox WHERE invoice_id = 2;
+SELECT invoice_id, attempts FROM ar.outbox_claim(10) ORDER BY 1;
+COMMIT;
+SELECT invoice_id, status, attempts FROM ar.outbox WHERE invoice_id = 2;
+-- only the transaction that claimed a row reports it
+SELECT ar.outbox_done(id, true) FROM ar.outbox WHERE invoice_id = 2;
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT invoice_id FROM ar.outbox_claim(10) ORDER BY 1;
+SELECT ar.outbox_done(id, true) FROM ar.outbox WHERE invoice_id = 2;
+COMMIT;
+SELECT invoice_id, status, attempts, sent_at IS NOT NULL AS sent FROM ar.outbox WHERE invoice_id = 2;
+-- a claim that is rolled back leaves the row as it was, attempts included
+-- (an agent that dies before it commits has recorded nothing)
+UPDATE ar.outbox SET status = 'pending', attempts = 0, sent_at = NULL WHERE invoice_id = 2;
+BEGIN;
+SELECT invoice_id, attempts FROM ar.outbox_claim(1);
+ROLLBACK;
+SELECT invoice_id, status, attempts FROM ar.outbox WHERE invoice_id = 2;
+UPDATE ar.outbox SET status = 'failed' WHERE invoice_id = 2;
 -- what is queued and not sent stays (pending or failed); a sent row may be cleared away
 DELETE FROM ar.outbox WHERE status = 'pending';
 \echo :LAST_ERROR_SQLSTATE

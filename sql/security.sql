@@ -103,6 +103,11 @@ VALUES (1, 1, 'SO-7', 'delivered', 'SEK', 999);
 -- ... nor drop a document the outbox has queued
 SELECT count(*) AS queued FROM ar.outbox WHERE status = 'pending';
 DELETE FROM ar.outbox;
+-- ... not even by marking it sent first, nor by moving its id
+UPDATE ar.outbox SET status = 'sent', sent_at = now() WHERE invoice_id = 1;
+UPDATE ar.outbox SET attempts = 5, status = 'failed' WHERE invoice_id = 1;
+UPDATE ar.outbox SET id = id + 1000 WHERE invoice_id = 1;
+SELECT status, attempts FROM ar.outbox WHERE invoice_id = 1;
 -- ... but adds customers to its own entity
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
 VALUES (3, 1, 'C3', 'Ny Kund AB', 'SE', 'SEK');
