@@ -2107,6 +2107,7 @@ BEGIN
 		   status = CASE WHEN inv.open_amount OPERATOR(ar.=) settled THEN 'credited'
 						 ELSE 'partially_paid' END::ar.invoice_status
 	 WHERE i.id = inv.id;
+	PERFORM ar.drop_settled_suggestions(NULL, inv.id);
 	UPDATE ar.invoice i
 	   SET open_amount = cn_total OPERATOR(ar.-) settled,
 		   status = CASE WHEN cn_total OPERATOR(ar.=) settled THEN 'paid'
@@ -2214,6 +2215,38 @@ COMMENT ON FUNCTION ar.allocate(bigint, bigint, ar.amount) IS
 -- Moves amt from a payment's unallocated to an invoice's open amount (amt
 -- may be negative to undo); statuses follow.  Both rows must be locked.  A
 -- NULL payment_id (a write-off) moves the invoice side only.
+-- The suggestions of a payment or invoice that is settled go; another
+-- payment left without suggestions is unmatched again (one that another
+-- transaction holds is left to it).  After an allocation, and after a
+-- credit note settles an invoice.
+CREATE FUNCTION ar.drop_settled_suggestions(payment_id bigint, invoice_id bigint)
+	RETURNS void
+	LANGUAGE sql
+	SET search_path = pg_catalog, ar, pg_temp
+BEGIN ATOMIC
+	WITH gone AS (
+		DELETE FROM ar.match_suggestion s
+		 WHERE s.payment_id = drop_settled_suggestions.payment_id AND
+			   (SELECT ar.minor_units(p.unallocated) FROM ar.payment p
+				 WHERE p.id = drop_settled_suggestions.payment_id) = 0
+			OR s.invoice_id = drop_settled_suggestions.invoice_id AND
+			   (SELECT ar.minor_units(i.open_amount) FROM ar.invoice i
+				 WHERE i.id = drop_settled_suggestions.invoice_id) = 0
+		RETURNING s.payment_id
+	), orphan AS (
+		SELECT p.id FROM ar.payment p
+		 WHERE p.id IN (SELECT g.payment_id FROM gone g)
+		   AND p.id IS DISTINCT FROM drop_settled_suggestions.payment_id
+		   AND p.status = 'suggested'
+		   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s
+							WHERE s.payment_id = p.id AND s.invoice_id <> drop_settled_suggestions.invoice_id)
+		   FOR UPDATE SKIP LOCKED
+	)
+	UPDATE ar.payment p SET status = 'unmatched' FROM orphan o WHERE p.id = o.id;
+END;
+COMMENT ON FUNCTION ar.drop_settled_suggestions(bigint, bigint) IS
+	'internal: removes the suggestions of a settled payment or invoice; payments left without any are unmatched again';
+
 CREATE FUNCTION ar.apply_allocation(payment_id bigint, invoice_id bigint, amt ar.amount)
 	RETURNS void
 	LANGUAGE sql
@@ -2234,27 +2267,8 @@ BEGIN ATOMIC
 						 THEN 'suggested'
 						 ELSE 'unmatched' END
 	 WHERE p.id = apply_allocation.payment_id;
-	-- the suggestions of a payment or invoice that is settled go; another
-	-- payment left without suggestions is unmatched again (one that another
-	-- transaction holds is left to it)
-	WITH gone AS (
-		DELETE FROM ar.match_suggestion s
-		 WHERE ar.minor_units(amt) > 0
-		   AND (s.payment_id = apply_allocation.payment_id AND
-				(SELECT ar.minor_units(p.unallocated) FROM ar.payment p WHERE p.id = apply_allocation.payment_id) = 0
-				OR s.invoice_id = apply_allocation.invoice_id AND
-				(SELECT ar.minor_units(i.open_amount) FROM ar.invoice i WHERE i.id = apply_allocation.invoice_id) = 0)
-		RETURNING s.payment_id
-	), orphan AS (
-		SELECT p.id FROM ar.payment p
-		 WHERE p.id IN (SELECT g.payment_id FROM gone g)
-		   AND p.id IS DISTINCT FROM apply_allocation.payment_id
-		   AND p.status = 'suggested'
-		   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s
-							WHERE s.payment_id = p.id AND s.invoice_id <> apply_allocation.invoice_id)
-		   FOR UPDATE SKIP LOCKED
-	)
-	UPDATE ar.payment p SET status = 'unmatched' FROM orphan o WHERE p.id = o.id;
+	SELECT ar.drop_settled_suggestions(apply_allocation.payment_id, apply_allocation.invoice_id)
+	 WHERE ar.minor_units(amt) > 0;
 END;
 COMMENT ON FUNCTION ar.apply_allocation(bigint, bigint, ar.amount) IS
 	'internal: moves an amount between a locked payment and a locked invoice and sets both statuses';

@@ -383,3 +383,20 @@ SELECT ar.allocate(121, 708) IS NOT NULL AS allocated;
 SELECT * FROM pg_temp.outcome(ARRAY[120]::bigint[]);
 SELECT ar.allocate(122, 709) IS NOT NULL AS allocated;
 SELECT * FROM pg_temp.outcome(ARRAY[120, 121, 122]::bigint[]);
+
+-- A credit note that settles an invoice takes its suggestions away too:
+-- 123 (a known payer, the amount of 710 and of 711) is suggested for both,
+-- 124 (712's reference with a wrong check digit) for 712 alone.  710 and
+-- 712 are credited in full: 123 keeps 711, 124 is unmatched again.
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reset, is_default) VALUES
+	(12, 3, 'K', 'credit_note', 'K-{N:4}', 'never', true);
+SELECT pg_temp.mk3(710, 31, 770), pg_temp.mk3(711, 31, 770), pg_temp.mk3(712, 31, 660);
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (3, 'ACC3', 31);
+SELECT pg_temp.pay3(123, '770.00 SEK', acct => 'ACC3'), pg_temp.pay3(124, '660.00 SEK', ref => bad_ref(712));
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY[123, 124]::bigint[]);
+-- (the invoices above have explicit ids: the credit notes take theirs from 10001)
+SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10000) AS next_id;
+SELECT ar.credit(710) IS NOT NULL AS credited, ar.credit(712) IS NOT NULL AS credited;
+SELECT * FROM pg_temp.outcome(ARRAY[123, 124]::bigint[]);
+SELECT number, status, open_amount FROM ar.invoice WHERE id IN (710, 711, 712) ORDER BY id;
