@@ -407,3 +407,23 @@ SELECT bank_ref, account, amount, import_file FROM ar.payment
  WHERE import_file IN ('camt.054.001.02 BBAN-NTF-1', 'camt.053.001.02 BBAN-STM-1') ORDER BY id;
 -- the same file again adds nothing, and says nothing
 SELECT ar.import_camt(:'bban') AS "notification again";
+
+--
+-- camt: credit entries net of the bank's charges (Ntry/Chrgs).  Each
+-- payment keeps what its payer paid, and the charges are a debit row of
+-- their own, so the rows still add up to the entry.
+--
+\set chrg `cat :fixtures/camt053_charges.xml`
+SELECT location, kind, bank_ref, amount, transaction_code, remittance
+  FROM ar.camt_transactions(:'chrg') ORDER BY seq;
+SELECT ar.import_camt(:'chrg') AS "entries net of charges";
+-- camt.053.001.08 records (Chrgs/Rcrd); one not included in the entry's
+-- amount (ChrgInclInd false) does not count
+\set chrg8 `sed -e 's/camt.053.001.02/camt.053.001.08/; s/CHRG-1/CHRG-8/g; s/CHRG-2026/CHRG8-2026/g' -e 's|<Chrgs><TtlChrgsAndTaxAmt Ccy="SEK">5.00</TtlChrgsAndTaxAmt><Amt Ccy="SEK">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd></Chrgs>|<Chrgs><TtlChrgsAndTaxAmt Ccy="SEK">5.00</TtlChrgsAndTaxAmt><Rcrd><Amt Ccy="SEK">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><ChrgInclInd>true</ChrgInclInd></Rcrd><Rcrd><Amt Ccy="SEK">9.00</Amt><ChrgInclInd>false</ChrgInclInd></Rcrd></Chrgs>|' :fixtures/camt053_charges.xml`
+SELECT location, kind, amount FROM ar.camt_transactions(:'chrg8') ORDER BY seq;
+-- charges that do not explain the difference leave a batch that cannot be split
+\set bad `sed 's|<Amt Ccy="SEK">5.00</Amt><CdtDbtInd>DBIT|<Amt Ccy="SEK">4.00</Amt><CdtDbtInd>DBIT|; s/CHRG-2026/CHRGX-2026/g' :fixtures/camt053_charges.xml`
+SELECT ar.import_camt(:'bad');
+-- a single payment whose charges do not explain the entry is the entry's amount
+\set odd `sed 's|<Amt Ccy="SEK">0.50</Amt>|<Amt Ccy="SEK">0.40</Amt>|; s/CHRG-2026/CHRGY-2026/g' :fixtures/camt053_charges.xml`
+SELECT location, kind, amount FROM ar.camt_transactions(:'odd') WHERE location LIKE 'Stmt[1]/Ntry[2]%' ORDER BY seq;

@@ -971,6 +971,94 @@ skip_zero(const CamtCtx *cx, const char *path, int64 units, uint32 currency)
 	return true;
 }
 
+/*
+ * One charge amount (Chrgs/Amt, Chrgs/Rcrd/Amt, Chrgs/TtlChrgsAndTaxAmt),
+ * added to *total: a debit (the default, what charges are) adds, a credit
+ * subtracts.  False when it is not in the entry's currency.
+ */
+static bool
+add_charge(CamtCtx *cx, const CamtEntry *e, xmlNodePtr amt, xmlNodePtr holder,
+		   const char *where, int64 *total)
+{
+	int64		units;
+	uint32		currency;
+	char	   *ind = text_at(cx, holder, "CdtDbtInd");
+	bool		credit = ind != NULL && credit_debit(cx, ind, psprintf("%s/CdtDbtInd", where));
+
+	parse_amount(cx, amt, psprintf("%s/Amt", where), &units, &currency);
+	if (currency != e->currency)
+		return false;
+	if (credit ? pg_sub_s64_overflow(*total, units, total) : pg_add_s64_overflow(*total, units, total))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the charges of %s in %s message are out of range", e->path, cx->format),
+				 errdetail("Nothing was imported.")));
+	return true;
+}
+
+/*
+ * The bank's charges that the entry's amount is net of (Ntry/Chrgs), in
+ * the entry's currency: camt.053.001.02 repeats Chrgs with an Amt each,
+ * .08 has Chrgs/Rcrd records (those with ChrgInclInd false are not in the
+ * entry's amount); TtlChrgsAndTaxAmt stands in when there is neither.  0
+ * when there are none, or when one is in another currency (they cannot be
+ * set against the entry then).
+ */
+static int64
+entry_charges(CamtCtx *cx, const CamtEntry *e, xmlNodePtr ntry)
+{
+	int64		total = 0;
+	int			k = 0;
+
+	for (xmlNodePtr c = child(cx, ntry, "Chrgs"); c != NULL; c = next_named(cx, c, "Chrgs"))
+	{
+		char	   *where = psprintf("%s/Chrgs[%d]", e->path, ++k);
+		xmlNodePtr	rcrd = child(cx, c, "Rcrd");
+		xmlNodePtr	amt = child(cx, c, "Amt");
+		xmlNodePtr	ttl = child(cx, c, "TtlChrgsAndTaxAmt");
+		int			r = 0;
+
+		for (; rcrd != NULL; rcrd = next_named(cx, rcrd, "Rcrd"))
+		{
+			char	   *incl = text_at(cx, rcrd, "ChrgInclInd");
+			char	   *rwhere = psprintf("%s/Rcrd[%d]", where, ++r);
+			xmlNodePtr	ramt = child(cx, rcrd, "Amt");
+
+			if (incl != NULL && (strcmp(incl, "false") == 0 || strcmp(incl, "0") == 0))
+				continue;
+			if (ramt == NULL)
+				missing(cx, rwhere, "Amt");
+			if (!add_charge(cx, e, ramt, rcrd, rwhere, &total))
+				return 0;
+		}
+		if (r > 0)
+			continue;
+		if (amt == NULL && ttl == NULL)
+			continue;
+		if (!add_charge(cx, e, amt ? amt : ttl, c, where, &total))
+			return 0;
+	}
+	return Max(total, 0);
+}
+
+/*
+ * A debit row for the charges a credit entry is net of: the transactions
+ * keep what their payers paid, and the account's money still adds up.
+ */
+static void
+charges_row(CamtCtx *cx, const CamtEntry *e, int64 charges)
+{
+	CamtRow    *row = new_row(cx, e, psprintf("%s/Chrgs", e->path));
+
+	row->units = charges;
+	row->kind = "debit";
+	row->transaction_code = "ACMT/MDOP/CHRG";	/* ISO: charges */
+	row->remittance = "bank charges";
+	row->bank_ref = make_bank_ref(row, NULL,
+								  e->acct_svcr_ref ? psprintf("%s/charges", e->acct_svcr_ref) : NULL,
+								  false, 0);
+}
+
 static void
 camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		   char *statement_id, char *account)
@@ -983,6 +1071,8 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 	List	   *paths = NIL;
 	int			ndtls = 0;
 	int			ntx;
+	int64		charges;
+	int64		net;
 
 	memset(&e, 0, sizeof(e));
 	e.path = path;
@@ -1042,6 +1132,8 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		}
 	}
 	ntx = list_length(txs);
+	/* charges count only for incoming money: a credit entry net of them */
+	charges = e.credit && !e.reversal ? entry_charges(cx, &e, ntry) : 0;
 
 	/* an entry of 0 moves no money; its transactions must agree */
 	if (e.units == 0)
@@ -1064,12 +1156,28 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 	if (ntx == 0)
 		entry_row(cx, &e);
 	else if (ntx == 1)
-		tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, e.units, e.currency);
+	{
+		int64		units;
+		uint32		currency;
+
+		/* what the payer paid, when the entry is that less the charges */
+		if (charges > 0 &&
+			tx_amount(cx, linitial(txs), linitial(paths), &units, &currency) &&
+			currency == e.currency && !tx_against(cx, &e, linitial(txs), linitial(paths)) &&
+			!pg_sub_s64_overflow(units, charges, &net) && net == e.units)
+		{
+			tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, units, e.currency);
+			charges_row(cx, &e, charges);
+		}
+		else
+			tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, e.units, e.currency);
+	}
 	else
 	{
 		/* a batch: split it when the transactions' amounts add up to the entry */
 		int64	   *units = palloc(ntx * sizeof(int64));
 		int64		sum = 0;
+		bool		with_charges = false;
 		const char *problem = NULL;
 		const char *where = NULL;
 
@@ -1100,13 +1208,20 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 								path, cx->format),
 						 errdetail("Nothing was imported.")));
 		}
-		if (problem == NULL && sum != e.units)
+		/* a batch net of the bank's charges */
+		if (problem == NULL && sum != e.units && charges > 0 &&
+			!pg_sub_s64_overflow(sum, charges, &net) && net == e.units)
+			with_charges = true;
+		else if (problem == NULL && sum != e.units)
 		{
 			ArAmount	s = {sum, e.currency, 0};
 			ArAmount	t = {e.units, e.currency, 0};
+			ArAmount	c = {charges, e.currency, 0};
 
-			problem = psprintf("amounts add up to %s, but the entry is %s",
-							   ArAmountToCString(&s), ArAmountToCString(&t));
+			problem = psprintf("amounts add up to %s, but the entry is %s%s%s",
+							   ArAmountToCString(&s), ArAmountToCString(&t),
+							   charges > 0 ? " with charges of " : "",
+							   charges > 0 ? ArAmountToCString(&c) : "");
 			where = psprintf("%s/NtryDtls/TxDtls", path);
 		}
 		if (problem == NULL)
@@ -1115,13 +1230,15 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 				if (!skip_zero(cx, list_nth(paths, i), units[i], e.currency))
 					tx_row(cx, &e, list_nth(txs, i), list_nth(paths, i), true, i + 1,
 						   units[i], e.currency);
+			if (with_charges)
+				charges_row(cx, &e, charges);
 		}
 		else if (e.credit && !e.reversal)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_XML_CONTENT),
 					 errmsg("cannot split batch credit entry %s of %s message: %s %s",
 							path, cx->format, where, problem),
-					 errdetail("Each transaction of a batch of incoming payments must state its amount in the entry's currency, and the amounts must add up to the entry. Nothing was imported.")));
+					 errdetail("Each transaction of a batch of incoming payments must state its amount in the entry's currency, and the amounts must add up to the entry, or to the entry and its charges (Ntry/Chrgs). Nothing was imported.")));
 		else
 			entry_row(cx, &e);	/* a debit batch is kept whole, for the record */
 	}
