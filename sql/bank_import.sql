@@ -207,6 +207,21 @@ SELECT count(*) AS rows,
                               EXCEPT ALL
                               SELECT * FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'))) d) AS different
   FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'));
+-- the same file re-encoded as UTF-8, with and without a byte order mark,
+-- reads the same (its Å, Ä and Ö are not taken as two characters each)
+\set bgocrutf8 `iconv -f ISO-8859-1 -t UTF-8 :bgocr | base64 -w0`
+\set bgocrbom `{ printf '\357\273\277'; iconv -f ISO-8859-1 -t UTF-8 :bgocr; } | base64 -w0`
+SELECT (SELECT count(*) FROM (SELECT * FROM ar.bgmax_transactions(decode(:'bgocrutf8', 'base64'))
+                              EXCEPT ALL
+                              SELECT * FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'))) d) AS "UTF-8 different",
+       (SELECT count(*) FROM (SELECT * FROM ar.bgmax_transactions(decode(:'bgocrbom', 'base64'))
+                              EXCEPT ALL
+                              SELECT * FROM ar.bgmax_transactions(decode(:'bgocr64', 'base64'))) d) AS "with BOM different",
+       (SELECT count(*) FROM ar.bgmax_transactions(decode(:'bgocrutf8', 'base64'))
+         WHERE payer_name ~ '[ÅÄÖåäö]' OR payer_address ~ '[ÅÄÖåäö]') AS "names with ÅÄÖ";
+-- a UTF-8 character that ISO-8859-1 does not have
+\set bad `{ iconv -f ISO-8859-1 -t UTF-8 :bgocr | sed '3s/^\(.\{40\}\).../\1€/'; } | base64 -w0`
+SELECT count(*) FROM ar.bgmax_transactions(decode(:'bad', 'base64'));
 SELECT ar.import_bgmax(decode(:'bgocr64', 'base64'), 1) AS "OCR control sample";
 SELECT ar.import_bgmax(decode(:'bgfree64', 'base64'), 1) AS "no options sample";
 SELECT ar.import_bgmax(decode(:'bgextra64', 'base64'), 1) AS "extra references";

@@ -362,6 +362,50 @@ load_line(BgCtx *cx, const char *p, int len)
  * The file
  * ------------------------------------------------------------------------ */
 
+/*
+ * BgMax files are ISO-8859-1, but a file can reach ar re-encoded as UTF-8
+ * (an editor, a transfer tool).  Its letters would then read as two
+ * characters each (Sjöberg as SjÃ¶berg) or, where the second byte is a C1
+ * control (Å is 0xC3 0x85), fail.  A file that is valid UTF-8 and has a
+ * character beyond ASCII is taken as UTF-8 and converted to ISO-8859-1
+ * (a leading byte order mark dropped); ISO-8859-1 text is next to never
+ * also valid UTF-8 ("Ã¶" in a name).  A character ISO-8859-1 lacks is
+ * an error (22P05).
+ */
+static void
+latin1_content(const char **data, int *size)
+{
+	const unsigned char *p = (const unsigned char *) *data;
+	int			n = *size;
+	bool		multibyte = false;
+
+	if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+	{
+		p += 3;
+		n -= 3;
+		multibyte = true;
+	}
+	for (int i = 0; i < n;)
+	{
+		int			len;
+
+		if (p[i] < 0x80)
+		{
+			i++;
+			continue;
+		}
+		len = pg_utf_mblen(p + i);
+		if (i + len > n || !pg_utf8_islegal(p + i, len))
+			return;				/* not UTF-8: ISO-8859-1 as it should be */
+		multibyte = true;
+		i += len;
+	}
+	if (!multibyte)
+		return;
+	*data = (const char *) pg_do_encoding_conversion((unsigned char *) p, n, PG_UTF8, PG_LATIN1);
+	*size = strlen(*data);
+}
+
 static void
 bgmax_parse(BgCtx *cx, const char *data, int size)
 {
@@ -718,6 +762,8 @@ ar_bgmax_transactions(PG_FUNCTION_ARGS)
 	BgCtx		cx;
 	Oid			amount_type;
 	ListCell   *lc;
+	const char *data;
+	int			size;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != BT_NATTS)
@@ -726,7 +772,10 @@ ar_bgmax_transactions(PG_FUNCTION_ARGS)
 	amount_type = TupleDescAttr(rsinfo->setDesc, BT_AMOUNT)->atttypid;
 
 	memset(&cx, 0, sizeof(cx));
-	bgmax_parse(&cx, VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content));
+	data = VARDATA_ANY(content);
+	size = VARSIZE_ANY_EXHDR(content);
+	latin1_content(&data, &size);
+	bgmax_parse(&cx, data, size);
 	/* repeated bank_refs get "#2", "#3", ... (see camt.c) */
 	ArDedupeBankRefs(cx.rows, offsetof(BgRow, bank_ref), offsetof(BgRow, seq));
 	foreach(lc, cx.rows)
