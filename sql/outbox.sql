@@ -75,6 +75,16 @@ BEGIN;
 SELECT invoice_id, attempts FROM ar.outbox_claim(1);
 ROLLBACK;
 SELECT invoice_id, status, attempts FROM ar.outbox WHERE invoice_id = 2;
+-- a claim restored from another cluster whose transaction id comes round
+-- again here is not this transaction's: its start time differs
+BEGIN;
+UPDATE ar.outbox SET claimed_by = pg_current_xact_id(), claimed_at = '2026-01-01 00:00+00' WHERE invoice_id = 2;
+SELECT ar.outbox_done(id, true) FROM ar.outbox WHERE invoice_id = 2;
+ROLLBACK;
+BEGIN;
+UPDATE ar.outbox SET claimed_by = pg_current_xact_id(), claimed_at = '2026-01-01 00:00+00' WHERE invoice_id = 2;
+SELECT invoice_id FROM ar.outbox_claim(10) ORDER BY 1;
+ROLLBACK;
 UPDATE ar.outbox SET status = 'failed' WHERE invoice_id = 2;
 -- what is queued and not sent stays (pending or failed); a sent row may be cleared away
 DELETE FROM ar.outbox WHERE status = 'pending';

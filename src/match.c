@@ -3427,6 +3427,8 @@ ar_match_payments(PG_FUNCTION_ARGS)
 	/* one run at a time; manual allocations wait until this one commits */
 	spi_run("LOCK TABLE ar.allocation IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL,
 			SPI_OK_UTILITY);
+	/* tables never analyzed (just restored) are, before anything is planned */
+	spi_run("SELECT ar._analyze_unanalyzed()", 0, NULL, NULL, NULL, SPI_OK_SELECT);
 
 	/*
 	 * The reads below are read-only SPI calls, which use the active
