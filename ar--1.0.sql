@@ -3368,7 +3368,7 @@ CREATE FUNCTION ar.verify_audit()
 	SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	WITH all_rows AS (
-		SELECT a.id, a.xid, a.hash,
+		SELECT a.id, a.xid, a.at, a.hash,
 			   a.hash = ar.audit_row_hash(a.id, a.xid, a.at, a.actor, a.table_name, a.op, a.row_key,
 										  a.entity_id, a.data, a.first_in_xact) AS hash_ok
 		  FROM ar.audit a
@@ -3391,8 +3391,9 @@ BEGIN ATOMIC
 		  FROM all_rows r
 		 WHERE NOT EXISTS (SELECT 1 FROM ar.audit_seal s
 							WHERE s.xid = r.xid AND r.id BETWEEN s.first_id AND s.last_id)
-		   -- the caller's own rows are sealed when it commits
-		   AND r.xid IS DISTINCT FROM pg_current_xact_id_if_assigned()
+		   -- the caller's own rows are sealed when it commits (its xid and
+		   -- start: a restored row's xid can come round again here)
+		   AND (r.xid, r.at) IS DISTINCT FROM (pg_current_xact_id_if_assigned(), now())
 		UNION ALL
 		SELECT NULL, s.seq,
 			   CASE WHEN s.prior_seq IS DISTINCT FROM nullif(s.seq - 1, 0)

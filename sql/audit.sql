@@ -130,6 +130,17 @@ SELECT '3', 'forger', 'invoice', 'UPDATE', '1', '{}', ar.audit_row_hash(currval(
        '3', now(), 'forger', 'invoice', 'UPDATE', '1', NULL, '{}', false);
 SELECT problem FROM ar.verify_audit();
 ROLLBACK;
+-- ... also with the verifier's own xid, written at another time: a row
+-- restored from another cluster whose xid comes round again here
+BEGIN;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_seal;
+ALTER TABLE ar.audit DISABLE TRIGGER audit_insert_guard;
+INSERT INTO ar.audit (xid, at, actor, table_name, op, row_key, data, hash)
+SELECT pg_current_xact_id(), '2026-01-01 00:00+00', 'forger', 'invoice', 'UPDATE', '1', '{}',
+       ar.audit_row_hash(currval('ar.audit_id_seq') + 1, pg_current_xact_id(), '2026-01-01 00:00+00',
+                         'forger', 'invoice', 'UPDATE', '1', NULL, '{}', false);
+SELECT problem FROM ar.verify_audit();
+ROLLBACK;
 -- an edited row hash names the row, not its seal
 BEGIN;
 ALTER TABLE ar.audit DISABLE TRIGGER audit_append_only;
