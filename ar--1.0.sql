@@ -1265,6 +1265,14 @@ CREATE TRIGGER outbox_keep BEFORE DELETE ON ar.outbox
 	FOR EACH ROW WHEN (OLD.status <> 'sent')
 	EXECUTE FUNCTION ar.refuse_direct_write('a queued document that is not sent cannot be deleted',
 		'Only sent rows may be deleted; a document that must not go out is corrected with ar.credit().');
+-- A delivery agent reports what it sent; the record of an invoice or
+-- credit note sent is cleared away by ar_admin members only, so that a
+-- clerk who claimed a document and reported it sent cannot also remove the
+-- trace of it.
+CREATE TRIGGER outbox_keep_documents BEFORE DELETE ON ar.outbox
+	FOR EACH ROW WHEN (OLD.kind IN ('invoice', 'credit_note') AND NOT pg_catalog.pg_has_role('ar_admin', 'MEMBER'))
+	EXECUTE FUNCTION ar.refuse_direct_write('the delivery record of an invoice or credit note is deleted only by ar_admin members',
+		'Members of ar_admin clear sent rows away: DELETE FROM ar.outbox WHERE status = ''sent''.');
 
 -- A delivery agent claims pending rows in its own transaction, sends them,
 -- and reports each with ar.outbox_done before it commits.  SKIP LOCKED lets
@@ -2917,11 +2925,7 @@ COMMENT ON FUNCTION ar.bgmax_transactions(bytea) IS
 	'every TK20 payment and TK21 deduction of a BgMax file given as its ISO-8859-1 bytes; counts and totals are checked';
 
 CREATE FUNCTION ar.bgmax_transactions(content text) RETURNS SETOF ar.bank_transaction
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, ar, pg_temp
-AS $$
-	SELECT * FROM ar.bgmax_transactions(pg_catalog.convert_to(content, 'LATIN1'))
-$$;
+	AS 'MODULE_PATHNAME', 'ar_bgmax_transactions' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.bgmax_transactions(text) IS
 	'every TK20 payment and TK21 deduction of a BgMax file given as text (each character must exist in ISO-8859-1)';
 
@@ -3076,10 +3080,18 @@ COMMENT ON FUNCTION ar.import_bgmax(bytea, integer) IS
 	'imports a BgMax file (its ISO-8859-1 bytes) into ar.payment for the entity; its bankgiro must belong to the entity; returns the number of payments added';
 
 CREATE FUNCTION ar.import_bgmax(content text, entity_id integer) RETURNS integer
-	LANGUAGE sql
+	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
-	SELECT ar.import_bgmax(pg_catalog.convert_to(content, 'LATIN1'), entity_id)
+BEGIN
+	IF content IS NULL OR entity_id IS NULL THEN
+		-- the errors of a NULL file or entity, as for the file's bytes
+		RETURN ar.import_bgmax(CASE WHEN content IS NOT NULL THEN ''::bytea END, entity_id);
+	END IF;
+	-- decoded text is not looked at for UTF-8, as bytes are
+	RETURN ar.import_transactions(ARRAY(SELECT t FROM ar.bgmax_transactions(content) t ORDER BY t.seq),
+								  entity_id);
+END
 $$;
 COMMENT ON FUNCTION ar.import_bgmax(text, integer) IS
 	'imports a BgMax file given as text (each character must exist in ISO-8859-1) into ar.payment for the entity; returns the number of payments added';
@@ -3616,6 +3628,9 @@ GRANT EXECUTE ON FUNCTION ar._series_used(integer) TO ar_admin;
 -- role gets more than SELECT on it)
 REVOKE EXECUTE ON FUNCTION ar.verify_audit() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ar.verify_audit() TO ar_reader;
+-- the matcher's ANALYZE runs as the extension's owner: for those who match
+REVOKE EXECUTE ON FUNCTION ar._analyze_unanalyzed() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ar._analyze_unanalyzed() TO ar_clerk;
 -- ar's trigger functions serve ar's tables only: nobody else may attach
 -- them to a table (EXECUTE is checked when a trigger is created, not when
 -- it fires, so ar's own triggers still fire for every role)

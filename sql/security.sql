@@ -108,6 +108,13 @@ UPDATE ar.outbox SET status = 'sent', sent_at = now() WHERE invoice_id = 1;
 UPDATE ar.outbox SET attempts = 5, status = 'failed' WHERE invoice_id = 1;
 UPDATE ar.outbox SET id = id + 1000 WHERE invoice_id = 1;
 SELECT status, attempts FROM ar.outbox WHERE invoice_id = 1;
+-- ... and after claiming it and reporting it sent, the record stays
+BEGIN;
+SELECT count(*) > 0 AS claimed FROM ar.outbox_claim(10);
+SELECT ar.outbox_done(id, true) FROM ar.outbox WHERE invoice_id = 1;
+COMMIT;
+DELETE FROM ar.outbox WHERE invoice_id = 1;
+SELECT status, sent_at IS NOT NULL AS sent FROM ar.outbox WHERE invoice_id = 1;
 -- ... but adds customers to its own entity
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
 VALUES (3, 1, 'C3', 'Ny Kund AB', 'SE', 'SEK');
@@ -127,6 +134,8 @@ SELECT id, entity_id, status FROM ar.invoice ORDER BY id;
 SELECT count(*) AS audit_rows_seen, min(entity_id), max(entity_id) FROM ar.audit;
 UPDATE ar.invoice SET note = 'x' WHERE id = 2;
 SELECT ar.issue(2::bigint);
+-- ... nor run the matcher's ANALYZE as the extension's owner
+SELECT ar._analyze_unanalyzed();
 RESET ROLE;
 
 -- an admin sees everything and manages entities, and may override the

@@ -366,24 +366,31 @@ load_line(BgCtx *cx, const char *p, int len)
  * BgMax files are ISO-8859-1, but a file can reach ar re-encoded as UTF-8
  * (an editor, a transfer tool).  Its letters would then read as two
  * characters each (Sjöberg as SjÃ¶berg) or, where the second byte is a C1
- * control (Å is 0xC3 0x85), fail.  A file that is valid UTF-8 and has a
- * character beyond ASCII is taken as UTF-8 and converted to ISO-8859-1
- * (a leading byte order mark dropped); ISO-8859-1 text is next to never
- * also valid UTF-8 ("Ã¶" in a name).  A character ISO-8859-1 lacks is
- * an error (22P05).
+ * control (Å is 0xC3 0x85), fail.  A file that is valid UTF-8, has a
+ * character beyond ASCII and none beyond U+00FF (what ISO-8859-1 holds) is
+ * taken as UTF-8 and converted to ISO-8859-1, a leading byte order mark
+ * dropped.  Anything else is read as ISO-8859-1, as it should be: "Ö" and a
+ * no-break space (0xD6 0xA0) are valid UTF-8 too, but U+05A0.  Only
+ * ISO-8859-1 text with a capital Â or Ã followed by a character from the
+ * upper half ("Ã¶") would be misread.  Valid UTF-8 with a character beyond
+ * U+00FF that does not read as ISO-8859-1 either (a C1 control, as in the
+ * bytes of €), or after a byte order mark, is UTF-8 with a character
+ * ISO-8859-1 lacks: an error naming it and its line (22P05).
  */
 static void
 latin1_content(const char **data, int *size)
 {
 	const unsigned char *p = (const unsigned char *) *data;
 	int			n = *size;
+	bool		bom = false;
 	bool		multibyte = false;
+	int			wide = -1;		/* where the first character beyond U+00FF is */
 
 	if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
 	{
 		p += 3;
 		n -= 3;
-		multibyte = true;
+		bom = true;
 	}
 	for (int i = 0; i < n;)
 	{
@@ -396,14 +403,34 @@ latin1_content(const char **data, int *size)
 		}
 		len = pg_utf_mblen(p + i);
 		if (i + len > n || !pg_utf8_islegal(p + i, len))
-			return;				/* not UTF-8: ISO-8859-1 as it should be */
+			return;				/* not UTF-8: ISO-8859-1, as it should be */
+		if (wide < 0 && utf8_to_unicode(p + i) > 0xFF)
+			wide = i;
 		multibyte = true;
 		i += len;
 	}
-	if (!multibyte)
+	if (wide >= 0)
+	{
+		bool		c1 = false;
+		int			line = 1;
+
+		for (int i = 0; i < n; i++)
+			c1 |= p[i] >= 0x80 && p[i] <= 0x9F;
+		if (!c1 && !bom)
+			return;				/* reads as ISO-8859-1 */
+		for (int i = 0; i < wide; i++)
+			line += p[i] == '\n';
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("line %d of BgMax file has the character U+%04X, which ISO-8859-1 does not have",
+						line, utf8_to_unicode(p + wide)),
+				 errdetail("The file is UTF-8; BgMax files are ISO-8859-1. Nothing was imported.")));
+	}
+	if (!multibyte && !bom)
 		return;
 	*data = (const char *) pg_do_encoding_conversion((unsigned char *) p, n, PG_UTF8, PG_LATIN1);
-	*size = strlen(*data);
+	/* (an empty input comes back as it went in, without a terminator) */
+	*size = *data == (const char *) p ? n : (int) strlen(*data);
 }
 
 static void
@@ -749,15 +776,15 @@ put_row(const BgCtx *cx, ReturnSetInfo *rsinfo, const BgRow *row, Oid amount_typ
 }
 
 /*
- * ar.bgmax_transactions(content bytea) → SETOF ar.bank_transaction: every
- * TK20 payment and TK21 deduction of a BgMax file (ISO-8859-1 bytes), in
- * file order.
+ * ar.bgmax_transactions(content bytea | text) → SETOF ar.bank_transaction:
+ * every TK20 payment and TK21 deduction of a BgMax file, in file order.  The
+ * bytes are ISO-8859-1 (or UTF-8, latin1_content); text is decoded already
+ * and is encoded to ISO-8859-1.
  */
 PG_FUNCTION_INFO_V1(ar_bgmax_transactions);
 Datum
 ar_bgmax_transactions(PG_FUNCTION_ARGS)
 {
-	bytea	   *content = PG_GETARG_BYTEA_PP(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	BgCtx		cx;
 	Oid			amount_type;
@@ -772,9 +799,24 @@ ar_bgmax_transactions(PG_FUNCTION_ARGS)
 	amount_type = TupleDescAttr(rsinfo->setDesc, BT_AMOUNT)->atttypid;
 
 	memset(&cx, 0, sizeof(cx));
-	data = VARDATA_ANY(content);
-	size = VARSIZE_ANY_EXHDR(content);
-	latin1_content(&data, &size);
+	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == TEXTOID)
+	{
+		/* already decoded: ISO-8859-1 bytes of it, an error for € */
+		text	   *t = PG_GETARG_TEXT_PP(0);
+		const char *src = VARDATA_ANY(t);
+		int			len = VARSIZE_ANY_EXHDR(t);
+
+		data = pg_server_to_any(src, len, PG_LATIN1);
+		size = data == src ? len : (int) strlen(data);
+	}
+	else
+	{
+		bytea	   *content = PG_GETARG_BYTEA_PP(0);
+
+		data = VARDATA_ANY(content);
+		size = VARSIZE_ANY_EXHDR(content);
+		latin1_content(&data, &size);
+	}
 	bgmax_parse(&cx, data, size);
 	/* repeated bank_refs get "#2", "#3", ... (see camt.c) */
 	ArDedupeBankRefs(cx.rows, offsetof(BgRow, bank_ref), offsetof(BgRow, seq));

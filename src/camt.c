@@ -670,17 +670,21 @@ make_bank_ref(CamtRow *row, const char *tx_ref, const char *entry_ref,
 	}
 	else
 	{
-		const char *parts[9];
+		/*
+		 * Not the account: the prefix has it, in the form the entity's
+		 * accounts give it (ar.import_transactions), while the file may
+		 * name it by IBAN or by its domestic number.
+		 */
+		const char *parts[8];
 
-		parts[0] = row->account;
-		parts[1] = date_text(row->has_booking, row->booking_date);
-		parts[2] = date_text(row->has_value, row->value_date);
-		parts[3] = ArAmountToCString(&amt);
-		parts[4] = row->kind;
-		parts[5] = row->payer_account;
-		parts[6] = row->payer_name;
-		parts[7] = row->reference;
-		parts[8] = row->remittance;
+		parts[0] = date_text(row->has_booking, row->booking_date);
+		parts[1] = date_text(row->has_value, row->value_date);
+		parts[2] = ArAmountToCString(&amt);
+		parts[3] = row->kind;
+		parts[4] = row->payer_account;
+		parts[5] = row->payer_name;
+		parts[6] = row->reference;
+		parts[7] = row->remittance;
 		base = hash_ref(parts, lengthof(parts));
 	}
 	return psprintf("%s:%s", row->account, base);
@@ -1132,8 +1136,12 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		}
 	}
 	ntx = list_length(txs);
-	/* charges count only for incoming money: a credit entry net of them */
-	charges = e.credit && !e.reversal ? entry_charges(cx, &e, ntry) : 0;
+	/*
+	 * Charges count only for a batch of incoming money booked net of them,
+	 * which could not be split otherwise (so that a notification and a
+	 * statement of it cannot disagree: without the charges it is refused).
+	 */
+	charges = e.credit && !e.reversal && ntx > 1 ? entry_charges(cx, &e, ntry) : 0;
 
 	/* an entry of 0 moves no money; its transactions must agree */
 	if (e.units == 0)
@@ -1157,20 +1165,12 @@ camt_entry(CamtCtx *cx, xmlNodePtr ntry, const char *path,
 		entry_row(cx, &e);
 	else if (ntx == 1)
 	{
-		int64		units;
-		uint32		currency;
-
-		/* what the payer paid, when the entry is that less the charges */
-		if (charges > 0 &&
-			tx_amount(cx, linitial(txs), linitial(paths), &units, &currency) &&
-			currency == e.currency && !tx_against(cx, &e, linitial(txs), linitial(paths)) &&
-			!pg_sub_s64_overflow(units, charges, &net) && net == e.units)
-		{
-			tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, units, e.currency);
-			charges_row(cx, &e, charges);
-		}
-		else
-			tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, e.units, e.currency);
+		/*
+		 * The entry's amount, also when it is net of charges: a
+		 * notification without the charges and the statement with them
+		 * must give the transaction the same amount and ref.
+		 */
+		tx_row(cx, &e, linitial(txs), linitial(paths), false, 1, e.units, e.currency);
 	}
 	else
 	{
