@@ -366,16 +366,16 @@ load_line(BgCtx *cx, const char *p, int len)
  * BgMax files are ISO-8859-1, but a file can reach ar re-encoded as UTF-8
  * (an editor, a transfer tool).  Its letters would then read as two
  * characters each (Sjöberg as SjÃ¶berg) or, where the second byte is a C1
- * control (Å is 0xC3 0x85), fail.  A file that is valid UTF-8, has a
- * character beyond ASCII and none beyond U+00FF (what ISO-8859-1 holds) is
- * taken as UTF-8 and converted to ISO-8859-1, a leading byte order mark
- * dropped.  Anything else is read as ISO-8859-1, as it should be: "Ö" and a
- * no-break space (0xD6 0xA0) are valid UTF-8 too, but U+05A0.  Only
- * ISO-8859-1 text with a capital Â or Ã followed by a character from the
- * upper half ("Ã¶") would be misread.  Valid UTF-8 with a character beyond
- * U+00FF that does not read as ISO-8859-1 either (a C1 control, as in the
- * bytes of €), or after a byte order mark, is UTF-8 with a character
- * ISO-8859-1 lacks: an error naming it and its line (22P05).
+ * control (Å is 0xC3 0x85), fail.  Bytes that are valid UTF-8 and hold a
+ * character beyond ASCII (or start with a byte order mark, which is
+ * dropped) are taken as UTF-8 and converted to ISO-8859-1; a character
+ * beyond U+00FF, which ISO-8859-1 lacks, is an error naming it and its line
+ * (22P05), rather than a file read wrongly.  ISO-8859-1 that happens to be
+ * valid UTF-8 takes two upper-half characters in a row that make a UTF-8
+ * sequence ("Ã¶", or Ö and a no-break space); such a file can be passed as
+ * text decoded from LATIN1, which is not looked at.  Bytes with a NUL, or
+ * that are not valid UTF-8, are ISO-8859-1, and the parser reports what is
+ * wrong with them by line.
  */
 static void
 latin1_content(const char **data, int *size)
@@ -396,6 +396,8 @@ latin1_content(const char **data, int *size)
 	{
 		int			len;
 
+		if (p[i] == 0)
+			return;				/* the parser names the line */
 		if (p[i] < 0x80)
 		{
 			i++;
@@ -409,25 +411,21 @@ latin1_content(const char **data, int *size)
 		multibyte = true;
 		i += len;
 	}
+	if (!multibyte && !bom)
+		return;
 	if (wide >= 0)
 	{
-		bool		c1 = false;
 		int			line = 1;
 
-		for (int i = 0; i < n; i++)
-			c1 |= p[i] >= 0x80 && p[i] <= 0x9F;
-		if (!c1 && !bom)
-			return;				/* reads as ISO-8859-1 */
 		for (int i = 0; i < wide; i++)
 			line += p[i] == '\n';
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("line %d of BgMax file has the character U+%04X, which ISO-8859-1 does not have",
 						line, utf8_to_unicode(p + wide)),
-				 errdetail("The file is UTF-8; BgMax files are ISO-8859-1. Nothing was imported.")));
+				 errdetail("The file's bytes are UTF-8; BgMax files are ISO-8859-1. Nothing was imported."),
+				 errhint("If the file is ISO-8859-1 after all, pass it as text: convert_from(content, 'LATIN1').")));
 	}
-	if (!multibyte && !bom)
-		return;
 	*data = (const char *) pg_do_encoding_conversion((unsigned char *) p, n, PG_UTF8, PG_LATIN1);
 	/* (an empty input comes back as it went in, without a terminator) */
 	*size = *data == (const char *) p ? n : (int) strlen(*data);
@@ -805,6 +803,14 @@ ar_bgmax_transactions(PG_FUNCTION_ARGS)
 		text	   *t = PG_GETARG_TEXT_PP(0);
 		const char *src = VARDATA_ANY(t);
 		int			len = VARSIZE_ANY_EXHDR(t);
+
+		/* a byte order mark read into the text with the file */
+		if (GetDatabaseEncoding() == PG_UTF8 && len >= 3 &&
+			memcmp(src, "\xEF\xBB\xBF", 3) == 0)
+		{
+			src += 3;
+			len -= 3;
+		}
 
 		data = pg_server_to_any(src, len, PG_LATIN1);
 		size = data == src ? len : (int) strlen(data);
