@@ -410,3 +410,24 @@ SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 10000) AS next_id;
 SELECT ar.credit(710) IS NOT NULL AS credited, ar.credit(712) IS NOT NULL AS credited;
 SELECT * FROM pg_temp.outcome(ARRAY[123, 124]::bigint[]);
 SELECT number, status, open_amount FROM ar.invoice WHERE id IN (710, 711, 712) ORDER BY id;
+
+-- A number of digits only that names an invoice which cannot take the
+-- payment is evidence against the amount rules.  125 names 713, paid by
+-- hand before the run; its amount is also 714's, from a known account:
+-- 714 is only suggested.  126 and 127 both name 715; 126 pays it (the weak
+-- number, the exact amount and a known payer), and 127, a second payment
+-- of it, is only suggested for 716 of the same amount.
+SELECT pg_temp.mk3(713, 31, 555, 11), pg_temp.mk3(714, 31, 555, 11),
+	   pg_temp.mk3(715, 31, 444, 11), pg_temp.mk3(716, 31, 444, 11);
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (3, 'ACC4', 31);
+SELECT pg_temp.pay3(128, '555.00 SEK');
+SELECT ar.allocate(128, 713) IS NOT NULL AS paid_by_hand;
+SELECT pg_temp.pay3(125, '555.00 SEK', acct => 'ACC4',
+					txt => 'Betalning faktura ' || (SELECT number FROM ar.invoice WHERE id = 713)),
+	   pg_temp.pay3(126, '444.00 SEK', acct => 'ACC4',
+					txt => 'Faktura ' || (SELECT number FROM ar.invoice WHERE id = 715)),
+	   pg_temp.pay3(127, '444.00 SEK', acct => 'ACC4',
+					txt => 'Faktura ' || (SELECT number FROM ar.invoice WHERE id = 715));
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY[125, 126, 127]::bigint[]);
+SELECT number, status, open_amount FROM ar.invoice WHERE id BETWEEN 713 AND 716 ORDER BY id;

@@ -625,6 +625,7 @@ typedef struct MPay
 	const char *name;
 	bool		was_suggested;
 	bool		names_closed;	/* its text names an invoice that is not open */
+	bool		names_closed_weak;	/* ... by a number of digits only */
 	MEntity    *ent;
 	MExtra	   *extra;			/* its further references, in order */
 	int			nextra;
@@ -705,6 +706,7 @@ typedef struct TextKey
 	uint32		key;			/* closed_str: upper case */
 	bool		as_number;
 	bool		as_ref;
+	bool		weak;			/* a number of digits only: evidence against c, d */
 	int8		state;			/* KeyState */
 } TextKey;
 
@@ -1541,12 +1543,22 @@ corrected_refs(MPay *p, char out[][MAX_TOKEN_LEN])
  * Collecting (m->cur_pay set): remember a key of the payment's text that
  * names no open invoice, if it is long enough to be strong as an invoice
  * number (as_number) or is a valid reference of the entity's scheme
- * (as_ref).  written is the key as the text has it.  Looked up in
- * find_closed_names.
+ * (as_ref), or is a number of digits only as long (weak: it may name a
+ * closed invoice or be an order number).  written is the key as the text
+ * has it.  Looked up in find_closed_names.
  */
 static void
+mark_closed(MPay *p, const TextKey *k)
+{
+	if (k->weak)
+		p->names_closed_weak = true;
+	else
+		p->names_closed = true;
+}
+
+static void
 note_key(Matcher *m, int32 entity, const char *key, const char *written, int len,
-		 bool as_number, bool as_ref)
+		 bool as_number, bool as_ref, bool weak)
 {
 	uint32		hash;
 	uint32		pos = PG_UINT32_MAX;
@@ -1560,7 +1572,7 @@ note_key(Matcher *m, int32 entity, const char *key, const char *written, int len
 	{
 		k = &m->keys[x];
 		if (k->entity == entity && k->as_number == as_number && k->as_ref == as_ref &&
-			strcmp(ARENA_STR(&m->closed_str, k->written), written) == 0)
+			k->weak == weak && strcmp(ARENA_STR(&m->closed_str, k->written), written) == 0)
 			break;
 	}
 	if (x < 0)
@@ -1574,13 +1586,14 @@ note_key(Matcher *m, int32 entity, const char *key, const char *written, int len
 		k->key = arena_add(&m->closed_str, key, len);
 		k->as_number = as_number;
 		k->as_ref = as_ref;
+		k->weak = weak;
 		k->state = KEY_PENDING;
 		hindex_add(&m->key_by_str, hash, m->nkeys);
 		x = m->nkeys++;
 		MemoryContextSwitchTo(old);
 	}
 	if (m->keys[x].state == KEY_CLOSED)
-		m->cur_pay->names_closed = true;
+		mark_closed(m->cur_pay, &m->keys[x]);
 	else if (m->keys[x].state == KEY_PENDING)
 	{
 		ENSURE_ROOM(m->uses, m->nuses, m->capuses, KeyUse);
@@ -1617,8 +1630,12 @@ token_hits(Matcher *m, int32 entity, const char *tok, const char *written, int l
 	if (kr == 1)
 		add_hit(hits, n, max, found[0], len >= STRONG_TOKEN_LEN);
 	if (kn == 0 && kr == 0 && m->cur_pay != NULL && len >= STRONG_TOKEN_LEN)
+	{
 		note_key(m, entity, tok, written, len, !digits_only,
-				 reference_valid(m->cur_pay->ent, tok));
+				 reference_valid(m->cur_pay->ent, tok), false);
+		if (digits_only)
+			note_key(m, entity, tok, written, len, true, false, true);
+	}
 }
 
 static inline bool
@@ -1745,7 +1762,7 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 				case 0:
 					if (m->cur_pay != NULL && jl >= STRONG_JOINED_LEN &&
 						reference_valid(m->cur_pay->ent, joined))
-						note_key(m, entity, joined, joined, jl, false, true);
+						note_key(m, entity, joined, joined, jl, false, true, false);
 					break;
 				case 1:
 					add_hit(hits, n, max, found[0], jl >= STRONG_JOINED_LEN);
@@ -2439,6 +2456,8 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	bool		payers_complete = true; /* all the account's customers are weighed */
 	int32		weak = -1;		/* rule b's weak hit, decided with the rest */
 	bool		all_hits;
+	/* a number of digits only names an invoice that cannot take the payment */
+	bool		weak_against;
 
 	m->ncands = 0;
 	*wrote_off = false;
@@ -2449,6 +2468,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	 */
 	nh = payment_hits(m, p, hits, lengthof(hits), &all_hits);
 	conflict = !all_hits || p->names_closed;
+	weak_against = p->names_closed_weak;
 
 	/* a, with further references: all the invoices they name */
 	if (p->nextra > 0)
@@ -2514,6 +2534,8 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 			}
 			else if (hits[k].strong)
 				conflict = true;	/* names a closed invoice, or another currency */
+			else
+				weak_against = true;	/* perhaps: paid earlier in this run */
 		}
 		if (n == 1 && !conflict)
 		{
@@ -2579,7 +2601,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	 * corrected check digit) and a known payer account is the invoice's
 	 * customer's.
 	 */
-	if (weak >= 0 && !conflict)
+	if (weak >= 0 && !conflict && !weak_against)
 	{
 		bool		holds = true;
 
@@ -2620,7 +2642,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 					m->inv[x].rem == p->amount && neq < (int) lengthof(eq))
 					eq[neq++] = x;
 		}
-		if (neq == 1 && !conflict && payers_complete && agrees(evidence, nev, eq, 1))
+		if (neq == 1 && !conflict && !weak_against && payers_complete && agrees(evidence, nev, eq, 1))
 		{
 			emit_alloc(m, p, eq[0], p->amount, RULE_PAYER_AMOUNT, CONF_PAYER_AMOUNT);
 			return OUT_PAYER_AMOUNT;
@@ -2697,7 +2719,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 				}
 				solutions += s.solutions;
 			}
-			if (solutions == 1 && complete && !conflict && payers_complete &&
+			if (solutions == 1 && complete && !conflict && !weak_against && payers_complete &&
 				agrees(evidence, nev, chosen, nchosen))
 			{
 				m->ncands = 0;
@@ -2796,7 +2818,7 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 
 			if (lookup_key(m, &m->by_ref, true, ps[k].entity, fixed[f], ps[k].rl,
 						   found, lengthof(found)) == 0)
-				note_key(m, ps[k].entity, fixed[f], fixed[f], ps[k].rl, false, true);
+				note_key(m, ps[k].entity, fixed[f], fixed[f], ps[k].rl, false, true, false);
 		}
 	}
 	m->cur_pay = NULL;
@@ -2851,7 +2873,7 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 	}
 	for (int u = 0; u < m->nuses; u++)
 		if (m->keys[m->uses[u].key].state == KEY_CLOSED)
-			m->uses[u].pay->names_closed = true;
+			mark_closed(m->uses[u].pay, &m->keys[m->uses[u].key]);
 	m->uses = NULL;
 	m->nuses = m->capuses = 0;
 }
@@ -3134,6 +3156,7 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	p->name = NULL;
 	p->was_suggested = false;
 	p->names_closed = false;
+	p->names_closed_weak = false;
 	p->extra = NULL;
 	p->nextra = 0;
 	if (desc->natts < 8)
