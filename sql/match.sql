@@ -431,3 +431,24 @@ SELECT pg_temp.pay3(125, '555.00 SEK', acct => 'ACC4',
 SELECT * FROM ar.match_payments(3) WHERE payments > 0;
 SELECT * FROM pg_temp.outcome(ARRAY[125, 126, 127]::bigint[]);
 SELECT number, status, open_amount FROM ar.invoice WHERE id BETWEEN 713 AND 716 ORDER BY id;
+
+-- A reference whose corrected check digit names an invoice disputes a text
+-- that names another: 129 has 717's reference with a wrong check digit and
+-- 718's reference in its text, and is only suggested (it used to pay 300.00 of
+-- 718 as a partial payment)
+SELECT pg_temp.mk3(717, 31, 300), pg_temp.mk3(718, 31, 500);
+SELECT pg_temp.pay3(129, '300.00 SEK', ref => bad_ref(717), txt => 'OCR ' || ref_of(718));
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM pg_temp.outcome(ARRAY[129]::bigint[]);
+
+-- A shortfall within the tolerance is not written off while another
+-- payment of the run names the invoice: 130 pays 999.00 of 719 and 131 the
+-- last 1.00 (the 1.00 used to be written off, and 131 left unmatched)
+SELECT pg_temp.mk3(719, 31, 1000);
+SELECT pg_temp.pay3(130, '999.00 SEK', ref => ref_of(719)), pg_temp.pay3(131, '1.00 SEK', ref => ref_of(719));
+BEGIN;
+SET LOCAL ar.match_tolerance = '1.00 SEK';
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+COMMIT;
+SELECT * FROM pg_temp.outcome(ARRAY[130, 131]::bigint[]);
+SELECT number, status, open_amount FROM ar.invoice WHERE id = 719;

@@ -2121,7 +2121,8 @@ apply_named(Matcher *m, MPay *p, int32 x, MatchRule exact, int conf, bool *wrote
 	}
 	else if (p->amount < rem)
 	{
-		if (rem - p->amount <= tolerance_of(p->currency))
+		/* not while another payment of the run names it: it may bring the rest */
+		if (rem - p->amount <= tolerance_of(p->currency) && m->inv[x].claims == 0)
 		{
 			emit_alloc(m, p, x, p->amount, exact, conf);
 			emit_alloc(m, p, x, rem - p->amount, RULE_WRITE_OFF, conf);
@@ -2458,6 +2459,8 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	bool		all_hits;
 	/* a number of digits only names an invoice that cannot take the payment */
 	bool		weak_against;
+	int32		corrected[N_CHECK_CHARS];	/* what corrected references name */
+	int			ncorrected = 0;
 
 	m->ncands = 0;
 	*wrote_off = false;
@@ -2516,6 +2519,32 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 		conflict = true;
 	}
 
+	/*
+	 * A reference with a wrong check digit: would the right one name an
+	 * invoice?  Weighed before the text, so that a text naming another
+	 * invoice (or a run of the reference's own groups that is another
+	 * invoice's reference) is not applied against it.
+	 */
+	{
+		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
+		int			nf = corrected_refs(p, fixed);
+
+		for (int f = 0; f < nf; f++)
+		{
+			int32		found[2];
+
+			if (lookup_key(m, &m->by_ref, true, p->entity, fixed[f], p->rl, found, lengthof(found)) == 1 &&
+				payable(m, p, found[0]))
+			{
+				suggest(m, found[0], SCORE_CHECK_DIGIT, RULE_CHECK_DIGIT);
+				if (ncorrected < (int) lengthof(corrected))
+					corrected[ncorrected++] = found[0];
+				if (nev < (int) lengthof(evidence))
+					evidence[nev++] = found[0];
+			}
+		}
+	}
+
 	/* b. invoice numbers and references in the text */
 	{
 		int			n = 0;
@@ -2536,6 +2565,17 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 				conflict = true;	/* names a closed invoice, or another currency */
 			else
 				weak_against = true;	/* perhaps: paid earlier in this run */
+		}
+		/* a corrected reference that names another invoice disputes the text */
+		for (int k = 0; k < ncorrected && n > 0; k++)
+		{
+			bool		named = false;
+
+			for (int j = 0; j < n; j++)
+				if (ok[j].inv == corrected[k])
+					named = true;
+			if (!named)
+				conflict = true;
 		}
 		if (n == 1 && !conflict)
 		{
@@ -2566,25 +2606,6 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 			suggest(m, ok[k].inv, n == 1 ? SCORE_TEXT_ONE : SCORE_TEXT_MANY, RULE_TEXT);
 			if (nev < (int) lengthof(evidence))
 				evidence[nev++] = ok[k].inv;
-		}
-	}
-
-	/* a reference with a wrong check digit: would the right one name an invoice? */
-	{
-		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
-		int			nf = corrected_refs(p, fixed);
-
-		for (int f = 0; f < nf; f++)
-		{
-			int32		found[2];
-
-			if (lookup_key(m, &m->by_ref, true, p->entity, fixed[f], p->rl, found, lengthof(found)) == 1 &&
-				payable(m, p, found[0]))
-			{
-				suggest(m, found[0], SCORE_CHECK_DIGIT, RULE_CHECK_DIGIT);
-				if (nev < (int) lengthof(evidence))
-					evidence[nev++] = found[0];
-			}
 		}
 	}
 
