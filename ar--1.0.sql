@@ -363,6 +363,10 @@ COMMENT ON FUNCTION ar.invoice_reference(text, text, text) IS
 	'the payment reference ar.issue gives an invoice: prefix (a series'' reference_prefix) and the number''s digits as the base, cut to fit the scheme; leading zeros dropped for fi';
 COMMENT ON FUNCTION ar.reference_valid(text, text) IS
 	'is ref a valid payment reference of the scheme (blanks ignored)';
+CREATE FUNCTION ar.reference_normal(scheme text, ref text) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_reference_normal' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.reference_normal(text, text) IS
+	'a valid payment reference of the scheme in the form ar gives it (blanks removed, upper case; a fi reference unwrapped from RF and without leading zeros, a fik id padded to 15 digits); NULL when it is no valid reference';
 CREATE FUNCTION ar.iban_valid(iban text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_iban_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.iban_valid(text) IS

@@ -242,6 +242,106 @@ SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule, a.confidence
   LEFT JOIN ar.invoice i ON i.id = a.invoice_id
  WHERE p.id > 116 ORDER BY p.id, i.total;
 
+--
+-- Other written forms of a reference (ar.reference_normal).  Entity 3
+-- (Finland, fi references) and entity 4 (Denmark, FIK ids).  The invoices
+-- of entity 3 cost 300.00 + k EUR, those of entity 4 400.00 + k DKK.
+--
+SELECT ar.reference_normal('fi', 'rf81 1234 53') AS rf_wrapped,
+	   ar.reference_normal('fi', '00000000000000123453') AS zero_padded,
+	   ar.reference_normal('fi', 'RF81000000000000123453') AS both,
+	   ar.reference_normal('fi', '123453') AS as_given,
+	   ar.reference_normal('fi', 'RF81123454') AS wrong_inner_check,
+	   ar.reference_normal('fi', 'RF71123453') AS wrong_rf_check,
+	   ar.reference_normal('fi', ar.payment_reference('rf', 'ABC1')) AS rf_of_no_fi_ref,
+	   ar.reference_normal('fik', '18') AS fik_unpadded,
+	   ar.reference_normal('fik', '19') AS fik_wrong_check,
+	   ar.reference_normal('rf', 'rf81 123453') AS rf,
+	   ar.reference_normal('ocr', '0125') AS ocr_keeps_zeros,
+	   ar.reference_normal('fi', repeat('0', 40) || '123453') AS too_long;
+SELECT ar.reference_normal('bogus', '123');
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme) VALUES
+	(3, 'FI3', 'Pohjoinen Oy', 'FI', 'FI12345671', 'EUR', 'fi'),
+	(4, 'DK4', 'Nordlys ApS', 'DK', 'DK12345678', 'DKK', 'fik');
+INSERT INTO ar.series (id, entity_id, code, kind, pattern) VALUES
+	(4, 3, 'L', 'invoice', '{YYYY}-{N:4}'),
+	(5, 4, 'D', 'invoice', '{N}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(5, 3, 'A', 'Asiakas Oy', 'FI', 'EUR'),
+	(6, 4, 'B', 'Kunde ApS', 'DK', 'DKK');
+CREATE TEMP TABLE e34 AS
+SELECT e, k, (SELECT max(id) FROM ar.invoice) + (e - 3) * 10 + k AS id
+  FROM generate_series(3, 4) e, generate_series(1, 9) k;
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT id, e, e + 2, CASE e WHEN 3 THEN 'EUR' ELSE 'DKK' END, '2026-10-01' FROM e34 ORDER BY id;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT id, 1, 'Palvelu', 1, e * 100 + k, 'Z', 0 FROM e34;
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT id FROM e34 ORDER BY id));
+CREATE TEMP TABLE r34 AS
+SELECT i.entity_id AS e, t.k, i.payment_reference AS ref, i.total
+  FROM e34 t JOIN ar.invoice i ON i.id = t.id;
+SELECT e, k, ref, total FROM r34 WHERE k IN (1, 2) ORDER BY e, k;
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
+	(3, 'FI2112345600000785', 5);
+-- 201: invoice 3/1's reference wrapped in RF: paid by rule a
+-- 202: 3/2's padded with zeros to 20 digits, as Finnish banks give it: paid
+-- 203: 3/3's in RF, lower case, in groups: paid
+-- 204: 3/4's padded and wrapped in RF: paid
+-- 205: 3/5's padded, with a wrong check digit: the corrected reference is
+--      a suggestion, as for one written without zeros
+-- 206: no reference field; the text gives 3/6's in RF: rule b
+-- 207: a valid RF reference whose inner part is no Finnish reference: it
+--      names nothing
+-- 208: the known payer with the amount of 3/7, but the text names 3/1 (paid
+--      by 201) in RF: not applied by the payer rule
+-- 211: invoice 4/1's FIK id without its zeros: paid by rule a
+-- 212: 4/2's FIK id without its zeros, in the text only: a short number in
+--      text is not padded, so it names nothing
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, remittance, payer_account)
+SELECT v.id, v.e, 'F-' || v.id, '2026-11-22', r.total, v.ref, v.txt, v.acct
+  FROM (VALUES
+	(201, 3, 1, (SELECT ar.payment_reference('rf', ref) FROM r34 WHERE e = 3 AND k = 1), NULL, NULL),
+	(202, 3, 2, (SELECT lpad(ref, 20, '0') FROM r34 WHERE e = 3 AND k = 2), NULL, NULL),
+	(203, 3, 3, (SELECT lower(regexp_replace(ar.payment_reference('rf', ref), '(....)', '\1 ', 'g'))
+				   FROM r34 WHERE e = 3 AND k = 3), NULL, NULL),
+	(204, 3, 4, (SELECT ar.payment_reference('rf', lpad(ref, 18, '0')) FROM r34 WHERE e = 3 AND k = 4), NULL, NULL),
+	(205, 3, 5, (SELECT lpad(left(ref, -1) || (right(ref, 1)::integer + 1) % 10, 20, '0')
+				   FROM r34 WHERE e = 3 AND k = 5), NULL, NULL),
+	(206, 3, 6, NULL, (SELECT 'Lasku ' || ar.payment_reference('rf', ref) || '.' FROM r34 WHERE e = 3 AND k = 6),
+	 NULL),
+	(207, 3, 8, ar.payment_reference('rf', 'ABC1'), NULL, NULL),
+	(208, 3, 7, NULL, (SELECT 'Viite ' || ar.payment_reference('rf', ref) FROM r34 WHERE e = 3 AND k = 1),
+	 'FI2112345600000785'),
+	(211, 4, 1, (SELECT ltrim(ref, '0') FROM r34 WHERE e = 4 AND k = 1), NULL, NULL),
+	(212, 4, 2, NULL, (SELECT 'FIK ' || ltrim(ref, '0') FROM r34 WHERE e = 4 AND k = 2), NULL)
+  ) AS v (id, e, k, ref, txt, acct)
+  JOIN r34 r ON r.e = v.e AND r.k = v.k;
+SELECT id, reference, remittance FROM ar.payment WHERE id > 200 ORDER BY id;
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT * FROM ar.match_payments(4) WHERE payments > 0;
+SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule, a.confidence
+  FROM ar.payment p
+  LEFT JOIN ar.allocation a ON a.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.id > 200 ORDER BY p.id, i.total;
+SELECT s.payment_id, i.number, s.score, s.rule
+  FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
+ WHERE s.payment_id > 200
+ ORDER BY s.payment_id, s.score DESC, i.total;
+-- 209, in a later run: the known payer with the amount of 3/9, the text
+--      names 3/2 (paid by 202 in the run before) padded with zeros: not
+--      applied by the payer rule either
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, remittance, payer_account)
+SELECT 209, 3, 'F-209', '2026-11-23', (SELECT total FROM r34 WHERE e = 3 AND k = 9),
+	   'Maksu ' || lpad(ref, 20, '0'), 'FI2112345600000785'
+  FROM r34 WHERE e = 3 AND k = 2;
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT p.id, p.status, p.remittance, i.number, s.score, s.rule
+  FROM ar.payment p
+  LEFT JOIN ar.match_suggestion s ON s.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = s.invoice_id
+ WHERE p.id = 209;
+
 -- every invoice's open amount is its total less what is allocated to it,
 -- and every payment's unallocated amount its amount less its allocations
 SELECT i.number FROM ar.invoice i

@@ -69,6 +69,12 @@ extern bool ArDecimalDigitsToUnits(const char *int_digits, int int_len, const ch
 /* refs.c */
 extern bool ArIbanValid(const char *iban);
 extern bool ArAllDigits(const char *s);
+/*
+ * refs.c: another written form of a reference, rewritten in place into the
+ * form ar gives it; ref has room for MAX_REFERENCE_LEN + 1 bytes.
+ */
+#define MAX_REFERENCE_LEN 35
+extern bool ArReferenceNormal(const char *scheme, char *ref, bool pad);
 
 /* camt.c, bgmax.c: the columns of ar.bank_transaction, in order */
 enum

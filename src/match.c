@@ -557,6 +557,7 @@ typedef struct MEntity
 {
 	int32		id;
 	Datum		scheme;			/* text: reference scheme */
+	char	   *scheme_name;	/* the same as a C string */
 } MEntity;
 
 typedef struct MInv
@@ -1270,6 +1271,7 @@ load_entities(Matcher *m)
 		m->entities[k].id = get_int32(t, SPI_tuptable->tupdesc, 1);
 		m->entities[k].scheme = datumCopy(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull),
 										  false, -1);
+		m->entities[k].scheme_name = TextDatumGetCString(m->entities[k].scheme);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -1489,6 +1491,40 @@ reference_valid(MEntity *ent, const char *ref)
 }
 
 /*
+ * A reference field (compacted, *len long, in a buffer of MAX_TOKEN_LEN)
+ * in the form ar gives the entity's references: a Finnish reference
+ * unwrapped from RF and without its leading zeros, a FIK id padded back to
+ * 15 digits (ArReferenceNormal).  Then whether it is a valid reference.
+ */
+static bool
+reference_field_valid(MEntity *ent, char *ref, int *len)
+{
+	if (ArReferenceNormal(ent->scheme_name, ref, true))
+		*len = strlen(ref);
+	return reference_valid(ent, ref);
+}
+
+/*
+ * A word of free text that may be a reference of the entity in another
+ * form (RF around a Finnish reference, or leading zeros), in that form
+ * into out; its length, or 0 when it is none.  Never padded: in text a
+ * short number would become a valid FIK id.
+ */
+static int
+text_reference_normal(Matcher *m, int32 entity, const char *tok, int len, char *out)
+{
+	MEntity    *ent;
+
+	if (len > MAX_REFERENCE_LEN || !(tok[0] == '0' || (tok[0] == 'R' && tok[1] == 'F')))
+		return 0;
+	ent = entity_of(m, entity);
+	if (ent == NULL)
+		return 0;
+	memcpy(out, tok, len + 1);
+	return ArReferenceNormal(ent->scheme_name, out, false) ? (int) strlen(out) : 0;
+}
+
+/*
  * Add a hit.  *n counts the different hits; beyond max they are counted but
  * not kept, so that a caller sees *n > max and knows it holds only some.
  */
@@ -1518,7 +1554,7 @@ add_hit(Hit *hits, int *n, int max, int32 inv, bool strong)
 #define N_CHECK_CHARS (sizeof(CHECK_CHARS) - 1)
 
 static int
-corrected_refs(MPay *p, char out[][MAX_TOKEN_LEN])
+corrected_refs(MPay *p, char out[][MAX_TOKEN_LEN], int *lens)
 {
 	int			n = 0;
 	int			rl = p->rl;
@@ -1533,7 +1569,8 @@ corrected_refs(MPay *p, char out[][MAX_TOKEN_LEN])
 			continue;
 		memcpy(ref, p->refn, rl + 1);
 		ref[rl - 1] = CHECK_CHARS[k];
-		if (reference_valid(p->ent, ref))
+		lens[n] = rl;
+		if (reference_field_valid(p->ent, ref, &lens[n]))
 			n++;
 	}
 	return n;
@@ -1604,6 +1641,33 @@ note_key(Matcher *m, int32 entity, const char *key, const char *written, int len
 }
 
 /*
+ * A word (or run of words) of free text that names no invoice as it is
+ * written, looked up in the form ar gives the entity's references
+ * (text_reference_normal): a hit is strong when that form has at least
+ * strong characters.  Collecting, one that names no open invoice is
+ * remembered for find_closed_names.  Returns how many open invoices it
+ * names.
+ */
+static int
+normal_ref_hits(Matcher *m, int32 entity, const char *tok, int len, int strong,
+				Hit *hits, int *n, int max)
+{
+	char		norm[MAX_TOKEN_LEN];
+	int			nl = text_reference_normal(m, entity, tok, len, norm);
+	int32		found[2];
+	int			k;
+
+	if (nl == 0)
+		return 0;
+	k = lookup_key(m, &m->by_ref, true, entity, norm, nl, found, lengthof(found));
+	if (k == 1)
+		add_hit(hits, n, max, found[0], nl >= strong);
+	else if (k == 0 && m->cur_pay != NULL && nl >= strong)
+		note_key(m, entity, norm, norm, nl, false, true, false);
+	return k;
+}
+
+/*
  * Look a token up as an invoice number and as a payment reference.  A hit is
  * strong when the token is long enough not to be there by chance; an
  * invoice number of digits only is never strong, since customer numbers,
@@ -1629,6 +1693,8 @@ token_hits(Matcher *m, int32 entity, const char *tok, const char *written, int l
 	kr = lookup_key(m, &m->by_ref, true, entity, tok, len, found, lengthof(found));
 	if (kr == 1)
 		add_hit(hits, n, max, found[0], len >= STRONG_TOKEN_LEN);
+	if (kr == 0)
+		kr = normal_ref_hits(m, entity, tok, len, STRONG_TOKEN_LEN, hits, n, max);
 	if (kn == 0 && kr == 0 && m->cur_pay != NULL && len >= STRONG_TOKEN_LEN)
 	{
 		note_key(m, entity, tok, written, len, !digits_only,
@@ -1760,7 +1826,8 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 			switch (lookup_key(m, &m->by_ref, true, entity, joined, jl, found, lengthof(found)))
 			{
 				case 0:
-					if (m->cur_pay != NULL && jl >= STRONG_JOINED_LEN &&
+					if (normal_ref_hits(m, entity, joined, jl, STRONG_JOINED_LEN, hits, n, max) == 0 &&
+						m->cur_pay != NULL && jl >= STRONG_JOINED_LEN &&
 						reference_valid(m->cur_pay->ent, joined))
 						note_key(m, entity, joined, joined, jl, false, true, false);
 					break;
@@ -1816,7 +1883,7 @@ named_invoice(Matcher *m, MPay *p, const char *raw, bool *weak)
 	*weak = false;
 	if (raw == NULL || (len = compact_upper(raw, buf, sizeof(buf))) <= 0)
 		return -1;
-	if (reference_valid(p->ent, buf))
+	if (reference_field_valid(p->ent, buf, &len))
 		n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
 	else
 	{
@@ -2527,13 +2594,14 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	 */
 	{
 		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
-		int			nf = corrected_refs(p, fixed);
+		int			fixed_len[N_CHECK_CHARS];
+		int			nf = corrected_refs(p, fixed, fixed_len);
 
 		for (int f = 0; f < nf; f++)
 		{
 			int32		found[2];
 
-			if (lookup_key(m, &m->by_ref, true, p->entity, fixed[f], p->rl, found, lengthof(found)) == 1 &&
+			if (lookup_key(m, &m->by_ref, true, p->entity, fixed[f], fixed_len[f], found, lengthof(found)) == 1 &&
 				payable(m, p, found[0]))
 			{
 				suggest(m, found[0], SCORE_CHECK_DIGIT, RULE_CHECK_DIGIT);
@@ -2828,18 +2896,19 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 		Hit			hits[16];
 		bool		all;
 		char		fixed[N_CHECK_CHARS][MAX_TOKEN_LEN];
+		int			fixed_len[N_CHECK_CHARS];
 		int			nf;
 
 		m->cur_pay = &ps[k];
 		(void) payment_hits(m, &ps[k], hits, lengthof(hits), &all);
-		nf = corrected_refs(&ps[k], fixed);
+		nf = corrected_refs(&ps[k], fixed, fixed_len);
 		for (int f = 0; f < nf; f++)
 		{
 			int32		found[2];
 
-			if (lookup_key(m, &m->by_ref, true, ps[k].entity, fixed[f], ps[k].rl,
+			if (lookup_key(m, &m->by_ref, true, ps[k].entity, fixed[f], fixed_len[f],
 						   found, lengthof(found)) == 0)
-				note_key(m, ps[k].entity, fixed[f], fixed[f], ps[k].rl, false, true, false);
+				note_key(m, ps[k].entity, fixed[f], fixed[f], fixed_len[f], false, true, false);
 		}
 	}
 	m->cur_pay = NULL;
@@ -3171,7 +3240,7 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	if (p->ref != NULL && (p->rl = compact_upper(p->ref, p->refn, sizeof(p->refn))) < 0)
 		p->rl = 0;
 	if (p->rl > 0)
-		p->valid = reference_valid(p->ent, p->refn);
+		p->valid = reference_field_valid(p->ent, p->refn, &p->rl);
 	p->text = get_text(t, desc, 5);
 	p->account = NULL;
 	p->name = NULL;

@@ -216,6 +216,92 @@ ar_reference_valid(PG_FUNCTION_ARGS)
 								   schemes[i].min_len, schemes[i].max_len));
 }
 
+/*
+ * A reference of scheme i written in another form than the one ar gives
+ * it (build_reference), rewritten in place into that form; ref is
+ * compacted and has room for MAX_REFERENCE_LEN + 1 bytes.  The forms:
+ *
+ *	- a Finnish reference wrapped in RF, its international form (RF, two
+ *	  check digits, the reference): DOMAIN.md 1.4, RF81123453 for 123453;
+ *	- a Finnish reference with leading zeros (banks pad it to 20 digits),
+ *	  also inside RF;
+ *	- with pad, a FIK payment id without its leading zeros (its check digit
+ *	  does not change), padded back to 15 digits.  Only where the text is a
+ *	  reference field: in free text a short number would become a valid id.
+ *
+ * Returns whether ref was rewritten; the result is then a valid reference
+ * of the scheme.  Anything else is left as it is.
+ */
+static bool
+normal_form(int i, char *ref, bool pad)
+{
+	int			len = strlen(ref);
+
+	if (schemes[i].scheme == REF_FI)
+	{
+		const char *body = ref;
+
+		if (len > 4 && ref[0] == 'R' && ref[1] == 'F' &&
+			reference_valid(REF_RF, ref, 5, 25))
+			body = ref + 4;
+		while (*body == '0')
+			body++;
+		if (body == ref || !reference_valid(REF_FI, body, schemes[i].min_len, schemes[i].max_len))
+			return false;
+		memmove(ref, body, strlen(body) + 1);
+		return true;
+	}
+	if (schemes[i].scheme == REF_FIK && pad && len < 15 && ArAllDigits(ref))
+	{
+		char		padded[16];
+
+		memset(padded, '0', 15 - len);
+		memcpy(padded + 15 - len, ref, len + 1);
+		if (!reference_valid(REF_FIK, padded, 15, 15))
+			return false;
+		memcpy(ref, padded, 16);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * ArReferenceNormal(scheme, ref, pad): normal_form for the scheme named,
+ * for the matcher (match.c); false for an unknown scheme.
+ */
+bool
+ArReferenceNormal(const char *scheme, char *ref, bool pad)
+{
+	for (int i = 0; i < (int) lengthof(schemes); i++)
+		if (pg_strcasecmp(scheme, schemes[i].name) == 0)
+			return strlen(ref) <= MAX_REFERENCE_LEN && normal_form(i, ref, pad);
+	return false;
+}
+
+/*
+ * ar.reference_normal(scheme text, ref text) → text: a valid reference of
+ * the scheme, in any form normal_form knows, in the form ar gives it
+ * (compacted, upper case); NULL when it is no valid reference.
+ */
+PG_FUNCTION_INFO_V1(ar_reference_normal);
+Datum
+ar_reference_normal(PG_FUNCTION_ARGS)
+{
+	int			i = scheme_index(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *ref = compact(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	char		buf[MAX_REFERENCE_LEN + 1];
+
+	if (strlen(ref) <= MAX_REFERENCE_LEN)
+	{
+		strcpy(buf, ref);
+		if (normal_form(i, buf, true))
+			ref = buf;
+	}
+	if (!reference_valid(schemes[i].scheme, ref, schemes[i].min_len, schemes[i].max_len))
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ref));
+}
+
 static void
 bad_base(const char *scheme, const char *base, const char *detail)
 {
