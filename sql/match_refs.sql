@@ -250,6 +250,7 @@ SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule, a.confidence
 SELECT ar.reference_normal('fi', 'rf81 1234 53') AS rf_wrapped,
 	   ar.reference_normal('fi', '00000000000000123453') AS zero_padded,
 	   ar.reference_normal('fi', 'RF81000000000000123453') AS both,
+	   ar.reference_normal('fi', '000123453') AS short_zeros,
 	   ar.reference_normal('fi', '123453') AS as_given,
 	   ar.reference_normal('fi', 'RF81123454') AS wrong_inner_check,
 	   ar.reference_normal('fi', 'RF71123453') AS wrong_rf_check,
@@ -285,6 +286,8 @@ INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
 	(3, 'FI2112345600000785', 5);
 -- 201: invoice 3/1's reference wrapped in RF: paid by rule a
 -- 202: 3/2's padded with zeros to 20 digits, as Finnish banks give it: paid
+-- 200: 3/9's with three zeros in front: not taken for a reference (001232
+--      may be an invoice number), so it names nothing
 -- 203: 3/3's in RF, lower case, in groups: paid
 -- 204: 3/4's padded and wrapped in RF: paid
 -- 205: 3/5's padded, with a wrong check digit: the corrected reference is
@@ -294,12 +297,13 @@ INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES
 --      names nothing
 -- 208: the known payer with the amount of 3/7, but the text names 3/1 (paid
 --      by 201) in RF: not applied by the payer rule
--- 211: invoice 4/1's FIK id without its zeros: paid by rule a
--- 212: 4/2's FIK id without its zeros, in the text only: a short number in
---      text is not padded, so it names nothing
+-- 211: invoice 4/1's FIK id without its zeros: not padded (18 could as
+--      well be invoice number 18), so it names nothing
+-- 212: 4/2's FIK id without its zeros, in the text: the same
 INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, remittance, payer_account)
 SELECT v.id, v.e, 'F-' || v.id, '2026-11-22', r.total, v.ref, v.txt, v.acct
   FROM (VALUES
+	(200, 3, 9, (SELECT '000' || ref FROM r34 WHERE e = 3 AND k = 9), NULL, NULL),
 	(201, 3, 1, (SELECT ar.payment_reference('rf', ref) FROM r34 WHERE e = 3 AND k = 1), NULL, NULL),
 	(202, 3, 2, (SELECT lpad(ref, 20, '0') FROM r34 WHERE e = 3 AND k = 2), NULL, NULL),
 	(203, 3, 3, (SELECT lower(regexp_replace(ar.payment_reference('rf', ref), '(....)', '\1 ', 'g'))
@@ -316,17 +320,17 @@ SELECT v.id, v.e, 'F-' || v.id, '2026-11-22', r.total, v.ref, v.txt, v.acct
 	(212, 4, 2, NULL, (SELECT 'FIK ' || ltrim(ref, '0') FROM r34 WHERE e = 4 AND k = 2), NULL)
   ) AS v (id, e, k, ref, txt, acct)
   JOIN r34 r ON r.e = v.e AND r.k = v.k;
-SELECT id, reference, remittance FROM ar.payment WHERE id > 200 ORDER BY id;
+SELECT id, reference, remittance FROM ar.payment WHERE id >= 200 ORDER BY id;
 SELECT * FROM ar.match_payments(3) WHERE payments > 0;
 SELECT * FROM ar.match_payments(4) WHERE payments > 0;
 SELECT p.id, p.status, p.unallocated, i.number, a.amount, a.rule, a.confidence
   FROM ar.payment p
   LEFT JOIN ar.allocation a ON a.payment_id = p.id
   LEFT JOIN ar.invoice i ON i.id = a.invoice_id
- WHERE p.id > 200 ORDER BY p.id, i.total;
+ WHERE p.id >= 200 ORDER BY p.id, i.total;
 SELECT s.payment_id, i.number, s.score, s.rule
   FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
- WHERE s.payment_id > 200
+ WHERE s.payment_id >= 200
  ORDER BY s.payment_id, s.score DESC, i.total;
 -- 209, in a later run: the known payer with the amount of 3/9, the text
 --      names 3/2 (paid by 202 in the run before) padded with zeros: not
@@ -341,6 +345,61 @@ SELECT p.id, p.status, p.remittance, i.number, s.score, s.rule
   LEFT JOIN ar.match_suggestion s ON s.payment_id = p.id
   LEFT JOIN ar.invoice i ON i.id = s.invoice_id
  WHERE p.id = 209;
+-- 210: the known payer with the amount of 3/8, and a text that names F-00003,
+--      an invoice of entity 1 (money for a sister company): not applied by
+--      the payer rule
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, remittance, payer_account)
+SELECT 210, 3, 'F-210', '2026-11-23', total, 'Invoice F-00003', 'FI2112345600000785'
+  FROM r34 WHERE e = 3 AND k = 8;
+SELECT * FROM ar.match_payments(3) WHERE payments > 0;
+SELECT p.id, p.status, p.remittance, i.number, s.score, s.rule
+  FROM ar.payment p
+  LEFT JOIN ar.match_suggestion s ON s.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = s.invoice_id
+ WHERE p.id = 210;
+
+-- Entity 5 gave RF references (invoice L1: the RF of 1000711), then changed
+-- to Finnish ones (invoice M1: 1000711).  A reference is looked up as
+-- written before its normal form:
+-- 221: L1's reference and amount: L1, not M1
+-- 222: L1's reference as written again, now that L1 is paid, with M1's
+--      amount: a second payment of L1, so not applied to M1
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme) VALUES
+	(5, 'FI5', 'Etelä Oy', 'FI', 'FI12345672', 'EUR', 'rf');
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reference_prefix) VALUES
+	(6, 5, 'L', 'invoice', 'L{N}', '100071');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(7, 5, 'A', 'Asiakas Oy', 'FI', 'EUR');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT max(id) + 1, 5, 7, 'EUR', '2026-10-01' FROM ar.invoice;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT max(id), 1, 'Palvelu', 1, 501, 'Z', 0 FROM ar.invoice;
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT max(id) FROM ar.invoice));
+UPDATE ar.entity SET reference_scheme = 'fi' WHERE id = 5;
+UPDATE ar.series SET is_default = false WHERE id = 6;
+INSERT INTO ar.series (id, entity_id, code, kind, pattern, reference_prefix) VALUES
+	(7, 5, 'M', 'invoice', 'M{N}', '10007');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date)
+SELECT max(id) + 1, 5, 7, 'EUR', '2026-11-01' FROM ar.invoice;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT max(id), 1, 'Palvelu', 1, 502, 'Z', 0 FROM ar.invoice;
+SELECT count(*) AS issued FROM ar.issue(ARRAY(SELECT max(id) FROM ar.invoice));
+SELECT number, payment_reference, total FROM ar.invoice WHERE entity_id = 5 ORDER BY id;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+SELECT 221, 5, 'F-221', '2026-11-23', total, payment_reference FROM ar.invoice WHERE number = 'L1';
+SELECT * FROM ar.match_payments(5) WHERE payments > 0;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference)
+SELECT 222, 5, 'F-222', '2026-11-23', (SELECT total FROM ar.invoice WHERE number = 'M1'), payment_reference
+  FROM ar.invoice WHERE number = 'L1';
+SELECT * FROM ar.match_payments(5) WHERE payments > 0;
+SELECT p.id, p.reference, p.status, p.unallocated, i.number, a.amount, a.rule
+  FROM ar.payment p
+  LEFT JOIN ar.allocation a ON a.payment_id = p.id
+  LEFT JOIN ar.invoice i ON i.id = a.invoice_id
+ WHERE p.id > 220 ORDER BY p.id;
+SELECT s.payment_id, i.number, s.score, s.rule
+  FROM ar.match_suggestion s JOIN ar.invoice i ON i.id = s.invoice_id
+ WHERE s.payment_id > 220 ORDER BY s.payment_id, i.number;
 
 -- every invoice's open amount is its total less what is allocated to it,
 -- and every payment's unallocated amount its amount less its allocations

@@ -70,11 +70,12 @@ extern bool ArDecimalDigitsToUnits(const char *int_digits, int int_len, const ch
 extern bool ArIbanValid(const char *iban);
 extern bool ArAllDigits(const char *s);
 /*
- * refs.c: another written form of a reference, rewritten in place into the
- * form ar gives it; ref has room for MAX_REFERENCE_LEN + 1 bytes.
+ * refs.c: another written form of a reference (a Finnish one in RF or
+ * padded to 20 digits), rewritten in place into the form ar gives it; ref
+ * has room for MAX_REFERENCE_LEN + 1 bytes.
  */
 #define MAX_REFERENCE_LEN 35
-extern bool ArReferenceNormal(const char *scheme, char *ref, bool pad);
+extern bool ArReferenceNormal(const char *scheme, char *ref);
 
 /* camt.c, bgmax.c: the columns of ar.bank_transaction, in order */
 enum

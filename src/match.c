@@ -618,7 +618,8 @@ typedef struct MPay
 	uint32		currency;
 	int64		amount;
 	const char *ref;			/* raw text, may be NULL */
-	char		refn[MAX_TOKEN_LEN];	/* compacted, upper case */
+	char		refn[MAX_TOKEN_LEN];	/* compacted, upper case, normal form */
+	char	   *ref_raw;		/* compacted, when the normal form differs */
 	int			rl;				/* its length; 0: none, or too long */
 	bool		valid;			/* a valid reference of the entity's scheme */
 	const char *text;
@@ -1492,23 +1493,31 @@ reference_valid(MEntity *ent, const char *ref)
 
 /*
  * A reference field (compacted, *len long, in a buffer of MAX_TOKEN_LEN)
- * in the form ar gives the entity's references: a Finnish reference
- * unwrapped from RF and without its leading zeros, a FIK id padded back to
- * 15 digits (ArReferenceNormal).  Then whether it is a valid reference.
+ * rewritten into the form ar gives the entity's references: a Finnish
+ * reference unwrapped from RF, or padded to 20 digits, without its leading
+ * zeros (ArReferenceNormal).  Returns whether it was rewritten.
  */
+static bool
+normal_reference(MEntity *ent, char *ref, int *len)
+{
+	if (!ArReferenceNormal(ent->scheme_name, ref))
+		return false;
+	*len = strlen(ref);
+	return true;
+}
+
+/* normal_reference, then whether it is a valid reference */
 static bool
 reference_field_valid(MEntity *ent, char *ref, int *len)
 {
-	if (ArReferenceNormal(ent->scheme_name, ref, true))
-		*len = strlen(ref);
+	(void) normal_reference(ent, ref, len);
 	return reference_valid(ent, ref);
 }
 
 /*
  * A word of free text that may be a reference of the entity in another
- * form (RF around a Finnish reference, or leading zeros), in that form
- * into out; its length, or 0 when it is none.  Never padded: in text a
- * short number would become a valid FIK id.
+ * form (RF around a Finnish reference, or one padded to 20 digits), in
+ * that form into out; its length, or 0 when it is none.
  */
 static int
 text_reference_normal(Matcher *m, int32 entity, const char *tok, int len, char *out)
@@ -1521,7 +1530,7 @@ text_reference_normal(Matcher *m, int32 entity, const char *tok, int len, char *
 	if (ent == NULL)
 		return 0;
 	memcpy(out, tok, len + 1);
-	return ArReferenceNormal(ent->scheme_name, out, false) ? (int) strlen(out) : 0;
+	return ArReferenceNormal(ent->scheme_name, out) ? (int) strlen(out) : 0;
 }
 
 /*
@@ -1840,6 +1849,25 @@ text_hits(Matcher *m, int32 entity, const char *s, Hit *hits, int *n, int max)
 }
 
 /*
+ * The open invoices the payment's reference names: as written first (an
+ * invoice issued before the entity changed its reference_scheme has it so),
+ * else in the normal form.
+ */
+static int
+reference_lookup(Matcher *m, MPay *p, int32 *found, int max)
+{
+	if (p->ref_raw != NULL)
+	{
+		int			n = lookup_key(m, &m->by_ref, true, p->entity, p->ref_raw, strlen(p->ref_raw),
+								   found, max);
+
+		if (n > 0)
+			return n;
+	}
+	return lookup_key(m, &m->by_ref, true, p->entity, p->refn, p->rl, found, max);
+}
+
+/*
  * The invoices a payment's free text names, and its reference field's when
  * that is not a valid reference.  Returns how many are kept in hits (at
  * most max); *all is false when the text names more.
@@ -1883,9 +1911,11 @@ named_invoice(Matcher *m, MPay *p, const char *raw, bool *weak)
 	*weak = false;
 	if (raw == NULL || (len = compact_upper(raw, buf, sizeof(buf))) <= 0)
 		return -1;
-	if (reference_field_valid(p->ent, buf, &len))
+	/* as written first, as for the payment's own reference */
+	n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
+	if (n == 0 && reference_field_valid(p->ent, buf, &len))
 		n = lookup_key(m, &m->by_ref, true, p->entity, buf, len, found, lengthof(found));
-	else
+	else if (n == 0)
 	{
 		*weak = ArAllDigits(buf);
 		n = lookup_key(m, &m->by_number, false, p->entity, buf, len, found, lengthof(found));
@@ -2081,7 +2111,7 @@ payment_claims(Matcher *m, MPay *p, int32 *out, int max)
 	{
 		int32		found[2];
 
-		if (lookup_key(m, &m->by_ref, true, p->entity, p->refn, p->rl, found, lengthof(found)) == 1 &&
+		if (reference_lookup(m, p, found, lengthof(found)) == 1 &&
 			m->inv[found[0]].currency == p->currency)
 			out[n++] = found[0];
 	}
@@ -2574,7 +2604,7 @@ decide(Matcher *m, MPay *p, bool *wrote_off)
 	{
 		int32		found[2];
 
-		if (lookup_key(m, &m->by_ref, true, p->entity, p->refn, p->rl, found, lengthof(found)) == 1 &&
+		if (reference_lookup(m, p, found, lengthof(found)) == 1 &&
 			payable(m, p, found[0]))
 		{
 			if (!disputed(hits, nh, found, 1) && !conflict)
@@ -2862,7 +2892,8 @@ by_index_only(void)
 /*
  * Which payments of the batch name, by a strong key of their text or by
  * their reference with the check digit corrected, an invoice that is not
- * open: paid or credited (in an earlier run), or a credit note.  The
+ * open: paid or credited (in an earlier run), or a credit note; or, by a
+ * strong key, an invoice of another entity.  The
  * matcher holds only open invoices; the keys that name none of them are
  * looked up in the invoice table, each once per run (while the cache stays
  * below MAX_TEXT_KEYS).
@@ -2910,6 +2941,16 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 						   found, lengthof(found)) == 0)
 				note_key(m, ps[k].entity, fixed[f], fixed[f], fixed_len[f], false, true, false);
 		}
+		/* a reference field as written, when the normal form differs */
+		if (ps[k].ref_raw != NULL)
+		{
+			int32		found[2];
+			int			len = strlen(ps[k].ref_raw);
+
+			if (lookup_key(m, &m->by_ref, true, ps[k].entity, ps[k].ref_raw, len,
+						   found, lengthof(found)) == 0)
+				note_key(m, ps[k].entity, ps[k].ref_raw, ps[k].ref_raw, len, false, true, false);
+		}
 	}
 	m->cur_pay = NULL;
 
@@ -2928,7 +2969,7 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 		ent[nq] = k->entity;
 		key[nq] = ARENA_STR(&m->closed_str, k->key);
 		written[nq] = ARENA_STR(&m->closed_str, k->written);
-		kinds[nq] = (k->as_number ? 1 : 0) | (k->as_ref ? 2 : 0);
+		kinds[nq] = (k->as_number ? 1 : 0) | (k->as_ref ? 2 : 0) | (k->weak ? 4 : 0);
 		which[nq] = m->uses[u].key;
 		nq++;
 	}
@@ -2943,12 +2984,22 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 		values[1] = text_array(key, nq);
 		values[2] = text_array(written, nq);
 		values[3] = int4_array(kinds, nq);
+		/*
+		 * Closed: an invoice of the payment's entity (not open, or it would
+		 * be in the hash tables), or by a strong key one of another entity,
+		 * open or not: money for a sister company, paid to this one's
+		 * account, is not applied here by payer and amount.
+		 */
 		found = spi_run("SELECT k.n::integer"
 						"  FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS k (entity, key, written, kinds, n)"
 						" WHERE k.kinds & 2 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
 						"       WHERE i.entity_id = k.entity AND i.payment_reference = k.key)"
 						"    OR k.kinds & 1 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
-						"       WHERE i.entity_id = k.entity AND i.number IN (k.key, k.written))",
+						"       WHERE i.entity_id = k.entity AND i.number IN (k.key, k.written))"
+						"    OR k.kinds & 6 = 2 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
+						"       ON i.entity_id = e.id WHERE e.id <> k.entity AND i.payment_reference = k.key)"
+						"    OR k.kinds & 5 = 1 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
+						"       ON i.entity_id = e.id WHERE e.id <> k.entity AND i.number IN (k.key, k.written))",
 						4, types, values, NULL, SPI_OK_SELECT);
 		for (uint64 r = 0; r < found; r++)
 		{
@@ -3239,8 +3290,16 @@ read_payment(Matcher *m, HeapTuple t, TupleDesc desc, MPay *p)
 	p->valid = false;
 	if (p->ref != NULL && (p->rl = compact_upper(p->ref, p->refn, sizeof(p->refn))) < 0)
 		p->rl = 0;
+	p->ref_raw = NULL;
 	if (p->rl > 0)
-		p->valid = reference_field_valid(p->ent, p->refn, &p->rl);
+	{
+		char		raw[MAX_TOKEN_LEN];
+
+		memcpy(raw, p->refn, p->rl + 1);
+		if (normal_reference(p->ent, p->refn, &p->rl))
+			p->ref_raw = pstrdup(raw);
+		p->valid = reference_valid(p->ent, p->refn);
+	}
 	p->text = get_text(t, desc, 5);
 	p->account = NULL;
 	p->name = NULL;

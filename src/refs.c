@@ -223,11 +223,13 @@ ar_reference_valid(PG_FUNCTION_ARGS)
  *
  *	- a Finnish reference wrapped in RF, its international form (RF, two
  *	  check digits, the reference): DOMAIN.md 1.4, RF81123453 for 123453;
- *	- a Finnish reference with leading zeros (banks pad it to 20 digits),
- *	  also inside RF;
+ *	- a Finnish reference padded with zeros to 20 digits, as banks give
+ *	  it, or with any leading zeros inside RF.  A shorter number with
+ *	  leading zeros is left alone: 001232 may well be an invoice number;
  *	- with pad, a FIK payment id without its leading zeros (its check digit
- *	  does not change), padded back to 15 digits.  Only where the text is a
- *	  reference field: in free text a short number would become a valid id.
+ *	  does not change), padded back to 15 digits.  Only where the text is
+ *	  known to be a FIK id: a short number in a reference field is as
+ *	  likely an invoice number, and 18 is also the id of number 1.
  *
  * Returns whether ref was rewritten; the result is then a valid reference
  * of the scheme.  Anything else is left as it is.
@@ -244,6 +246,8 @@ normal_form(int i, char *ref, bool pad)
 		if (len > 4 && ref[0] == 'R' && ref[1] == 'F' &&
 			reference_valid(REF_RF, ref, 5, 25))
 			body = ref + 4;
+		else if (len != 20)
+			return false;
 		while (*body == '0')
 			body++;
 		if (body == ref || !reference_valid(REF_FI, body, schemes[i].min_len, schemes[i].max_len))
@@ -266,15 +270,15 @@ normal_form(int i, char *ref, bool pad)
 }
 
 /*
- * ArReferenceNormal(scheme, ref, pad): normal_form for the scheme named,
- * for the matcher (match.c); false for an unknown scheme.
+ * ArReferenceNormal(scheme, ref): normal_form for the scheme named, without
+ * padding, for the matcher (match.c); false for an unknown scheme.
  */
 bool
-ArReferenceNormal(const char *scheme, char *ref, bool pad)
+ArReferenceNormal(const char *scheme, char *ref)
 {
 	for (int i = 0; i < (int) lengthof(schemes); i++)
 		if (pg_strcasecmp(scheme, schemes[i].name) == 0)
-			return strlen(ref) <= MAX_REFERENCE_LEN && normal_form(i, ref, pad);
+			return strlen(ref) <= MAX_REFERENCE_LEN && normal_form(i, ref, false);
 	return false;
 }
 
