@@ -118,6 +118,15 @@ SELECT status, sent_at IS NOT NULL AS sent FROM ar.outbox WHERE invoice_id = 1;
 -- ... but adds customers to its own entity
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency)
 VALUES (3, 1, 'C3', 'Ny Kund AB', 'SE', 'SEK');
+-- ... and tightens their credit, but does not loosen it: releasing a hold,
+-- raising or removing a limit would be the credit check's override
+UPDATE ar.customer SET credit_limit = '1000.00 SEK', on_hold = true WHERE id = 3;
+UPDATE ar.customer SET credit_limit = '500.00 SEK' WHERE id = 3;
+UPDATE ar.customer SET on_hold = false WHERE id = 3;
+UPDATE ar.customer SET credit_limit = '500.01 SEK' WHERE id = 3;
+UPDATE ar.customer SET credit_limit = NULL WHERE id = 3;
+UPDATE ar.customer SET name = 'Ny Kund i Malmö AB', credit_limit = '500.00 SEK' WHERE id = 3;
+SELECT customer_no, name, credit_limit, on_hold FROM ar.customer WHERE id = 3;
 -- ... and does not manage entities, series or access, nor write the audit trail
 INSERT INTO ar.series (entity_id, code, pattern) VALUES (1, 'X', 'X{N}');
 UPDATE ar.entity SET name = 'Annat AB' WHERE id = 1;
@@ -141,6 +150,8 @@ RESET ROLE;
 -- an admin sees everything and manages entities, and may override the
 -- credit check and set the tolerance
 SET ROLE ar_t_admin;
+UPDATE ar.customer SET credit_limit = NULL, on_hold = false WHERE id = 3;
+SELECT customer_no, credit_limit, on_hold FROM ar.customer WHERE id = 3;
 BEGIN;
 SET LOCAL ar.credit_check = off;
 SET LOCAL ar.match_tolerance = '1.00 SEK';
