@@ -2526,8 +2526,10 @@ BEGIN
 			END IF;
 			IF NEW.status <> OLD.status THEN
 				SELECT i.status INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
-				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled') THEN
-					NULL;	-- sales_order_cancelled cancels the draft, once the order is cancelled
+				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled', 'credited') THEN
+					-- sales_order_cancelled cancels the draft, once the order
+					-- is cancelled; an invoice credited in full stays so
+					NULL;
 				ELSE
 					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status
 						USING ERRCODE = 'object_not_in_prerequisite_state',

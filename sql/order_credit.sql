@@ -144,6 +144,22 @@ INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_pr
 VALUES (21, 1, 'Fjell', 1e30, 1, 25);
 SELECT count(*) FROM ar.sales_order_line WHERE order_id = 21;
 
+-- an order whose invoice is credited in full may be cancelled (the invoice
+-- stays credited); one whose invoice is credited in part may not
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES
+	(22, 1, 1, 'SO-22', 'NOK'), (23, 1, 1, 'SO-23', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (22, 1, 'Ski', 1, 800, 25), (23, 1, 'Ski', 1, 800, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id IN (22, 23);
+SELECT count(*) FROM ar.issue(ARRAY(SELECT invoice_id FROM ar.sales_order WHERE id IN (22, 23) ORDER BY id));
+SELECT ar.credit(invoice_id, 'order cancelled') IS NOT NULL AS credited FROM ar.sales_order WHERE id = 22;
+SELECT ar.credit(invoice_id, 'one ski returned', '500.00 NOK') IS NOT NULL AS credited
+  FROM ar.sales_order WHERE id = 23;
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 22;
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 23;
+SELECT o.order_no, o.status, i.status AS invoice_status, i.open_amount
+  FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id IN (22, 23) ORDER BY o.id;
+
 -- a credit note is dated today, also for an invoice dated ahead: crediting
 -- it does not hold up the credits of the invoices dated before it
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
