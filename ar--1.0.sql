@@ -1017,14 +1017,29 @@ BEGIN
 		END IF;
 	END IF;
 	IF TG_OP = 'DELETE' THEN
-		IF OLD.status <> 'draft' THEN
+		IF OLD.status = 'cancelled' THEN
+			RAISE EXCEPTION 'cannot delete cancelled invoice %', OLD.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'A cancelled draft is kept as it was.';
+		ELSIF OLD.status <> 'draft' THEN
 			RAISE EXCEPTION 'cannot delete % % (status %)',
 				replace(OLD.kind, '_', ' '), coalesce(OLD.number, OLD.id::text), OLD.status
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Issued documents are immutable; correct them with ar.credit().';
 		END IF;
+		SELECT o.order_no INTO credited FROM ar.sales_order o WHERE o.invoice_id = OLD.id;
+		IF FOUND THEN
+			RAISE EXCEPTION 'cannot delete draft %: it was made from sales order %', OLD.id, credited.order_no
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Cancel the order, which cancels its draft; or edit the draft''s lines.';
+		END IF;
 		DELETE FROM ar.invoice_line l WHERE l.invoice_id = OLD.id;
 		RETURN OLD;
+	END IF;
+	IF TG_OP = 'UPDATE' AND NEW.id <> OLD.id THEN
+		RAISE EXCEPTION 'the id of invoice % cannot change (to %)', OLD.id, NEW.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Lines, allocations, the audit trail and the outbox refer to it.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		IF NEW.status <> 'draft' OR NEW.number IS NOT NULL THEN
@@ -1145,6 +1160,7 @@ CREATE TRIGGER invoice_before_insert BEFORE INSERT ON ar.invoice
 CREATE TRIGGER invoice_before_update BEFORE UPDATE ON ar.invoice
 	FOR EACH ROW WHEN (
 		OLD.status = 'draft'
+		OR NEW.id <> OLD.id
 		OR NEW.credited_invoice_id IS DISTINCT FROM OLD.credited_invoice_id
 		OR (NEW.entity_id, NEW.customer_id, NEW.series_id, NEW.kind, NEW.number, NEW.seq_period,
 			NEW.seq_no, NEW.issue_date, NEW.due_date, NEW.currency, NEW.net_total::text,

@@ -160,6 +160,19 @@ UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 23;
 SELECT o.order_no, o.status, i.status AS invoice_status, i.open_amount
   FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id IN (22, 23) ORDER BY o.id;
 
+-- the draft of an order is not deleted behind it, nor a cancelled draft;
+-- no invoice changes its id
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (24, 1, 1, 'SO-24', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (24, 1, 'Staver', 1, 300, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 24;
+DELETE FROM ar.invoice WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 24);
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 24;
+DELETE FROM ar.invoice WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 24);
+UPDATE ar.invoice SET id = 9999 WHERE id = (SELECT invoice_id FROM ar.sales_order WHERE id = 22);
+SELECT o.status, i.status AS invoice_status, (SELECT count(*) FROM ar.invoice_line l WHERE l.invoice_id = i.id) AS lines
+  FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 24;
+
 -- a credit note is dated today, also for an invoice dated ahead: crediting
 -- it does not hold up the credits of the invoices dated before it
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
