@@ -1571,6 +1571,18 @@ BEGIN
 		RAISE EXCEPTION 'invoice % is due on % before its issue date %', bad.id, bad.due_date, bad.issue_date
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Numbers follow dates: a document dated far ahead (a typo such as
+	-- 2062) would hold its series up until then, for good once issued.
+	SELECT it.id, it.issue_date INTO bad FROM unnest(items) it
+	 WHERE it.issue_date < date '0001-01-01' OR it.issue_date > current_date + 366
+	 ORDER BY it.id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'invoice % is dated %, %', bad.id, to_char(bad.issue_date, 'YYYY-MM-DD AD'),
+			CASE WHEN bad.issue_date < date '0001-01-01' THEN 'before the year 1'
+				 ELSE 'more than a year ahead' END
+			USING ERRCODE = 'datetime_field_overflow',
+				  HINT = 'Numbers follow the order of the dates: correct the draft''s issue_date.';
+	END IF;
 
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
 	-- summed base, rounded half away from zero to 2 decimals (to the minor

@@ -135,6 +135,16 @@ SELECT ar.issue(4);
 UPDATE ar.invoice SET issue_date = '2026-03-05', due_date = '2026-04-30' WHERE id = 4;
 SELECT ar.issue(4);
 SELECT number, issue_date, due_date FROM ar.invoice WHERE id = 4;
+-- a date before the year 1 or more than a year ahead is refused: it would
+-- hold the series up (nothing changes)
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(90, 1, 1, 'SEK', '0005-03-01 BC'), (91, 1, 1, 'SEK', '2999-01-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price) VALUES
+	(90, 1, 'Old', 1, 10), (91, 1, 'Ahead', 1, 10);
+SELECT ar.issue(90);
+SELECT ar.issue(91) IS NULL AS issued;
+SELECT status, number IS NULL AS no_number FROM ar.invoice WHERE id IN (90, 91) ORDER BY id;
+DELETE FROM ar.invoice WHERE id IN (90, 91);
 -- the yearly reset starts the next year at 1
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (5, 1, 2, 'SEK', '2027-01-04');
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price) VALUES (5, 1, 'New year', 1, 10);
