@@ -989,6 +989,7 @@ CREATE FUNCTION ar.invoice_before() RETURNS trigger
 AS $$
 DECLARE
 	credited record;
+	made_from record;
 BEGIN
 	IF ar.restoring() THEN
 		RETURN NEW;
@@ -1027,9 +1028,9 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Issued documents are immutable; correct them with ar.credit().';
 		END IF;
-		SELECT o.order_no INTO credited FROM ar.sales_order o WHERE o.invoice_id = OLD.id;
+		SELECT o.order_no INTO made_from FROM ar.sales_order o WHERE o.invoice_id = OLD.id;
 		IF FOUND THEN
-			RAISE EXCEPTION 'cannot delete draft %: it was made from sales order %', OLD.id, credited.order_no
+			RAISE EXCEPTION 'cannot delete draft %: it was made from sales order %', OLD.id, made_from.order_no
 				USING ERRCODE = 'object_not_in_prerequisite_state',
 					  HINT = 'Cancel the order, which cancels its draft; or edit the draft''s lines.';
 		END IF;

@@ -340,11 +340,6 @@ SELECT 209, 3, 'F-209', '2026-11-23', (SELECT total FROM r34 WHERE e = 3 AND k =
 	   'Maksu ' || lpad(ref, 20, '0'), 'FI2112345600000785'
   FROM r34 WHERE e = 3 AND k = 2;
 SELECT * FROM ar.match_payments(3) WHERE payments > 0;
-SELECT p.id, p.status, p.remittance, i.number, s.score, s.rule
-  FROM ar.payment p
-  LEFT JOIN ar.match_suggestion s ON s.payment_id = p.id
-  LEFT JOIN ar.invoice i ON i.id = s.invoice_id
- WHERE p.id = 209;
 -- 210: the known payer with the amount of 3/8, and a text that names F-00003,
 --      an invoice of entity 1 (money for a sister company): not applied by
 --      the payer rule
@@ -356,7 +351,7 @@ SELECT p.id, p.status, p.remittance, i.number, s.score, s.rule
   FROM ar.payment p
   LEFT JOIN ar.match_suggestion s ON s.payment_id = p.id
   LEFT JOIN ar.invoice i ON i.id = s.invoice_id
- WHERE p.id = 210;
+ WHERE p.id IN (209, 210) ORDER BY p.id;
 
 -- Entity 5 gave RF references (invoice L1: the RF of 1000711), then changed
 -- to Finnish ones (invoice M1: 1000711).  A reference is looked up as

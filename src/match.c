@@ -2986,20 +2986,18 @@ find_closed_names(Matcher *m, MPay *ps, int n)
 		values[3] = int4_array(kinds, nq);
 		/*
 		 * Closed: an invoice of the payment's entity (not open, or it would
-		 * be in the hash tables), or by a strong key one of another entity,
-		 * open or not: money for a sister company, paid to this one's
-		 * account, is not applied here by payer and amount.
+		 * be in the hash tables), or by a strong key (a reference is never
+		 * weak) one of another entity, open or not: money for a sister
+		 * company, paid to this one's account, is not applied here by payer
+		 * and amount.
 		 */
 		found = spi_run("SELECT k.n::integer"
 						"  FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS k (entity, key, written, kinds, n)"
-						" WHERE k.kinds & 2 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
-						"       WHERE i.entity_id = k.entity AND i.payment_reference = k.key)"
-						"    OR k.kinds & 1 <> 0 AND EXISTS (SELECT 1 FROM ar.invoice i"
-						"       WHERE i.entity_id = k.entity AND i.number IN (k.key, k.written))"
-						"    OR k.kinds & 6 = 2 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
-						"       ON i.entity_id = e.id WHERE e.id <> k.entity AND i.payment_reference = k.key)"
-						"    OR k.kinds & 5 = 1 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
-						"       ON i.entity_id = e.id WHERE e.id <> k.entity AND i.number IN (k.key, k.written))",
+						" WHERE k.kinds & 2 <> 0 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
+						"       ON i.entity_id = e.id WHERE i.payment_reference = k.key)"
+						"    OR k.kinds & 1 <> 0 AND EXISTS (SELECT 1 FROM ar.entity e JOIN ar.invoice i"
+						"       ON i.entity_id = e.id WHERE (e.id = k.entity OR k.kinds & 4 = 0)"
+						"       AND i.number IN (k.key, k.written))",
 						4, types, values, NULL, SPI_OK_SELECT);
 		for (uint64 r = 0; r < found; r++)
 		{

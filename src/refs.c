@@ -271,15 +271,12 @@ normal_form(int i, char *ref, bool pad)
 
 /*
  * ArReferenceNormal(scheme, ref): normal_form for the scheme named, without
- * padding, for the matcher (match.c); false for an unknown scheme.
+ * padding, for the matcher (match.c).
  */
 bool
 ArReferenceNormal(const char *scheme, char *ref)
 {
-	for (int i = 0; i < (int) lengthof(schemes); i++)
-		if (pg_strcasecmp(scheme, schemes[i].name) == 0)
-			return strlen(ref) <= MAX_REFERENCE_LEN && normal_form(i, ref, false);
-	return false;
+	return strlen(ref) <= MAX_REFERENCE_LEN && normal_form(scheme_index(scheme), ref, false);
 }
 
 /*
