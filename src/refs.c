@@ -16,6 +16,7 @@
 #include <ctype.h>
 
 #include "lib/stringinfo.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 
 #include "ar.h"
@@ -535,4 +536,20 @@ Datum
 ar_iban_valid(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(ArIbanValid(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
+
+/*
+ * ar.time_zone_valid(text) → boolean
+ *
+ * Is the text a time zone the server knows by name ('Europe/Stockholm',
+ * 'UTC') or as a POSIX rule ('CET-1CEST,M3.5.0,M10.5.0/3'), as SET TimeZone
+ * takes it?  A misspelt name ('Europe/Stockhom') is not.
+ */
+PG_FUNCTION_INFO_V1(ar_time_zone_valid);
+Datum
+ar_time_zone_valid(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(name[0] != '\0' && pg_tzset(name) != NULL);
 }

@@ -158,6 +158,20 @@ wait_open() {
 	fail "no session reached the statement '$1'"
 }
 
+# lock_waited SQL: prints yes once a session of $DB running exactly SQL
+# waits on a lock (polled for 3 s), else no.
+lock_waited() {
+	for _ in $(seq 1 60); do
+		if [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
+						 AND query = \$q\$$1\$q\$ AND wait_event_type = 'Lock'")" = 1 ]; then
+			echo yes
+			return
+		fi
+		sleep 0.05
+	done
+	echo no
+}
+
 # race NAME A_SQL LABEL B_SQL: session A runs A_SQL, a transaction that
 # selects LABEL and then sleeps with the transaction open; once it is open,
 # session B runs B_SQL.  Sets RACE_WAITED (yes when B was seen waiting on a
@@ -170,15 +184,7 @@ race() {
 	wait_open "$label"
 	psql -X -q -At -d "$DB" -c "$b_sql" >"$TMP/$name.b" 2>&1 &
 	b_pid=$!
-	RACE_WAITED=no
-	for _ in $(seq 1 60); do
-		if [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'
-						 AND query = \$q\$$b_sql\$q\$ AND wait_event_type = 'Lock'")" = 1 ]; then
-			RACE_WAITED=yes
-			break
-		fi
-		sleep 0.05
-	done
+	RACE_WAITED=$(lock_waited "$b_sql")
 	wait "$a_pid" || { cat "$TMP/$name.a"; fail "$name: session A failed"; }
 	wait "$b_pid" && RACE_B_RC=0 || RACE_B_RC=$?
 }

@@ -94,3 +94,34 @@ grep -qx 'ERROR:  customer C6 (Kund 6 AB) would exceed the credit limit: exposur
 state=$(sql -c "SELECT string_agg(id || ':' || status || ':' || coalesce(number, '-'), ' ' ORDER BY id) FROM ar.invoice WHERE id >= 6")
 [ "$state" = "6:issued:INV-2026-000005 7:draft:-" ] || fail "part 3: unexpected invoice states: $state"
 say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A numbered INV-2026-000005"
+
+# Part 4: the channel is read after the wait for the series.  A issues and
+# keeps its transaction open; B issues for customer 8 and waits for the
+# series; meanwhile customer 8 moves from email to print and commits.  B's
+# document goes out by print, the channel when it was numbered: before, B
+# queued it for the email it had read before waiting.
+sql >/dev/null <<'SQL' || fail "setup of part 4 failed"
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(8, 1, 7, 'SEK', '2026-11-05'), (9, 1, 8, 'SEK', '2026-11-05');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (8, 1, 'Konsult', 1, 100, 25), (9, 1, 'Konsult', 1, 100, 25);
+SQL
+sql >"$TMP/a4.out" 2>&1 <<'SQL' &
+BEGIN;
+SELECT ar.issue(8::bigint);
+SELECT 'a4 open', pg_sleep(2);
+COMMIT;
+SQL
+a_pid=$!
+wait_open 'a4 open'
+b_sql="SELECT ar.issue(9::bigint)"
+psql -X -q -At -d "$DB" -c "$b_sql" >"$TMP/b4.out" 2>&1 &
+b_pid=$!
+[ "$(lock_waited "$b_sql")" = yes ] || fail "part 4: session B did not wait for the series"
+sql -c "UPDATE ar.customer SET channel = 'print' WHERE id = 8" >/dev/null || fail "part 4: channel change failed"
+wait "$a_pid" || { cat "$TMP/a4.out"; fail "part 4: session A failed"; }
+wait "$b_pid" || { cat "$TMP/b4.out"; fail "part 4: session B failed"; }
+state=$(sql -c "SELECT string_agg(o.invoice_id || ':' || o.channel, ' ' ORDER BY o.invoice_id)
+				  FROM ar.outbox o WHERE o.invoice_id IN (8, 9)")
+[ "$state" = "8:email 9:print" ] || fail "part 4: unexpected outbox channels: $state"
+say "ok: B waited for the series, then queued its document for the channel committed meanwhile (print)"

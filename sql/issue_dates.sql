@@ -1,0 +1,96 @@
+--
+-- The seller's date and the amounts an invoice may total: the entity's
+-- time zone decides "today" for every session; an invoice of 0.00 is paid
+-- when issued; one that totals less than zero is refused
+--
+DROP EXTENSION ar CASCADE;
+CREATE EXTENSION ar;
+SET search_path = public, ar;
+\set SHOW_CONTEXT never
+SET datestyle = ISO, YMD;
+
+-- the time zone: by default the creating session's, else a zone the
+-- server knows; a misspelt one is refused
+SHOW TimeZone;
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, iban) VALUES
+	(1, 'SE1', 'Nordvind AB', 'SE', 'SE556677889901', 'SEK', 'SE4550000000058398257466');
+INSERT INTO ar.entity (id, code, name, country, currency, time_zone) VALUES
+	(2, 'KI1', 'Line Islands Ltd', 'KI', 'SEK', 'Pacific/Kiritimati');
+SELECT id, time_zone FROM ar.entity ORDER BY id;
+\set VERBOSITY terse
+INSERT INTO ar.entity (code, name, country, currency, time_zone) VALUES ('X1', 'Bad', 'SE', 'SEK', 'Europe/Stockhom');
+INSERT INTO ar.entity (code, name, country, currency, time_zone) VALUES ('X2', 'Bad', 'SE', 'SEK', '');
+UPDATE ar.entity SET time_zone = 'Mars/Olympus' WHERE id = 1;
+\set VERBOSITY default
+SELECT z, ar.time_zone_valid(z) FROM unnest(ARRAY['Europe/Stockholm', 'europe/oslo', 'UTC',
+	'CET-1CEST,M3.5.0,M10.5.0/3', 'Europe/Stockhom', '', 'Europe/../../etc/passwd']) z;
+
+INSERT INTO ar.series (entity_id, code, kind, pattern, is_default) VALUES
+	(1, 'INV', 'invoice', 'INV{N}', true), (1, 'CN', 'credit_note', 'CN{N}', true),
+	(2, 'KI', 'invoice', 'KI{N}', true), (2, 'KC', 'credit_note', 'KC{N}', true);
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(1, 1, 'K1', 'Kund AB', 'SE', 'SEK'), (2, 2, 'K2', 'Tarawa Traders', 'KI', 'SEK');
+CREATE FUNCTION pg_temp.draft(id bigint, entity integer, customer bigint, VARIADIC lines numeric[])
+RETURNS bigint LANGUAGE sql AS $$
+	INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (id, entity, customer, 'SEK');
+	-- lines (quantity, price) pairs
+	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+	SELECT id, k, 'Item ' || k, lines[2 * k - 1], lines[2 * k], 25
+	  FROM generate_series(1, cardinality(lines) / 2) k;
+	SELECT id;
+$$;
+
+-- Kiritimati is UTC+14 and Etc/GMT+12 is UTC-12: their dates always
+-- differ.  Sessions in either zone give an entity's documents the
+-- entity's date; before, each took its own current_date, and the second
+-- was refused as dated before the first.
+SET TimeZone = 'Etc/GMT+12';
+-- first one overdue by 3 days at the entity's date
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, due_date)
+SELECT 9, 2, 2, 'SEK', ar.today(2) - 3, ar.today(2) - 3;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price) VALUES (9, 1, 'Overdue', 1, 10);
+SELECT ar.issue(9::bigint);
+SELECT ar.issue(pg_temp.draft(10, 2, 2, 1, 100));
+SET TimeZone = 'Pacific/Kiritimati';
+SELECT ar.issue(pg_temp.draft(11, 2, 2, 1, 100));
+SET TimeZone = 'Etc/GMT+12';
+SELECT pg_temp.draft(12, 2, 2, 1, 100);
+UPDATE ar.invoice SET due_date = ar.today(2) + 10 WHERE id = 12;
+SELECT ar.issue(12::bigint);
+SELECT ar.credit(11, 'returned', NULL) AS credit_note \gset
+SELECT i.id, i.number, i.issue_date = ar.today(2) AS entity_date,
+	   i.issue_date = (now() AT TIME ZONE 'Pacific/Kiritimati')::date AS kiritimati_date,
+	   i.issue_date > current_date AS after_session_date, i.due_date - i.issue_date AS days
+  FROM ar.invoice i WHERE i.entity_id = 2 AND i.id <> 9 ORDER BY i.id;
+-- overdue counts the days to the entity's date, in every session
+SELECT invoice_id, days_overdue FROM ar.overdue WHERE entity_id = 2 ORDER BY invoice_id;
+SET TimeZone = 'Pacific/Kiritimati';
+SELECT invoice_id, days_overdue FROM ar.overdue WHERE entity_id = 2 ORDER BY invoice_id;
+RESET TimeZone;
+SELECT ar.today(1) = current_date AS session_zone_entity, ar.today(999) IS NULL AS unknown_entity;
+
+-- an invoice of 0.00 is paid when issued, with nothing open; a batch
+-- issues the others as usual
+SELECT invoice_id, number FROM ar.issue(ARRAY[pg_temp.draft(20, 1, 1, 1, 0),
+											   pg_temp.draft(21, 1, 1, 2, 50, -1, 100),
+											   pg_temp.draft(22, 1, 1, 1, 100)]);
+SELECT id, number, total, open_amount, status FROM ar.invoice WHERE id BETWEEN 20 AND 22 ORDER BY id;
+SELECT invoice_id, channel FROM ar.outbox WHERE invoice_id BETWEEN 20 AND 22 ORDER BY invoice_id;
+SELECT row_key, data->>'status' AS status FROM ar.audit
+ WHERE table_name = 'invoice' AND row_key IN ('20', '21') AND op = 'UPDATE' ORDER BY id;
+-- nothing to credit on it
+SELECT ar.credit(20, NULL, NULL);
+
+-- an invoice that totals less than zero is refused: it would give money
+-- back, which is a credit note's (nothing changes, no number is used)
+SELECT pg_temp.draft(30, 1, 1, 1, 100, -2, 100), pg_temp.draft(31, 1, 1, 2, 100, -1, 100),
+	   pg_temp.draft(32, 1, 1, 1, 100, -1, 40, -1, 70.01);
+SELECT ar.issue(30::bigint);
+SELECT ar.issue(ARRAY[31, 32]::bigint[]);
+SELECT id, status, number FROM ar.invoice WHERE id >= 30 ORDER BY id;
+SELECT last_value FROM ar.series_counter sc JOIN ar.series s ON s.id = sc.series_id WHERE s.code = 'INV';
+-- a returned item outweighed by the rest issues
+DELETE FROM ar.invoice WHERE id IN (30, 32);
+SELECT ar.issue(31::bigint);
+SELECT id, number, total, status FROM ar.invoice WHERE id = 31;
+SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'INV'));
