@@ -1481,6 +1481,7 @@ DECLARE
 	conflict text;
 	negative bigint;
 	nothing_due bigint[];
+	too_large boolean;
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
@@ -1609,39 +1610,67 @@ BEGIN
 	-- unit for currencies with fewer).
 	-- A breakdown carries one exemption code and one reason: lines of one
 	-- category and rate that give different ones are refused.
+	-- The sums are taken in numeric, exact, and checked to fit ar.amount
+	-- before any is stored: an invoice too large is named (an overflow in
+	-- ar.sum would not say which of a batch it was).
 	WITH b AS (
-		SELECT it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate,
-			   ar.sum(l.net_amount) AS base,
+		SELECT it.id, it.currency, it.minor_unit, it.tax_currency, it.tax_rate, it.tax_minor,
+			   l.vat_category, l.vat_rate,
+			   sum(ar.value_of(l.net_amount)) AS base,
 			   max(l.vat_exemption_code) AS code, max(l.vat_exemption_reason) AS reason,
 			   coalesce(min(l.vat_exemption_code) <> max(l.vat_exemption_code), false) AS codes_differ,
 			   coalesce(min(l.vat_exemption_reason) <> max(l.vat_exemption_reason), false) AS reasons_differ
 		  FROM unnest(items) it
 		  JOIN ar.invoice_line l ON l.invoice_id = it.id
-		 GROUP BY it.id, it.currency, it.minor_unit, l.vat_category, l.vat_rate
+		 GROUP BY it.id, it.currency, it.minor_unit, it.tax_currency, it.tax_rate, it.tax_minor,
+				  l.vat_category, l.vat_rate
+	), v AS (
+		-- (times 0.01, not divided by 100: a quotient is rounded to 16
+		-- significant digits, and a large base rounded twice)
+		SELECT b.*, round(b.base * b.vat_rate * 0.01, least(2, b.minor_unit)) AS tax FROM b
+	), t AS (
+		-- per document: the total; reach, what any partial sum of its nets
+		-- and taxes can come to, against the largest amount of its currency;
+		-- the VAT in the seller's currency against that currency's
+		SELECT v.id, v.currency, v.minor_unit, v.tax_currency, v.tax_minor,
+			   sum(v.base + v.tax) AS total, sum(abs(v.base) + abs(v.tax)) AS reach,
+			   round(abs(sum(v.tax)) * v.tax_rate, least(2, v.tax_minor)) AS tax_reach
+		  FROM v GROUP BY v.id, v.currency, v.minor_unit, v.tax_currency, v.tax_rate, v.tax_minor
+	), big AS (
+		SELECT format('invoice %s is too large: its amounts reach %s %s, beyond the largest amount, %s %s',
+					  t.id, x.reach, x.currency, x.top, x.currency) AS msg
+		  FROM t
+		 CROSS JOIN LATERAL (VALUES (t.reach, t.currency, t.minor_unit),
+									(t.tax_reach, t.tax_currency, t.tax_minor)) x0 (reach, currency, minor)
+		 CROSS JOIN LATERAL (SELECT x0.reach, x0.currency,
+									round(9223372036854775807 * 10::numeric ^ (-x0.minor), x0.minor) AS top) x
+		 WHERE x.reach > x.top
+		 ORDER BY t.id LIMIT 1
 	), ins AS (
 		INSERT INTO ar.invoice_tax (invoice_id, vat_category, vat_rate, taxable_amount, tax_amount,
 									exemption_code, exemption_reason)
-		SELECT b.id, b.vat_category, b.vat_rate, b.base,
-			   -- (times 0.01, not divided by 100: a quotient is rounded to
-			   -- 16 significant digits, and a large base rounded twice)
-			   ar.round_amount(round(ar.value_of(b.base) * b.vat_rate * 0.01, least(2, b.minor_unit)),
-							   b.currency),
-			   b.code, b.reason
-		  FROM b
+		SELECT v.id, v.vat_category, v.vat_rate, ar.round_amount(v.base, v.currency),
+			   ar.round_amount(v.tax, v.currency), v.code, v.reason
+		  FROM v
+		 WHERE NOT EXISTS (SELECT 1 FROM big)
 		RETURNING *
-	), t AS (
-		-- each document's total in minor units
-		SELECT ins.invoice_id, ar.minor_units(ar.sum(ins.taxable_amount OPERATOR(ar.+) ins.tax_amount)) AS units
-		  FROM ins GROUP BY ins.invoice_id
 	)
 	SELECT (SELECT array_agg(ins) FROM ins),
-		   (SELECT format('invoice %s: its lines of VAT category %s at %s%% give different exemption %s',
-						  b.id, b.vat_category, b.vat_rate,
-						  CASE WHEN b.codes_differ THEN 'codes' ELSE 'reasons' END)
-			  FROM b WHERE b.codes_differ OR b.reasons_differ ORDER BY b.id LIMIT 1),
-		   (SELECT min(t.invoice_id) FILTER (WHERE t.units < 0) FROM t),
-		   (SELECT array_agg(t.invoice_id) FILTER (WHERE t.units = 0) FROM t)
-	  INTO taxes, conflict, negative, nothing_due;
+		   coalesce((SELECT big.msg FROM big),
+					(SELECT format('invoice %s: its lines of VAT category %s at %s%% give different exemption %s',
+								   b.id, b.vat_category, b.vat_rate,
+								   CASE WHEN b.codes_differ THEN 'codes' ELSE 'reasons' END)
+					   FROM b WHERE b.codes_differ OR b.reasons_differ ORDER BY b.id LIMIT 1)),
+		   (SELECT EXISTS (SELECT 1 FROM big)),
+		   (SELECT min(t.id) FILTER (WHERE t.total < 0) FROM t),
+		   (SELECT array_agg(t.id) FILTER (WHERE t.total = 0) FROM t)
+	  INTO taxes, conflict, too_large, negative, nothing_due;
+	IF too_large THEN
+		RAISE EXCEPTION '%', conflict
+			USING ERRCODE = 'numeric_value_out_of_range',
+				  DETAIL = 'The net, the VAT and the total of a document must each fit in an amount: at most '
+						   '9223372036854775807 minor units of its currency.';
+	END IF;
 	IF conflict IS NOT NULL THEN
 		RAISE EXCEPTION '%', conflict
 			USING ERRCODE = 'invalid_parameter_value',

@@ -1,7 +1,8 @@
 --
 -- The seller's date and the amounts an invoice may total: the entity's
 -- time zone decides "today" for every session; an invoice of 0.00 is paid
--- when issued; one that totals less than zero is refused
+-- when issued; one that totals less than zero is refused, and so is one too
+-- large for an amount, by name
 --
 DROP EXTENSION ar CASCADE;
 CREATE EXTENSION ar;
@@ -93,4 +94,27 @@ SELECT last_value FROM ar.series_counter sc JOIN ar.series s ON s.id = sc.series
 DELETE FROM ar.invoice WHERE id IN (30, 32);
 SELECT ar.issue(31::bigint);
 SELECT id, number, total, status FROM ar.invoice WHERE id = 31;
+SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'INV'));
+
+-- too large for an amount (at most 2^63 - 1 minor units): the invoice of a
+-- batch is named, and nothing changes.  Each line fits; their sum does not
+-- (33), the VAT takes the total beyond (34), or the VAT in the seller's
+-- currency does not fit (35: 10^16 EUR of VAT are 1.1 * 10^17 SEK)
+INSERT INTO ar.fx_rate (from_currency, to_currency, valid_on, rate) VALUES ('EUR', 'SEK', '2000-01-01', 11);
+SELECT pg_temp.draft(33, 1, 1, 1, 50000000000000000, 1, 50000000000000000),
+	   pg_temp.draft(34, 1, 1, 1, 80000000000000000);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (35, 1, 1, 'EUR');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (35, 1, 'Large', 1, 40000000000000000, 25);
+SELECT ar.issue(ARRAY[pg_temp.draft(36, 1, 1, 1, 100), 33]);
+SELECT ar.issue(34::bigint);
+SELECT ar.issue(35::bigint);
+SELECT id, status, number, total FROM ar.invoice WHERE id >= 33 ORDER BY id;
+SELECT id FROM ar.invoice WHERE id = 36;
+SELECT count(*) AS breakdowns FROM ar.invoice_tax WHERE invoice_id >= 33;
+-- near the largest, it issues: 73786976294838206.45 net and 25 % VAT make
+-- 92233720368547758.06 SEK, one minor unit short (.46 would make .08)
+UPDATE ar.invoice_line SET unit_price = 73786976294838206.45 WHERE invoice_id = 34;
+SELECT ar.issue(34::bigint);
+SELECT number, net_total, tax_total, total, ar.minor_units(total) FROM ar.invoice WHERE id = 34;
 SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'INV'));

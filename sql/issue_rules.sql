@@ -323,7 +323,8 @@ SELECT * FROM ar._take_numbers('{1}', '{2026}', '{1}', '{2026-11-22}');
 SELECT series_id, period, last_value FROM ar.series_counter WHERE series_id = 1;
 
 -- the most negative amount there is (-2^63 minor units), a returned item on
--- an invoice: refused as a total below zero, named exactly, without overflow
+-- an invoice: refused as too large (its size is beyond the largest amount),
+-- named exactly, without overflow
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id)
 VALUES (45, 2, 3, 'SEK', '2026-11-30', 3);
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
