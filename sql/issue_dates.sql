@@ -12,12 +12,12 @@ SET datestyle = ISO, YMD;
 
 -- the time zone: by default the creating session's, else a zone the
 -- server knows; a misspelt one is refused
-SHOW TimeZone;
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency, iban) VALUES
 	(1, 'SE1', 'Nordvind AB', 'SE', 'SE556677889901', 'SEK', 'SE4550000000058398257466');
 INSERT INTO ar.entity (id, code, name, country, currency, time_zone) VALUES
 	(2, 'KI1', 'Line Islands Ltd', 'KI', 'SEK', 'Pacific/Kiritimati');
-SELECT id, time_zone FROM ar.entity ORDER BY id;
+SELECT time_zone = current_setting('TimeZone') AS session_zone FROM ar.entity WHERE id = 1;
+SELECT time_zone FROM ar.entity WHERE id = 2;
 \set VERBOSITY terse
 INSERT INTO ar.entity (code, name, country, currency, time_zone) VALUES ('X1', 'Bad', 'SE', 'SEK', 'Europe/Stockhom');
 INSERT INTO ar.entity (code, name, country, currency, time_zone) VALUES ('X2', 'Bad', 'SE', 'SEK', '');
