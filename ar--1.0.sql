@@ -374,7 +374,11 @@ COMMENT ON FUNCTION ar.iban_valid(text) IS
 CREATE FUNCTION ar.time_zone_valid(name text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_time_zone_valid' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.time_zone_valid(text) IS
-	'is the text a time zone the server knows (a name such as Europe/Stockholm, or a POSIX rule), as SET TimeZone takes it';
+	'is the text a time zone the server knows by name (Europe/Stockholm) or POSIX rule; not a numeric offset, localtime or a leap-second zone';
+CREATE FUNCTION ar.zone_today(zone text) RETURNS date
+	AS 'MODULE_PATHNAME', 'ar_zone_today' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.zone_today(text) IS
+	'the date in the time zone at the start of the transaction, the zone read as a zone (never as a session abbreviation)';
 
 /* ------------------------------------------------------------------------
  * 3. Master data: countries, entities, customers, series
@@ -714,7 +718,7 @@ CREATE FUNCTION ar.today(entity_id integer) RETURNS date
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
-	SELECT (now() AT TIME ZONE e.time_zone)::date FROM ar.entity e WHERE e.id = today.entity_id
+	SELECT ar.zone_today(e.time_zone) FROM ar.entity e WHERE e.id = today.entity_id
 $$;
 COMMENT ON FUNCTION ar.today(integer) IS
 	'the date in the entity''s time zone at the start of the transaction: the default issue date of its invoices and credit notes';
@@ -1463,6 +1467,11 @@ COMMENT ON FUNCTION ar._lines_current(text, bigint[]) IS
 	'internal: under REPEATABLE READ or SERIALIZABLE, 40001 when the lines of the locked invoices or sales orders changed after the transaction snapshot (src/issue.c)';
 COMMENT ON FUNCTION ar._open_exposure(bigint[]) IS
 	'internal to ar.issue''s credit check: the open amounts of issued invoices per customer and currency, read with a fresh snapshot (src/issue.c)';
+CREATE FUNCTION ar._channels(customer_ids bigint[])
+	RETURNS TABLE (customer_id bigint, channel text)
+	AS 'MODULE_PATHNAME', 'ar_channels' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._channels(bigint[]) IS
+	'internal to ar.issue: the customers'' delivery channels, read with a snapshot taken now (src/issue.c)';
 
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
@@ -1557,7 +1566,7 @@ BEGIN
 	  JOIN ar.currency ecur ON ecur.code = e.currency
 	  LEFT JOIN ar.invoice cr ON cr.id = i.credited_invoice_id
 		   AND ar.currency_of(cr.tax_total_accounting) = e.currency
-	  CROSS JOIN LATERAL (SELECT coalesce(i.issue_date, (now() AT TIME ZONE e.time_zone)::date) AS issue_date) d
+	  CROSS JOIN LATERAL (SELECT coalesce(i.issue_date, ar.zone_today(e.time_zone)) AS issue_date) d
 	  LEFT JOIN ar.series s ON s.id = coalesce(i.series_id,
 		  (SELECT ds.id FROM ar.series ds WHERE ds.entity_id = i.entity_id AND ds.kind = i.kind AND ds.is_default))
 	 WHERE i.id = ANY (invoice_ids);
@@ -1595,7 +1604,7 @@ BEGIN
 	-- Numbers follow dates: a document dated far ahead (a typo such as
 	-- 2062) would hold its series up until then, for good once issued.
 	SELECT it.id, it.issue_date INTO bad FROM unnest(items) it JOIN ar.entity e ON e.id = it.entity_id
-	 WHERE it.issue_date < date '0001-01-01' OR it.issue_date > (now() AT TIME ZONE e.time_zone)::date + 366
+	 WHERE it.issue_date < date '0001-01-01' OR it.issue_date > ar.zone_today(e.time_zone) + 366
 	 ORDER BY it.id LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'invoice % is dated %, %', bad.id, to_char(bad.issue_date, 'YYYY-MM-DD AD'),
@@ -1680,11 +1689,15 @@ BEGIN
 	-- returned items outweigh the rest) is a credit note, which refers to
 	-- what it credits: ar.credit.
 	IF negative IS NOT NULL THEN
-		SELECT x.invoice_id, ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS total INTO bad
+		SELECT x.invoice_id, ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS total,
+			   (SELECT o.order_no FROM ar.sales_order o WHERE o.invoice_id = x.invoice_id) AS order_no
+		  INTO bad
 		  FROM unnest(taxes) x WHERE x.invoice_id = negative GROUP BY x.invoice_id;
 		RAISE EXCEPTION 'invoice % totals %, less than zero', bad.invoice_id, bad.total
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'An invoice cannot give money back.',
+				  DETAIL = CASE WHEN bad.order_no IS NULL THEN 'An invoice cannot give money back.'
+								ELSE format('It is the invoice of sales order %s: an invoice cannot give money back.',
+											bad.order_no) END,
 				  HINT = 'Credit the invoice the items were sold on with ar.credit(invoice_id, reason, amount), '
 						 'or make the returned items a smaller part of this invoice.';
 	END IF;
@@ -1779,7 +1792,9 @@ BEGIN
 				SELECT it.customer_id, max(it.issue_date) AS on_date
 				  FROM unnest(items) it
 				  JOIN ar.customer c ON c.id = it.customer_id AND c.credit_limit IS NOT NULL
-				 WHERE it.kind = 'invoice'
+				 -- an invoice of 0.00 adds nothing: it passes also where the
+				 -- customer is over a limit lowered since
+				 WHERE it.kind = 'invoice' AND it.id <> ALL (coalesce(nothing_due, '{}'))
 				 GROUP BY it.customer_id
 			), s AS (
 				SELECT it.customer_id, ar.sum(x.taxable_amount OPERATOR(ar.+) x.tax_amount) AS amount
@@ -1792,15 +1807,18 @@ BEGIN
 				SELECT x.customer_id, x.amount
 				  FROM ar._open_exposure(ARRAY(SELECT n.customer_id FROM n)) x
 			)
+			-- (summed in numeric: what a customer owes may pass the
+			-- largest amount, which passes every limit)
 			SELECT c.customer_no, c.name, c.credit_limit,
-				   ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)) AS exposure
+				   sum(ar.value_of(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)))
+				   || ' ' || ar.currency_of(c.credit_limit) AS exposure
 			  INTO bad
 			  FROM s
 			  JOIN n ON n.customer_id = s.customer_id
 			  JOIN ar.customer c ON c.id = s.customer_id
 			 GROUP BY c.id
-			HAVING ar.sum(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date))
-				   OPERATOR(ar.>) c.credit_limit
+			HAVING sum(ar.value_of(ar.convert(s.amount, ar.currency_of(c.credit_limit), n.on_date)))
+				   > ar.value_of(c.credit_limit)
 			 ORDER BY c.id LIMIT 1;
 			IF FOUND THEN
 				RAISE EXCEPTION 'customer % (%) would exceed the credit limit: exposure % > limit %',
@@ -1817,12 +1835,13 @@ BEGIN
 	-- rescanned them per invoice (quadratic).
 	RETURN QUERY
 	WITH n AS (
-		-- the customer's channel read again: it may have changed while this
-		-- waited for the series (this statement's snapshot is taken after)
+		-- the customer's channel read again with a snapshot taken now: it
+		-- may have changed while this waited for the series
 		SELECT it.*, tt.net, tt.tax, c.channel AS send_to,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
-		  JOIN ar.customer c ON c.id = it.customer_id
+		  JOIN ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c
+			ON c.customer_id = it.customer_id
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
 				  FROM unnest(taxes) x
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
@@ -2491,7 +2510,7 @@ SELECT i.id AS invoice_id, i.entity_id, i.customer_id, i.number, i.currency, i.i
 	   i.due_date, i.total, i.open_amount, t.today - i.due_date AS days_overdue
   FROM ar.invoice i
   JOIN ar.entity e ON e.id = i.entity_id
- CROSS JOIN LATERAL (SELECT (now() AT TIME ZONE e.time_zone)::date AS today) t
+ CROSS JOIN LATERAL (SELECT ar.zone_today(e.time_zone) AS today) t
  WHERE i.kind = 'invoice' AND i.status IN ('issued', 'partially_paid')
    AND i.due_date < t.today AND ar.minor_units(i.open_amount) > 0;
 COMMENT ON VIEW ar.overdue IS
@@ -2633,10 +2652,12 @@ BEGIN
 						  HINT = 'Enter a new order; credit an issued invoice with ar.credit().';
 			END IF;
 			IF NEW.status <> OLD.status THEN
-				SELECT i.status INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
-				IF NEW.status = 'cancelled' AND inv.status IN ('draft', 'cancelled', 'credited') THEN
+				SELECT i.status, i.total INTO inv FROM ar.invoice i WHERE i.id = OLD.invoice_id FOR UPDATE;
+				IF NEW.status = 'cancelled' AND (inv.status IN ('draft', 'cancelled', 'credited')
+												 OR (inv.status = 'paid' AND ar.minor_units(inv.total) = 0)) THEN
 					-- sales_order_cancelled cancels the draft, once the order
-					-- is cancelled; an invoice credited in full stays so
+					-- is cancelled; an invoice credited in full stays so, and
+					-- so does one of 0.00 (it asks for nothing)
 					NULL;
 				ELSE
 					RAISE EXCEPTION 'sales order % is invoiced and cannot become %', OLD.order_no, NEW.status

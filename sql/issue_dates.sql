@@ -118,3 +118,43 @@ UPDATE ar.invoice_line SET unit_price = 73786976294838206.45 WHERE invoice_id = 
 SELECT ar.issue(34::bigint);
 SELECT number, net_total, tax_total, total, ar.minor_units(total) FROM ar.invoice WHERE id = 34;
 SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'INV'));
+
+-- the zone is read as a zone, never as the session's abbreviation: EST is
+-- UTC-5 (the zone EST), also where timezone_abbreviations reads it as
+-- Australian (UTC+10); numeric offsets, localtime and leap-second zones are
+-- refused (they mean other things to SET TimeZone, or follow the host)
+INSERT INTO ar.entity (id, code, name, country, currency, time_zone) VALUES (3, 'US1', 'East Inc', 'US', 'SEK', 'EST');
+SET timezone_abbreviations = 'Australia';
+SELECT ar.today(3) = (now() AT TIME ZONE 'Etc/GMT+5')::date AS est_is_utc_minus_5,
+	   ar.zone_today('EST') = ar.zone_today('Etc/GMT+5') AS same;
+RESET timezone_abbreviations;
+SELECT z, ar.time_zone_valid(z) FROM unnest(ARRAY['+05', '-3', '5', 'localtime', 'LocalTime',
+	'right/Europe/Stockholm', 'Etc/GMT-5']) z;
+SELECT ar.zone_today('Mars/Olympus');
+
+-- an invoice of 0.00 adds nothing to what a customer owes: it issues also
+-- when the customer is over a limit lowered since; a priced one is refused
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(3, 1, 'K3', 'Kund Tre AB', 'SE', 'SEK');
+SELECT ar.issue(pg_temp.draft(39, 1, 3, 1, 100));
+UPDATE ar.customer SET credit_limit = '10.00 SEK' WHERE id = 3;
+SELECT ar.issue(pg_temp.draft(40, 1, 3, 1, 0));
+SELECT ar.issue(pg_temp.draft(41, 1, 3, 1, 1));
+SELECT id, status FROM ar.invoice WHERE id IN (40, 41) ORDER BY id;
+
+-- sales orders: a return order whose total is below zero cannot be
+-- invoiced (the error names the order); an order of 0.00 is invoiced paid
+-- and can still be cancelled (its invoice asks for nothing)
+UPDATE ar.customer SET auto_issue = true WHERE id = 1;
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES
+	(1, 1, 1, 'RET-1', 'SEK'), (2, 1, 1, 'FREE-1', 'SEK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES
+	(1, 1, 'Returned', -1, 100, 25), (2, 1, 'Sample', 1, 0, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 1;
+SELECT order_no, status, invoice_id FROM ar.sales_order WHERE id = 1;
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 2;
+SELECT o.order_no, o.status, i.status AS invoice_status, i.total FROM ar.sales_order o
+  JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 2;
+UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 2;
+SELECT o.order_no, o.status, i.status AS invoice_status FROM ar.sales_order o
+  JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 2;

@@ -73,6 +73,7 @@ PG_FUNCTION_INFO_V1(ar_open_exposure);
 
 static SPIPlanPtr take_numbers_plan = NULL;
 static SPIPlanPtr exposure_plan = NULL;
+static SPIPlanPtr channel_plan = NULL;
 
 typedef struct NumberReq
 {
@@ -362,6 +363,48 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 		values[0] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &nulls[0]);
 		values[1] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &nulls[1]);
 		/* the tuplestore copies the values out of SPI's memory */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * ar._channels(customer_ids bigint[]) → TABLE(customer_id bigint, channel
+ * text): the customers' delivery channels, read with a snapshot taken now.
+ * ar.issue reads them after the wait for the series, so that a channel
+ * changed meanwhile is the one a document is queued for, at any isolation
+ * level (a transaction snapshot would still show the old one).
+ */
+PG_FUNCTION_INFO_V1(ar_channels);
+Datum
+ar_channels(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;		/* the empty set */
+	args[0] = PG_GETARG_DATUM(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = ArExecuteLatest(ArKeepPlan(&channel_plan,
+									"SELECT c.id, c.channel FROM ar.customer c"
+									" WHERE c.id OPERATOR(pg_catalog.=) ANY ($1)",
+									1, types),
+						 args, true);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "ar._channels: the query failed: %s", SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		values[2];
+		bool		nulls[2];
+
+		values[0] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &nulls[0]);
+		values[1] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &nulls[1]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();

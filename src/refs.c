@@ -16,7 +16,11 @@
 #include <ctype.h>
 
 #include "lib/stringinfo.h"
+#include "access/xact.h"
 #include "pgtime.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/builtins.h"
 
 #include "ar.h"
@@ -539,17 +543,65 @@ ar_iban_valid(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The zone named name, as SET TimeZone takes a name: from the server's zone
+ * database or as a POSIX rule, without leap seconds.  NULL for anything
+ * else, and for what SET TimeZone reads otherwise or what follows the host:
+ * a numeric offset ('+05' is UTC+5 there but UTC-5 as a POSIX rule) and
+ * 'localtime'.
+ */
+static pg_tz *
+zone_named(const char *name)
+{
+	pg_tz	   *tz;
+
+	if (name[0] == '\0' || name[0] == '+' || name[0] == '-' || isdigit((unsigned char) name[0]) ||
+		pg_strcasecmp(name, "localtime") == 0)
+		return NULL;
+	tz = pg_tzset(name);
+	if (tz == NULL || !pg_tz_acceptable(tz))
+		return NULL;
+	return tz;
+}
+
+/*
  * ar.time_zone_valid(text) → boolean
  *
- * Is the text a time zone the server knows by name ('Europe/Stockholm',
- * 'UTC') or as a POSIX rule ('CET-1CEST,M3.5.0,M10.5.0/3'), as SET TimeZone
- * takes it?  A misspelt name ('Europe/Stockhom') is not.
+ * Is the text a time zone by name ('Europe/Stockholm', 'UTC') or POSIX rule
+ * ('CET-1CEST,M3.5.0,M10.5.0/3')?  A misspelt name ('Europe/Stockhom') is not.
  */
 PG_FUNCTION_INFO_V1(ar_time_zone_valid);
 Datum
 ar_time_zone_valid(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_BOOL(zone_named(text_to_cstring(PG_GETARG_TEXT_PP(0))) != NULL);
+}
 
-	PG_RETURN_BOOL(name[0] != '\0' && pg_tzset(name) != NULL);
+/*
+ * ar.zone_today(zone text) → date
+ *
+ * The date in the zone at the start of the transaction.  The zone is read as
+ * a zone, never as an abbreviation (which AT TIME ZONE tries first, in the
+ * session's timezone_abbreviations: 'EST' there can be UTC+10), so every
+ * session gets the same date.
+ */
+PG_FUNCTION_INFO_V1(ar_zone_today);
+Datum
+ar_zone_today(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pg_tz	   *tz = zone_named(name);
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			offset;
+
+	if (tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" is not known", name),
+				 errhint("Give a zone name such as Europe/Stockholm.")));
+	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &offset, &tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	PG_RETURN_DATEADT(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE);
 }

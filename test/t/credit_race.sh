@@ -95,33 +95,40 @@ state=$(sql -c "SELECT string_agg(id || ':' || status || ':' || coalesce(number,
 [ "$state" = "6:issued:INV-2026-000005 7:draft:-" ] || fail "part 3: unexpected invoice states: $state"
 say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A numbered INV-2026-000005"
 
-# Part 4: the channel is read after the wait for the series.  A issues and
-# keeps its transaction open; B issues for customer 8 and waits for the
-# series; meanwhile customer 8 moves from email to print and commits.  B's
-# document goes out by print, the channel when it was numbered: before, B
-# queued it for the email it had read before waiting.
-sql >/dev/null <<'SQL' || fail "setup of part 4 failed"
+# Part 4: the channel is read after the wait for the series, with a
+# snapshot taken then.  A issues and keeps its transaction open; B issues
+# for a customer and waits for the series; meanwhile the customer moves from
+# email to print and commits.  B's document goes out by print, the channel
+# when it was numbered: before, B queued it for the email it had read before
+# waiting (and under REPEATABLE READ, with the transaction's snapshot).
+# channel_race LABEL A_ID B_ID CUSTOMER BEGIN
+channel_race() {
+	local label=$1 a_id=$2 b_id=$3 cust=$4 begin=$5 a_pid b_pid b_sql state
+	sql >/dev/null <<SQL || fail "$label: setup failed"
 INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
-	(8, 1, 7, 'SEK', '2026-11-05'), (9, 1, 8, 'SEK', '2026-11-05');
+	($a_id, 1, 1, 'SEK', '2026-11-05'), ($b_id, 1, $cust, 'SEK', '2026-11-05');
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
-VALUES (8, 1, 'Konsult', 1, 100, 25), (9, 1, 'Konsult', 1, 100, 25);
+VALUES ($a_id, 1, 'Konsult', 1, 100, 25), ($b_id, 1, 'Konsult', 1, 100, 25);
 SQL
-sql >"$TMP/a4.out" 2>&1 <<'SQL' &
+	sql >"$TMP/$label.a" 2>&1 <<SQL &
 BEGIN;
-SELECT ar.issue(8::bigint);
-SELECT 'a4 open', pg_sleep(2);
+SELECT ar.issue($a_id::bigint);
+SELECT '$label open', pg_sleep(2);
 COMMIT;
 SQL
-a_pid=$!
-wait_open 'a4 open'
-b_sql="SELECT ar.issue(9::bigint)"
-psql -X -q -At -d "$DB" -c "$b_sql" >"$TMP/b4.out" 2>&1 &
-b_pid=$!
-[ "$(lock_waited "$b_sql")" = yes ] || fail "part 4: session B did not wait for the series"
-sql -c "UPDATE ar.customer SET channel = 'print' WHERE id = 8" >/dev/null || fail "part 4: channel change failed"
-wait "$a_pid" || { cat "$TMP/a4.out"; fail "part 4: session A failed"; }
-wait "$b_pid" || { cat "$TMP/b4.out"; fail "part 4: session B failed"; }
-state=$(sql -c "SELECT string_agg(o.invoice_id || ':' || o.channel, ' ' ORDER BY o.invoice_id)
-				  FROM ar.outbox o WHERE o.invoice_id IN (8, 9)")
-[ "$state" = "8:email 9:print" ] || fail "part 4: unexpected outbox channels: $state"
-say "ok: B waited for the series, then queued its document for the channel committed meanwhile (print)"
+	a_pid=$!
+	wait_open "$label open"
+	b_sql="$begin; SELECT count(*) FROM ar.customer; SELECT ar.issue($b_id::bigint); COMMIT;"
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$b_sql" >"$TMP/$label.b" 2>&1 &
+	b_pid=$!
+	[ "$(lock_waited "$b_sql")" = yes ] || fail "$label: session B did not wait for the series"
+	sql -c "UPDATE ar.customer SET channel = 'print' WHERE id = $cust" >/dev/null || fail "$label: channel change failed"
+	wait "$a_pid" || { cat "$TMP/$label.a"; fail "$label: session A failed"; }
+	wait "$b_pid" || { cat "$TMP/$label.b"; fail "$label: session B failed"; }
+	state=$(sql -c "SELECT string_agg(o.invoice_id || ':' || o.channel, ' ' ORDER BY o.invoice_id)
+					  FROM ar.outbox o WHERE o.invoice_id IN ($a_id, $b_id)")
+	[ "$state" = "$a_id:email $b_id:print" ] || fail "$label: unexpected outbox channels: $state"
+	say "ok: $begin: B waited for the series, then queued its document for the channel committed meanwhile (print)"
+}
+channel_race part4 8 9 7 "BEGIN"
+channel_race part5 10 11 8 "BEGIN ISOLATION LEVEL REPEATABLE READ"
