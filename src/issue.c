@@ -323,15 +323,12 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 }
 
 /*
- * ar._open_exposure(customer_ids bigint[]) → TABLE(customer_id bigint,
- * amount ar.amount): what the customers owe on issued invoices, per
- * customer and currency, read with a snapshot taken now.  The credit check
- * calls it once it holds the customers' locks, so the invoices of every
- * issuer it waited for are counted at any isolation level.  Row-level
- * security applies as to any query of the caller.
+ * Runs plan (one bigint[] parameter, from the function's first argument)
+ * with a snapshot taken now, and returns its two-column rows as the
+ * function's result set: the empty set for a NULL argument.
  */
-Datum
-ar_open_exposure(PG_FUNCTION_ARGS)
+static Datum
+latest_rows(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, const char *what)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8ARRAYOID};
@@ -344,17 +341,9 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = ArExecuteLatest(ArKeepPlan(&exposure_plan,
-										 "SELECT o.customer_id, ar.sum(o.open_amount)"
-										 "  FROM ar.invoice o"
-										 " WHERE o.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
-										 "   AND o.status IN ('issued', 'partially_paid')"
-										 "   AND o.kind OPERATOR(pg_catalog.=) 'invoice'"
-										 " GROUP BY o.customer_id, o.currency",
-										 1, types),
-						 args, true);
+	rc = ArExecuteLatest(ArKeepPlan(plan, sql, 1, types), args, true);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "ar._open_exposure: the query failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "%s: the query failed: %s", what, SPI_result_code_string(rc));
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Datum		values[2];
@@ -370,6 +359,27 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 }
 
 /*
+ * ar._open_exposure(customer_ids bigint[]) → TABLE(customer_id bigint,
+ * amount ar.amount): what the customers owe on issued invoices, per
+ * customer and currency, read with a snapshot taken now.  The credit check
+ * calls it once it holds the customers' locks, so the invoices of every
+ * issuer it waited for are counted at any isolation level.  Row-level
+ * security applies as to any query of the caller.
+ */
+Datum
+ar_open_exposure(PG_FUNCTION_ARGS)
+{
+	return latest_rows(fcinfo, &exposure_plan,
+					   "SELECT o.customer_id, ar.sum(o.open_amount)"
+					   "  FROM ar.invoice o"
+					   " WHERE o.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
+					   "   AND o.status IN ('issued', 'partially_paid')"
+					   "   AND o.kind OPERATOR(pg_catalog.=) 'invoice'"
+					   " GROUP BY o.customer_id, o.currency",
+					   "ar._open_exposure");
+}
+
+/*
  * ar._channels(customer_ids bigint[]) → TABLE(customer_id bigint, channel
  * text): the customers' delivery channels, read with a snapshot taken now.
  * ar.issue reads them after the wait for the series, so that a channel
@@ -380,35 +390,10 @@ PG_FUNCTION_INFO_V1(ar_channels);
 Datum
 ar_channels(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			types[1] = {INT8ARRAYOID};
-	Datum		args[1];
-	int			rc;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		return (Datum) 0;		/* the empty set */
-	args[0] = PG_GETARG_DATUM(0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = ArExecuteLatest(ArKeepPlan(&channel_plan,
-									"SELECT c.id, c.channel FROM ar.customer c"
-									" WHERE c.id OPERATOR(pg_catalog.=) ANY ($1)",
-									1, types),
-						 args, true);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "ar._channels: the query failed: %s", SPI_result_code_string(rc));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		values[2];
-		bool		nulls[2];
-
-		values[0] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &nulls[0]);
-		values[1] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &nulls[1]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	SPI_finish();
-	return (Datum) 0;
+	return latest_rows(fcinfo, &channel_plan,
+					   "SELECT c.id, c.channel FROM ar.customer c"
+					   " WHERE c.id OPERATOR(pg_catalog.=) ANY ($1)",
+					   "ar._channels");
 }
 
 /*
