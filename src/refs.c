@@ -15,13 +15,13 @@
 
 #include <ctype.h>
 
-#include "lib/stringinfo.h"
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "pgtime.h"
+#include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
-#include "utils/builtins.h"
 
 #include "ar.h"
 
