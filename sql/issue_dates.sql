@@ -142,6 +142,36 @@ SELECT ar.issue(pg_temp.draft(40, 1, 3, 1, 0));
 SELECT ar.issue(pg_temp.draft(41, 1, 3, 1, 1));
 SELECT id, status FROM ar.invoice WHERE id IN (40, 41) ORDER BY id;
 
+-- what a customer owes may pass the largest amount: it fails the limit
+-- with the exposure named, summed and converted in numeric (before, a bare
+-- "out of range" from summing or converting it as an amount).  K4 owes
+-- two invoices of 6.25 * 10^16 SEK (1.25 * 10^17 in all); K5 owes
+-- 10^16 EUR, which are 1.1 * 10^17 SEK at 11
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(4, 1, 'K4', 'Kund Fyra AB', 'SE', 'SEK'), (5, 1, 'K5', 'Kund Fem AB', 'SE', 'SEK');
+SELECT count(*) FROM ar.issue(ARRAY[pg_temp.draft(42, 1, 4, 1, 50000000000000000),
+									pg_temp.draft(43, 1, 4, 1, 50000000000000000)]);
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency) VALUES (44, 1, 5, 'EUR');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (44, 1, 'Large', 1, 8000000000000000, 25);
+SELECT ar.issue(44::bigint);
+UPDATE ar.customer SET credit_limit = '1000000.00 SEK' WHERE id IN (4, 5);
+SELECT pg_temp.draft(45, 1, 4, 1, 1), pg_temp.draft(46, 1, 5, 1, 1), pg_temp.draft(47, 1, 5, 1, 1);
+SELECT ar.issue(45::bigint);
+SELECT ar.issue(46::bigint);
+-- in one batch, with K5's invoices of the batch added to what it owes
+SELECT ar.issue(ARRAY[46, 47]::bigint[]);
+-- (what they owe, summed as amounts, is out of range)
+SELECT ar.sum(open_amount) FROM ar.invoice WHERE customer_id = 4;
+SELECT ar.convert(open_amount, 'SEK', current_date) FROM ar.invoice WHERE id = 44;
+SELECT id, status FROM ar.invoice WHERE id BETWEEN 42 AND 47 ORDER BY id;
+-- with the override, they issue
+BEGIN;
+SET LOCAL ar.credit_check = off;
+SELECT count(*) FROM ar.issue(ARRAY[45, 46, 47]::bigint[]);
+COMMIT;
+SELECT id, status FROM ar.invoice WHERE id BETWEEN 45 AND 47 ORDER BY id;
+
 -- sales orders: a return order whose total is below zero cannot be
 -- invoiced (the error names the order); an order of 0.00 is invoiced paid
 -- and can still be cancelled (its invoice asks for nothing)

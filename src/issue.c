@@ -324,9 +324,12 @@ ar_take_numbers(PG_FUNCTION_ARGS)
 
 /*
  * Runs plan (one bigint[] parameter, from the function's first argument)
- * with a snapshot taken now, and returns its two-column rows as the
- * function's result set: the empty set for a NULL argument.
+ * with a snapshot taken now, and returns its rows, which have the columns
+ * of the function's result (at most LATEST_MAX_COLUMNS), as the function's
+ * result set: the empty set for a NULL argument.
  */
+#define LATEST_MAX_COLUMNS 4
+
 static Datum
 latest_rows(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, const char *what)
 {
@@ -334,6 +337,7 @@ latest_rows(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, const ch
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1];
 	int			rc;
+	int			natts;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
@@ -344,13 +348,16 @@ latest_rows(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, const ch
 	rc = ArExecuteLatest(ArKeepPlan(plan, sql, 1, types), args, true);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "%s: the query failed: %s", what, SPI_result_code_string(rc));
+	natts = rsinfo->setDesc->natts;
+	if (natts > LATEST_MAX_COLUMNS || SPI_tuptable->tupdesc->natts != natts)
+		elog(ERROR, "%s: the query gives %d columns, not %d", what, SPI_tuptable->tupdesc->natts, natts);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		Datum		values[2];
-		bool		nulls[2];
+		Datum		values[LATEST_MAX_COLUMNS];
+		bool		nulls[LATEST_MAX_COLUMNS];
 
-		values[0] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &nulls[0]);
-		values[1] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &nulls[1]);
+		for (int c = 0; c < natts; c++)
+			values[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
 		/* the tuplestore copies the values out of SPI's memory */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -360,8 +367,10 @@ latest_rows(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, const ch
 
 /*
  * ar._open_exposure(customer_ids bigint[]) → TABLE(customer_id bigint,
- * amount ar.amount): what the customers owe on issued invoices, per
- * customer and currency, read with a snapshot taken now.  The credit check
+ * currency text, amount numeric): what the customers owe on issued
+ * invoices, per customer and currency, read with a snapshot taken now.  It
+ * is summed in numeric: what a customer owes may pass the largest amount,
+ * and must then fail the credit limit, not overflow.  The credit check
  * calls it once it holds the customers' locks, so the invoices of every
  * issuer it waited for are counted at any isolation level.  Row-level
  * security applies as to any query of the caller.
@@ -370,7 +379,7 @@ Datum
 ar_open_exposure(PG_FUNCTION_ARGS)
 {
 	return latest_rows(fcinfo, &exposure_plan,
-					   "SELECT o.customer_id, ar.sum(o.open_amount)"
+					   "SELECT o.customer_id, o.currency, pg_catalog.sum(ar.value_of(o.open_amount))"
 					   "  FROM ar.invoice o"
 					   " WHERE o.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
 					   "   AND o.status IN ('issued', 'partially_paid')"
