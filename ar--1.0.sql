@@ -1603,15 +1603,17 @@ BEGIN
 	END IF;
 	-- Numbers follow dates: a document dated far ahead (a typo such as
 	-- 2062) would hold its series up until then, for good once issued.
-	SELECT it.id, it.issue_date INTO bad FROM unnest(items) it JOIN ar.entity e ON e.id = it.entity_id
+	SELECT it.id, it.kind, it.issue_date INTO bad FROM unnest(items) it JOIN ar.entity e ON e.id = it.entity_id
 	 WHERE it.issue_date < date '0001-01-01' OR it.issue_date > ar.zone_today(e.time_zone) + 366
 	 ORDER BY it.id LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'invoice % is dated %, %', bad.id, to_char(bad.issue_date, 'YYYY-MM-DD AD'),
+		RAISE EXCEPTION '% % is dated %, %', replace(bad.kind, '_', ' '), bad.id,
+			to_char(bad.issue_date, 'YYYY-MM-DD AD'),
 			CASE WHEN bad.issue_date < date '0001-01-01' THEN 'before the year 1'
 				 ELSE 'more than a year ahead' END
 			USING ERRCODE = 'datetime_field_overflow',
-				  HINT = 'Numbers follow the order of the dates: correct the draft''s issue_date.';
+				  HINT = CASE WHEN bad.kind = 'credit_note' THEN 'Give ar.credit() a date within a year from today.'
+							  ELSE 'Numbers follow the order of the dates: correct the draft''s issue_date.' END;
 	END IF;
 
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
@@ -2129,7 +2131,7 @@ RETURN net + round(net * 10::numeric ^ (-minor_unit) * vat_rate * 0.01, least(2,
 COMMENT ON FUNCTION ar.gross_units(numeric, numeric, integer) IS
 	'net plus its VAT, in minor units, the VAT rounded as ar.issue rounds it';
 
-CREATE FUNCTION ar._credit(invoice_id bigint, reason text, amount ar.amount) RETURNS bigint
+CREATE FUNCTION ar._credit(invoice_id bigint, reason text, amount ar.amount, issue_date date) RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
@@ -2201,7 +2203,7 @@ BEGIN
 	INSERT INTO ar.invoice (entity_id, customer_id, kind, credited_invoice_id, currency, issue_date,
 							buyer_reference, order_reference, note)
 	VALUES (inv.entity_id, inv.customer_id, 'credit_note', inv.id, inv.currency,
-			ar.today(inv.entity_id), inv.buyer_reference, inv.order_reference,
+			coalesce(_credit.issue_date, ar.today(inv.entity_id)), inv.buyer_reference, inv.order_reference,
 			coalesce(reason, CASE WHEN amt OPERATOR(ar.=) inv.total THEN 'Credit of invoice ' || inv.number
 								  ELSE 'Credit of ' || amt::text || ' of invoice ' || inv.number END))
 	RETURNING id INTO cn_id;
@@ -2294,12 +2296,13 @@ BEGIN
 	RETURN cn_id;
 END
 $$;
-COMMENT ON FUNCTION ar._credit(bigint, text, ar.amount) IS 'internal: the body of ar.credit (src/guard.c)';
-CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL, amount ar.amount DEFAULT NULL)
+COMMENT ON FUNCTION ar._credit(bigint, text, ar.amount, date) IS 'internal: the body of ar.credit (src/guard.c)';
+CREATE FUNCTION ar.credit(invoice_id bigint, reason text DEFAULT NULL, amount ar.amount DEFAULT NULL,
+						  issue_date date DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ar.credit(bigint, text, ar.amount) IS
-	'issues a credit note from the entity''s credit-note series for the open amount of an issued or partially paid invoice (or a smaller amount), allocated against it: the invoice''s lines when it credits the whole invoice, else one line per VAT category and rate';
+COMMENT ON FUNCTION ar.credit(bigint, text, ar.amount, date) IS
+	'issues a credit note (dated issue_date, by default the entity''s today) from the entity''s credit-note series for the open amount of an issued or partially paid invoice (or a smaller amount), allocated against it: the invoice''s lines when it credits the whole invoice, else one line per VAT category and rate';
 
 /* ------------------------------------------------------------------------
  * Allocating payments by hand

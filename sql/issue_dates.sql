@@ -188,3 +188,27 @@ SELECT o.order_no, o.status, i.status AS invoice_status, i.total FROM ar.sales_o
 UPDATE ar.sales_order SET status = 'cancelled' WHERE id = 2;
 SELECT o.order_no, o.status, i.status AS invoice_status FROM ar.sales_order o
   JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.id = 2;
+
+-- ar.credit takes a date (by default the entity's today): the credit note
+-- is dated with it, under ar.issue's rules.  Entity 3 credits an invoice
+-- of 2025-03-01 on 2025-03-05; a second credit note dated before that one
+-- is refused (numbers follow dates), and so is one more than a year ahead;
+-- nothing changes
+INSERT INTO ar.series (entity_id, code, kind, pattern, is_default) VALUES
+	(3, 'UI', 'invoice', 'UI{N}', true), (3, 'UC', 'credit_note', 'UC{N}', true);
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
+	(6, 3, 'U6', 'Buyer Inc', 'US', 'SEK');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES (60, 3, 6, 'SEK', '2025-03-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (60, 1, 'Service', 4, 100, 25);
+SELECT ar.issue(60::bigint);
+SELECT ar.credit(60, 'one hour less', '125.00 SEK', '2025-03-05') AS cn \gset
+SELECT number, issue_date, total, status FROM ar.invoice WHERE id = :cn;
+SELECT ar.credit(60, 'before', '125.00 SEK', '2025-03-04');
+SELECT ar.credit(60, 'far ahead', '125.00 SEK', '9999-12-31');
+SELECT id, number, total, open_amount, status FROM ar.invoice WHERE entity_id = 3 ORDER BY id;
+-- NULL: the entity's today
+SELECT ar.credit(60, 'rest', NULL, NULL) AS cn2 \gset
+SELECT number, issue_date = ar.today(3) AS today, total, status FROM ar.invoice WHERE id = :cn2;
+SELECT id, open_amount, status FROM ar.invoice WHERE id = 60;
+SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'UC'));
