@@ -1491,6 +1491,8 @@ DECLARE
 	negative bigint;
 	nothing_due bigint[];
 	too_large boolean;
+	chan_customers bigint[];
+	chan_names text[];
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
@@ -1837,19 +1839,27 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- The customers' channels, read again with a snapshot taken now: they
+	-- may have changed while this waited for the series.  A document whose
+	-- customer became a Peppol one meanwhile is checked as above, before
+	-- any number is written, so that the error names the draft.
+	SELECT array_agg(c.customer_id), array_agg(c.channel) INTO chan_customers, chan_names
+	  FROM ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c;
+	PERFORM ar.ubl_check(ARRAY(
+		SELECT it.id FROM unnest(items) it
+		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
+		 WHERE c.channel = 'peppol' AND it.channel IS DISTINCT FROM 'peppol'));
+
 	-- The totals are joined to the items before anything else, and the
 	-- bases are looked up per row (one per series and period): a join of
 	-- the totals with a CTE the planner misjudges became a nested loop that
 	-- rescanned them per invoice (quadratic).
 	RETURN QUERY
 	WITH n AS (
-		-- the customer's channel read again with a snapshot taken now: it
-		-- may have changed while this waited for the series
 		SELECT it.*, tt.net, tt.tax, c.channel AS send_to,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
-		  JOIN ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c
-			ON c.customer_id = it.customer_id
+		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
 				  FROM unnest(taxes) x
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
