@@ -1614,8 +1614,7 @@ BEGIN
 			CASE WHEN bad.issue_date < date '0001-01-01' THEN 'before the year 1'
 				 ELSE 'more than a year ahead' END
 			USING ERRCODE = 'datetime_field_overflow',
-				  HINT = CASE WHEN bad.kind = 'credit_note' THEN 'Give ar.credit() a date within a year from today.'
-							  ELSE 'Numbers follow the order of the dates: correct the draft''s issue_date.' END;
+				  HINT = 'Numbers follow the order of the dates: correct the draft''s issue_date.';
 	END IF;
 
 	-- The VAT breakdown (EN 16931): per category and rate, the tax of the
@@ -1721,10 +1720,6 @@ BEGIN
 								  bad.currency, bad.tax_currency, bad.tax_currency),
 				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
 	END IF;
-
-	-- What a Peppol e-invoice needs must be there before a number is given:
-	-- the error names the missing field (ar.ubl_check, src/ubl.c).
-	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
 
 	-- Numbering comes last: the series stays locked until commit, so the
 	-- shorter the rest of the transaction, the more issuers get through.
@@ -1839,16 +1834,19 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- The customers' channels, read again with a snapshot taken now: they
-	-- may have changed while this waited for the series.  A document whose
-	-- customer became a Peppol one meanwhile is checked as above, before
-	-- any number is written, so that the error names the draft.
+	-- The customers' channels, read with a snapshot taken now: they may
+	-- have changed while this waited for the series.  What a Peppol
+	-- e-invoice needs must be there before a number is written: the error
+	-- names the draft and the missing field (src/ubl.c).  The documents and
+	-- their parties are checked, and later rendered, as committed now too,
+	-- so that a customer made a Peppol one meanwhile, or whose endpoint
+	-- moved, is sent what it is now, also under REPEATABLE READ.
 	SELECT array_agg(c.customer_id), array_agg(c.channel) INTO chan_customers, chan_names
 	  FROM ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c;
-	PERFORM ar.ubl_check(ARRAY(
+	PERFORM ar._ubl_check_latest(ARRAY(
 		SELECT it.id FROM unnest(items) it
 		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
-		 WHERE c.channel = 'peppol' AND it.channel IS DISTINCT FROM 'peppol'));
+		 WHERE c.channel = 'peppol'));
 
 	-- The totals are joined to the items before anything else, and the
 	-- bases are looked up per row (one per series and period): a join of
@@ -2202,6 +2200,24 @@ BEGIN
 				  HINT = 'What the customer paid is not credited; reverse payments with ar.unallocate() first.';
 	END IF;
 
+	-- a given date: a real day, not before the sale it corrects (its VAT
+	-- period) and, as every issue date, at most a year ahead
+	IF NOT isfinite(_credit.issue_date) THEN
+		RAISE EXCEPTION 'credit note date % for invoice % is not a day', _credit.issue_date, inv.number
+			USING ERRCODE = 'datetime_field_overflow';
+	END IF;
+	IF _credit.issue_date < inv.issue_date THEN
+		RAISE EXCEPTION 'credit note date % is before %, the date of invoice %',
+			_credit.issue_date, inv.issue_date, inv.number
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A credit note corrects a sale: it cannot precede it.';
+	END IF;
+	IF _credit.issue_date > ar.today(inv.entity_id) + 366 THEN
+		RAISE EXCEPTION 'credit note date % for invoice % is more than a year ahead', _credit.issue_date,
+			inv.number
+			USING ERRCODE = 'datetime_field_overflow',
+				  HINT = 'Numbers follow the order of the dates: a date far ahead would hold up the series until then.';
+	END IF;
 	IF NOT EXISTS (SELECT 1 FROM ar.series s
 					WHERE s.entity_id = inv.entity_id AND s.kind = 'credit_note' AND s.is_default) THEN
 		RAISE EXCEPTION 'cannot credit invoice %: entity % has no default credit note series', inv.number,
@@ -2833,7 +2849,11 @@ COMMENT ON FUNCTION ar.invoice_text(bigint) IS
 CREATE FUNCTION ar.ubl_check(invoice_ids bigint[]) RETURNS void
 	AS 'MODULE_PATHNAME', 'ar_ubl_check' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION ar.ubl_check(bigint[]) IS
-	'raises the first thing any of the documents (drafts too) lacks for a valid Peppol e-invoice, naming the field; ar.issue calls it for peppol customers';
+	'raises the first thing any of the documents (drafts too) lacks for a valid Peppol e-invoice, naming the field; ar.issue checks the same for peppol customers';
+CREATE FUNCTION ar._ubl_check_latest(invoice_ids bigint[]) RETURNS void
+	AS 'MODULE_PATHNAME', 'ar_ubl_check_latest' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ar._ubl_check_latest(bigint[]) IS
+	'internal to ar.issue: ar.ubl_check with the documents and parties read with a snapshot taken now (after the wait for the series)';
 CREATE FUNCTION ar.ubl_problems(invoice_id bigint)
 	RETURNS TABLE (sqlstate text, field text, problem text, detail text)
 	AS 'MODULE_PATHNAME', 'ar_ubl_problems' LANGUAGE C STABLE STRICT ROWS 5;

@@ -192,8 +192,8 @@ SELECT o.order_no, o.status, i.status AS invoice_status FROM ar.sales_order o
 -- ar.credit takes a date (by default the entity's today): the credit note
 -- is dated with it, under ar.issue's rules.  Entity 3 credits an invoice
 -- of 2025-03-01 on 2025-03-05; a second credit note dated before that one
--- is refused (numbers follow dates), and so is one more than a year ahead;
--- nothing changes
+-- is refused (numbers follow dates), and so is one more than a year ahead,
+-- one before the invoice and one that is not a day; nothing changes
 INSERT INTO ar.series (entity_id, code, kind, pattern, is_default) VALUES
 	(3, 'UI', 'invoice', 'UI{N}', true), (3, 'UC', 'credit_note', 'UC{N}', true);
 INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency) VALUES
@@ -206,6 +206,11 @@ SELECT ar.credit(60, 'one hour less', '125.00 SEK', '2025-03-05') AS cn \gset
 SELECT number, issue_date, total, status FROM ar.invoice WHERE id = :cn;
 SELECT ar.credit(60, 'before', '125.00 SEK', '2025-03-04');
 SELECT ar.credit(60, 'far ahead', '125.00 SEK', '9999-12-31');
+-- nor before the invoice it corrects (its VAT period), nor a date that is
+-- not a day
+SELECT ar.credit(60, 'before the sale', '125.00 SEK', '2025-02-28');
+SELECT ar.credit(60, 'never', '125.00 SEK', 'infinity');
+SELECT ar.credit(60, 'always', '125.00 SEK', '-infinity');
 SELECT id, number, total, open_amount, status FROM ar.invoice WHERE entity_id = 3 ORDER BY id;
 -- NULL: the entity's today
 SELECT ar.credit(60, 'rest', NULL, NULL) AS cn2 \gset

@@ -101,15 +101,15 @@ say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A num
 # email to print and commits.  B's document goes out by print, the channel
 # when it was numbered: before, B queued it for the email it had read before
 # waiting (and under REPEATABLE READ, with the transaction's snapshot).
-# channel_race LABEL A_ID B_ID CUSTOMER BEGIN SET [ERROR]: the customer's
-# change is SET (an UPDATE's SET list); without ERROR, B must queue its
-# document for the channel SET gives; with it, B must fail with exactly
-# ERROR and leave its draft a draft, with no number taken.
+# channel_race LABEL A_ID B_ID CUSTOMER BEGIN CHANGE WANT: while B waits
+# for the series, the statement CHANGE commits.  WANT is the channel B must
+# then queue its document for, or the exact error B must fail with, leaving
+# its draft a draft and no number taken.
 channel_race() {
-	local label=$1 a_id=$2 b_id=$3 cust=$4 begin=$5 set=$6 error=${7:-} a_pid b_pid b_sql b_rc state want
+	local label=$1 a_id=$2 b_id=$3 cust=$4 begin=$5 change=$6 want=$7 a_pid b_pid b_sql b_rc state
 	sql >/dev/null <<SQL || fail "$label: setup failed"
-INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
-	($a_id, 1, 1, 'SEK', '2026-11-05'), ($b_id, 1, $cust, 'SEK', '2026-11-05');
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, buyer_reference) VALUES
+	($a_id, 1, 1, 'SEK', '2026-11-05', 'Ref $a_id'), ($b_id, 1, $cust, 'SEK', '2026-11-05', 'Ref $b_id');
 INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate)
 VALUES ($a_id, 1, 'Konsult', 1, 100, 25), ($b_id, 1, 'Konsult', 1, 100, 25);
 SQL
@@ -125,33 +125,53 @@ SQL
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$b_sql" >"$TMP/$label.b" 2>&1 &
 	b_pid=$!
 	[ "$(lock_waited "$b_sql")" = yes ] || fail "$label: session B did not wait for the series"
-	sql -c "UPDATE ar.customer SET $set WHERE id = $cust" >/dev/null || fail "$label: channel change failed"
+	sql -c "$change" >/dev/null || fail "$label: the change failed: $change"
 	wait "$a_pid" || { cat "$TMP/$label.a"; fail "$label: session A failed"; }
 	wait "$b_pid" && b_rc=0 || b_rc=$?
 	state=$(sql -c "SELECT string_agg(o.invoice_id || ':' || o.channel, ' ' ORDER BY o.invoice_id)
 					  FROM ar.outbox o WHERE o.invoice_id IN ($a_id, $b_id)")
-	if [ -z "$error" ]; then
+	if [[ $want != ERROR:* ]]; then
 		[ "$b_rc" -eq 0 ] || { cat "$TMP/$label.b"; fail "$label: session B failed"; }
-		want="$a_id:email $b_id:${set#channel = }"
-		want=$(printf '%s' "$want" | tr -d "'")
-		[ "$state" = "$want" ] || fail "$label: unexpected outbox channels: $state (want $want)"
-		say "ok: $begin: B waited for the series, then queued its document for the channel committed meanwhile ($set)"
+		[ "$state" = "$a_id:email $b_id:$want" ] || fail "$label: unexpected outbox channels: $state"
+		say "ok: $label, $begin: B waited for the series, then queued its document for the channel committed meanwhile ($want)"
 		return
 	fi
-	[ "$b_rc" -ne 0 ] || fail "$label: session B issued, but should have failed with: $error"
-	grep -qxF "$error" "$TMP/$label.b" || { cat "$TMP/$label.b"; fail "$label: session B failed with another error"; }
+	[ "$b_rc" -ne 0 ] || fail "$label: session B issued, but should have failed with: $want"
+	grep -qxF "$want" "$TMP/$label.b" || { cat "$TMP/$label.b"; fail "$label: session B failed with another error"; }
 	[ "$state" = "$a_id:email" ] || fail "$label: unexpected outbox rows: $state"
 	state=$(sql -c "SELECT status || ':' || coalesce(number, '-') FROM ar.invoice WHERE id = $b_id")
 	[ "$state" = "draft:-" ] || fail "$label: B's draft is $state"
 	state=$(sql -c "$(numbering_sql ar.invoice)")
 	[ -z "$state" ] || fail "$label: numbering: $state"
-	say "ok: $begin: B waited for the series; its customer became a Peppol one meanwhile, and B failed naming its draft: $error"
+	say "ok: $label, $begin: B waited for the series and failed naming its draft: $want"
 }
-channel_race part4 8 9 7 "BEGIN" "channel = 'print'"
-channel_race part5 10 11 8 "BEGIN ISOLATION LEVEL REPEATABLE READ" "channel = 'print'"
+channel_race part4 8 9 7 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 7" print
+channel_race part5 10 11 8 "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+	"UPDATE ar.customer SET channel = 'print' WHERE id = 8" print
 # Part 6: the customer becomes a Peppol one while B waits, but the seller
 # has no Peppol endpoint: B is checked for Peppol after the wait, before a
 # number is written, so the error names the draft, not a number that is
 # rolled back (before, the rendering failed on INV-2026-0000xx)
-channel_race part6 12 13 2 "BEGIN" "channel = 'peppol', peppol_scheme = '0007', peppol_id = '5567321707'" \
+PEPPOL_C2="UPDATE ar.customer SET channel = 'peppol', peppol_scheme = '0007', peppol_id = '5567321707' WHERE id = 2"
+channel_race part6 12 13 2 "BEGIN" "$PEPPOL_C2" \
 	"ERROR:  invoice 13: the seller's Peppol endpoint is missing: entity SE1 has no peppol_scheme and peppol_id"
+# Part 7: the seller has its endpoint; under REPEATABLE READ the customer
+# becomes a Peppol one while B waits.  B checks and renders its document
+# with the customer as committed then (before, the check read the
+# transaction's snapshot and refused: "the buyer's Peppol endpoint is
+# missing"), and the UBL carries the new endpoint
+sql -c "UPDATE ar.entity SET peppol_scheme = '0007', peppol_id = '5566778899', company_id = '5566778899' WHERE id = 1" \
+	-c "UPDATE ar.customer SET credit_limit = NULL WHERE id = 1" >/dev/null || fail "part 7: setup failed"
+channel_race part7 14 15 3 "BEGIN ISOLATION LEVEL REPEATABLE READ" "${PEPPOL_C2/id = 2/id = 3}" peppol
+state=$(sql -c "SELECT (xpath('//cac:AccountingCustomerParty/cac:Party/cbc:EndpointID/text()', payload::xml,
+				 ARRAY[ARRAY['cac', 'urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2'],
+					   ARRAY['cbc', 'urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2']]))[1]
+				FROM ar.outbox WHERE invoice_id = 15")
+[ "$state" = 5567321707 ] || fail "part 7: the UBL's buyer endpoint is '$state', not 5567321707"
+say "ok: part 7: the UBL carries the buyer endpoint committed while B waited"
+# Part 8: B's customer was a Peppol one all along; while B waits, the
+# seller's endpoint is removed.  B is checked after the wait, so the error
+# names the draft (before, the rendering failed on a rolled-back number)
+channel_race part8 16 17 3 "BEGIN" \
+	"UPDATE ar.entity SET peppol_scheme = NULL, peppol_id = NULL WHERE id = 1" \
+	"ERROR:  invoice 17: the seller's Peppol endpoint is missing: entity SE1 has no peppol_scheme and peppol_id"
