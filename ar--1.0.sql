@@ -1721,6 +1721,10 @@ BEGIN
 				  HINT = 'Add a row to ar.fx_rate (from_currency, to_currency, valid_on, rate).';
 	END IF;
 
+	-- What a Peppol e-invoice needs must be there before a number is given:
+	-- the error names the missing field (ar.ubl_check, src/ubl.c).
+	PERFORM ar.ubl_check(ARRAY(SELECT it.id FROM unnest(items) it WHERE it.channel = 'peppol'));
+
 	-- Numbering comes last: the series stays locked until commit, so the
 	-- shorter the rest of the transaction, the more issuers get through.
 	-- ar._take_numbers reads and moves the counters under that lock at
@@ -1835,18 +1839,28 @@ BEGIN
 	END IF;
 
 	-- The customers' channels, read with a snapshot taken now: they may
-	-- have changed while this waited for the series.  What a Peppol
-	-- e-invoice needs must be there before a number is written: the error
-	-- names the draft and the missing field (src/ubl.c).  The documents and
-	-- their parties are checked, and later rendered, as committed now too,
-	-- so that a customer made a Peppol one meanwhile, or whose endpoint
-	-- moved, is sent what it is now, also under REPEATABLE READ.
+	-- have changed while this waited for the series.  Under READ COMMITTED
+	-- the payloads below are rendered with the next statement's snapshot,
+	-- which sees the same change (a document that cannot be rendered fails
+	-- naming its draft, src/ubl.c).  Under REPEATABLE READ and SERIALIZABLE
+	-- the payloads are rendered from the transaction's snapshot, which does
+	-- not: a channel changed after it is a serialization failure, to retry.
 	SELECT array_agg(c.customer_id), array_agg(c.channel) INTO chan_customers, chan_names
 	  FROM ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c;
-	PERFORM ar._ubl_check_latest(ARRAY(
-		SELECT it.id FROM unnest(items) it
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		SELECT cu.customer_no, cu.name, it.channel AS was, c.channel AS now INTO bad
+		  FROM unnest(items) it
 		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
-		 WHERE c.channel = 'peppol'));
+		  JOIN ar.customer cu ON cu.id = it.customer_id
+		 WHERE c.channel IS DISTINCT FROM it.channel
+		 ORDER BY it.id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'could not serialize access: customer % (%) changed its channel from % to % after this transaction''s snapshot',
+				bad.customer_no, bad.name, bad.was, bad.now
+				USING ERRCODE = 'serialization_failure',
+					  HINT = 'Retry the transaction.';
+		END IF;
+	END IF;
 
 	-- The totals are joined to the items before anything else, and the
 	-- bases are looked up per row (one per series and period): a join of
@@ -2200,8 +2214,9 @@ BEGIN
 				  HINT = 'What the customer paid is not credited; reverse payments with ar.unallocate() first.';
 	END IF;
 
-	-- a given date: a real day, not before the sale it corrects (its VAT
-	-- period) and, as every issue date, at most a year ahead
+	-- the date (given, or the entity's today): a real day, not before the
+	-- sale it corrects (its VAT period) and, as every issue date, at most a
+	-- year ahead
 	IF NOT isfinite(_credit.issue_date) THEN
 		RAISE EXCEPTION 'credit note date % for invoice % is not a day', _credit.issue_date, inv.number
 			USING ERRCODE = 'datetime_field_overflow';
@@ -2211,6 +2226,13 @@ BEGIN
 			_credit.issue_date, inv.issue_date, inv.number
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A credit note corrects a sale: it cannot precede it.';
+	ELSIF _credit.issue_date IS NULL AND ar.today(inv.entity_id) < inv.issue_date THEN
+		RAISE EXCEPTION 'credit note date % (today) is before %, the date of invoice %',
+			ar.today(inv.entity_id), inv.issue_date, inv.number
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A credit note corrects a sale: it cannot precede it.',
+				  HINT = format('Give ar.credit() an issue_date on or after %s; the credit-note series then numbers nothing dated earlier.',
+								inv.issue_date);
 	END IF;
 	IF _credit.issue_date > ar.today(inv.entity_id) + 366 THEN
 		RAISE EXCEPTION 'credit note date % for invoice % is more than a year ahead', _credit.issue_date,
@@ -2849,11 +2871,7 @@ COMMENT ON FUNCTION ar.invoice_text(bigint) IS
 CREATE FUNCTION ar.ubl_check(invoice_ids bigint[]) RETURNS void
 	AS 'MODULE_PATHNAME', 'ar_ubl_check' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION ar.ubl_check(bigint[]) IS
-	'raises the first thing any of the documents (drafts too) lacks for a valid Peppol e-invoice, naming the field; ar.issue checks the same for peppol customers';
-CREATE FUNCTION ar._ubl_check_latest(invoice_ids bigint[]) RETURNS void
-	AS 'MODULE_PATHNAME', 'ar_ubl_check_latest' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION ar._ubl_check_latest(bigint[]) IS
-	'internal to ar.issue: ar.ubl_check with the documents and parties read with a snapshot taken now (after the wait for the series)';
+	'raises the first thing any of the documents (drafts too) lacks for a valid Peppol e-invoice, naming the field; ar.issue calls it for peppol customers';
 CREATE FUNCTION ar.ubl_problems(invoice_id bigint)
 	RETURNS TABLE (sqlstate text, field text, problem text, detail text)
 	AS 'MODULE_PATHNAME', 'ar_ubl_problems' LANGUAGE C STABLE STRICT ROWS 5;

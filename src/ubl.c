@@ -119,6 +119,7 @@ typedef struct UblDoc
 	int64		id;
 	bool		credit_note;
 	char	   *number;			/* NULL while draft */
+	bool		label_draft;	/* errors name the id: the number is not final */
 	char	   *status;
 	bool		has_issue_date;
 	DateADT		issue_date;
@@ -304,7 +305,7 @@ doc_kind(const UblDoc *doc)
 static char *
 doc_label(const UblDoc *doc)
 {
-	if (doc->number)
+	if (doc->number && !doc->label_draft)
 		return psprintf("%s %s", doc_kind(doc), doc->number);
 	return psprintf("%s " INT64_FORMAT, doc_kind(doc), doc->id);
 }
@@ -736,20 +737,11 @@ get_units(const Row *row, int col, int64 *out)
 	return !row->n[col - 1];
 }
 
-/*
- * Whether the documents being loaded are read with a snapshot taken now
- * (load_chunk_at), not the transaction's: ar.issue renders and checks its
- * documents after the wait for the series, with the parties as committed
- * then, also under REPEATABLE READ.
- */
-static bool read_latest = false;
-
 static void
 run_plan(SPIPlanPtr plan, Datum ids)
 {
 	Datum		values[1] = {ids};
-	int			rc = read_latest ? ArExecuteLatest(plan, values, true) :
-		SPI_execute_plan(plan, values, NULL, true, 0);
+	int			rc = SPI_execute_plan(plan, values, NULL, true, 0);
 
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
@@ -2447,24 +2439,6 @@ render_text(const UblDoc *doc)
  * SQL functions
  * ------------------------------------------------------------------------ */
 
-/* load_chunk, its queries run with a snapshot taken now when latest */
-static void
-load_chunk_at(const int64 *ids, int n, MemoryContext cxt, UblChunk *chunk, bool latest)
-{
-	bool		save = read_latest;
-
-	read_latest = latest;
-	PG_TRY();
-	{
-		load_chunk(ids, n, cxt, chunk);
-	}
-	PG_FINALLY();
-	{
-		read_latest = save;
-	}
-	PG_END_TRY();
-}
-
 /* load one document into cxt (SPI connect, load, finish) */
 static UblDoc *
 load_one(int64 id, MemoryContext cxt, UblChunk *chunk)
@@ -2520,7 +2494,6 @@ typedef struct SrfState
 	int			chunk_end;		/* input positions [.., chunk_end) are loaded */
 	MemoryContext chunkcxt;
 	UblChunk	chunk;
-	bool		latest;			/* read with a snapshot taken now */
 } SrfState;
 
 static int64 *
@@ -2562,7 +2535,7 @@ srf_load(SrfState *st)
 	k = Min(CHUNK, st->n - st->pos);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
-	load_chunk_at(st->ids + st->pos, k, st->chunkcxt, &st->chunk, st->latest);
+	load_chunk(st->ids + st->pos, k, st->chunkcxt, &st->chunk);
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
 	st->chunk_end = st->pos + k;
@@ -2626,19 +2599,21 @@ ar_invoice_ubl_set(PG_FUNCTION_ARGS)
 }
 
 /*
- * Raises the first thing any of the documents ids (drafts included) lacks
- * for a valid Peppol document, read with a snapshot taken now when latest.
+ * ar.ubl_check(invoice_ids bigint[]): raises the first thing any of the
+ * documents (drafts included) lacks for a valid Peppol document.  ar.issue
+ * calls it for the documents of peppol customers before numbering them.
  */
-static void
-ubl_check(ArrayType *arr, bool latest)
+PG_FUNCTION_INFO_V1(ar_ubl_check);
+Datum
+ar_ubl_check(PG_FUNCTION_ARGS)
 {
 	int			n;
-	int64	   *ids = int8_array(arr, &n);
+	int64	   *ids = int8_array(PG_GETARG_ARRAYTYPE_P(0), &n);
 	MemoryContext cxt;
 	int			rc;
 
 	if (n == 0)
-		return;
+		PG_RETURN_VOID();
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ar UBL check", ALLOCSET_DEFAULT_SIZES);
 	qsort(ids, n, sizeof(int64), cmp_int64);
 	for (int pos = 0; pos < n; pos += CHUNK)
@@ -2649,7 +2624,7 @@ ubl_check(ArrayType *arr, bool latest)
 		MemoryContextReset(cxt);
 		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
-		load_chunk_at(ids + pos, k, cxt, &chunk, latest);
+		load_chunk(ids + pos, k, cxt, &chunk);
 		if ((rc = SPI_finish()) != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
 		for (int i = 0; i < k; i++)
@@ -2665,31 +2640,6 @@ ubl_check(ArrayType *arr, bool latest)
 		}
 	}
 	MemoryContextDelete(cxt);
-}
-
-/*
- * ar.ubl_check(invoice_ids bigint[]): raises the first thing any of the
- * documents (drafts included) lacks for a valid Peppol document.
- */
-PG_FUNCTION_INFO_V1(ar_ubl_check);
-Datum
-ar_ubl_check(PG_FUNCTION_ARGS)
-{
-	ubl_check(PG_GETARG_ARRAYTYPE_P(0), false);
-	PG_RETURN_VOID();
-}
-
-/*
- * ar._ubl_check_latest(invoice_ids bigint[]): ar.ubl_check with the
- * documents and parties as committed now.  ar.issue calls it for the
- * documents of peppol customers once it holds the series, before it writes
- * their numbers.
- */
-PG_FUNCTION_INFO_V1(ar_ubl_check_latest);
-Datum
-ar_ubl_check_latest(PG_FUNCTION_ARGS)
-{
-	ubl_check(PG_GETARG_ARRAYTYPE_P(0), true);
 	PG_RETURN_VOID();
 }
 
@@ -2779,7 +2729,6 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 		if (n != nc)
 			elog(ERROR, "ar.issue_payloads needs one channel per document");
 		s = srf_init(fcinfo, palloc(sizeof(int64) * Max(n, 1)), n);
-		s->latest = true;
 		s->channels = palloc(sizeof(char *) * Max(n, 1));
 		s->rows = palloc(sizeof(HeapTupleHeader) * Max(n, 1));
 		s->rowdesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
@@ -2853,6 +2802,8 @@ ar_issue_payloads(PG_FUNCTION_ARGS)
 		oldcxt = MemoryContextSwitchTo(st->chunkcxt);
 		d = heap_getattr(&tup, att_number, st->rowdesc, &isnull);
 		doc->number = isnull ? NULL : TextDatumGetCString(d);
+		/* a payload that cannot be rendered rolls the number back */
+		doc->label_draft = true;
 		d = heap_getattr(&tup, att_status, st->rowdesc, &isnull);
 		doc->status = isnull ? doc->status : DatumGetCString(DirectFunctionCall1(enum_out, d));
 		d = heap_getattr(&tup, att_issue, st->rowdesc, &isnull);
