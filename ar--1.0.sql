@@ -1439,7 +1439,9 @@ CREATE TYPE ar.issue_item AS (
 	channel text,
 	tax_currency text,			-- the seller's currency when the invoice is in another (BT-6)
 	tax_minor smallint,
-	tax_rate numeric			-- its rate: a credit note's is the invoice's it credits
+	tax_rate numeric,			-- its rate: a credit note's is the invoice's it credits
+	customer_version tid,		-- the row versions of the parties read (see ar._issue)
+	entity_version tid
 );
 
 -- Numbers given out per series and period (src/numbering.c): this call's
@@ -1467,11 +1469,16 @@ COMMENT ON FUNCTION ar._lines_current(text, bigint[]) IS
 	'internal: under REPEATABLE READ or SERIALIZABLE, 40001 when the lines of the locked invoices or sales orders changed after the transaction snapshot (src/issue.c)';
 COMMENT ON FUNCTION ar._open_exposure(bigint[]) IS
 	'internal to ar.issue''s credit check: the open amounts of issued invoices per customer and currency, summed in numeric and read with a fresh snapshot (src/issue.c)';
-CREATE FUNCTION ar._channels(customer_ids bigint[])
-	RETURNS TABLE (customer_id bigint, channel text)
-	AS 'MODULE_PATHNAME', 'ar_channels' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ar._channels(bigint[]) IS
-	'internal to ar.issue: the customers'' delivery channels, read with a snapshot taken now (src/issue.c)';
+CREATE FUNCTION ar._customer_versions(customer_ids bigint[])
+	RETURNS TABLE (id bigint, version tid)
+	AS 'MODULE_PATHNAME', 'ar_customer_versions' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._customer_versions(bigint[]) IS
+	'internal to ar.issue: the latest row versions (ctid) of the customers, read with a snapshot taken now (src/issue.c)';
+CREATE FUNCTION ar._entity_versions(entity_ids bigint[])
+	RETURNS TABLE (id bigint, version tid)
+	AS 'MODULE_PATHNAME', 'ar_entity_versions' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar._entity_versions(bigint[]) IS
+	'internal to ar.issue: the latest row versions (ctid) of the entities, read with a snapshot taken now (src/issue.c)';
 
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
@@ -1491,8 +1498,6 @@ DECLARE
 	negative bigint;
 	nothing_due bigint[];
 	too_large boolean;
-	chan_customers bigint[];
-	chan_names text[];
 BEGIN
 	IF invoice_ids IS NULL OR cardinality(invoice_ids) = 0 THEN
 		RETURN;
@@ -1558,7 +1563,7 @@ BEGIN
 						 nullif(e.currency, i.currency), ecur.minor_unit,
 						 CASE WHEN e.currency <> i.currency THEN
 							 coalesce(cr.tax_currency_rate, ar.fx_rate_on(i.currency, e.currency, d.issue_date, true))
-						 END)::ar.issue_item
+						 END, c.ctid, e.ctid)::ar.issue_item
 				   ORDER BY i.id)
 	  INTO items
 	  FROM ar.invoice i
@@ -1838,28 +1843,32 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- The customers' channels, read with a snapshot taken now: they may
-	-- have changed while this waited for the series.  Under READ COMMITTED
-	-- the payloads below are rendered with the next statement's snapshot,
-	-- which sees the same change (a document that cannot be rendered fails
-	-- naming its draft, src/ubl.c).  Under REPEATABLE READ and SERIALIZABLE
-	-- the payloads are rendered from the transaction's snapshot, which does
-	-- not: a channel changed after it is a serialization failure, to retry.
-	SELECT array_agg(c.customer_id), array_agg(c.channel) INTO chan_customers, chan_names
-	  FROM ar._channels(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) c;
-	IF current_setting('transaction_isolation') <> 'read committed' THEN
-		SELECT cu.customer_no, cu.name, it.channel AS was, c.channel AS now INTO bad
-		  FROM unnest(items) it
-		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
-		  JOIN ar.customer cu ON cu.id = it.customer_id
-		 WHERE c.channel IS DISTINCT FROM it.channel
-		 ORDER BY it.id LIMIT 1;
-		IF FOUND THEN
-			RAISE EXCEPTION 'could not serialize access: customer % (%) changed its channel from % to % after this transaction''s snapshot',
-				bad.customer_no, bad.name, bad.was, bad.now
-				USING ERRCODE = 'serialization_failure',
-					  HINT = 'Retry the transaction.';
-		END IF;
+	-- Terms, due dates, references, the channel and the Peppol check came
+	-- from the customers and entities as they were when this started, and
+	-- the payloads below render them.  Should one have changed while this
+	-- waited for the series, the document would mix old and new (a due date
+	-- from the old terms next to the new address, an OCR reference under a
+	-- new FIK scheme, the old channel): that is a serialization failure, to
+	-- retry, at every isolation level.  Their row versions are compared with
+	-- the latest ones (a lock does not change them, an update does).
+	SELECT format('customer %s (%s)', cu.customer_no, cu.name) AS party INTO bad
+	  FROM unnest(items) it
+	  LEFT JOIN ar._customer_versions(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) v
+		ON v.id = it.customer_id
+	  JOIN ar.customer cu ON cu.id = it.customer_id
+	 WHERE v.version IS DISTINCT FROM it.customer_version
+	UNION ALL
+	SELECT format('entity %s (%s)', en.code, en.name)
+	  FROM unnest(items) it
+	  LEFT JOIN ar._entity_versions(ARRAY(SELECT DISTINCT x.entity_id FROM unnest(items) x)) v
+		ON v.id = it.entity_id
+	  JOIN ar.entity en ON en.id = it.entity_id
+	 WHERE v.version IS DISTINCT FROM it.entity_version
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'could not serialize access: % changed while ar.issue waited for the series', bad.party
+			USING ERRCODE = 'serialization_failure',
+				  HINT = 'Retry the transaction: ar.issue derives the documents from their parties as they were when it started.';
 	END IF;
 
 	-- The totals are joined to the items before anything else, and the
@@ -1868,10 +1877,9 @@ BEGIN
 	-- rescanned them per invoice (quadratic).
 	RETURN QUERY
 	WITH n AS (
-		SELECT it.*, tt.net, tt.tax, c.channel AS send_to,
+		SELECT it.*, tt.net, tt.tax, it.channel AS send_to,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
-		  JOIN unnest(chan_customers, chan_names) c(customer_id, channel) ON c.customer_id = it.customer_id
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
 				  FROM unnest(taxes) x
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id

@@ -95,16 +95,20 @@ state=$(sql -c "SELECT string_agg(id || ':' || status || ':' || coalesce(number,
 [ "$state" = "6:issued:INV-2026-000005 7:draft:-" ] || fail "part 3: unexpected invoice states: $state"
 say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A numbered INV-2026-000005"
 
-# Part 4: the channel is read after the wait for the series, with a
-# snapshot taken then.  A issues and keeps its transaction open; B issues
-# for a customer and waits for the series; meanwhile the customer moves from
-# email to print and commits.  B's document goes out by print, the channel
-# when it was numbered: before, B queued it for the email it had read before
-# waiting (and under REPEATABLE READ, with the transaction's snapshot).
-# channel_race LABEL A_ID B_ID CUSTOMER BEGIN CHANGE WANT: while B waits
-# for the series, the statement CHANGE commits.  WANT is the channel B must
-# then queue its document for, or the exact error B must fail with, leaving
-# its draft a draft and no number taken.
+# Parts 4 to 8: ar.issue derives terms, due date, reference, channel and
+# payload from the customer and entity as they were when it started.  A
+# party changed while it waits for the series is a serialization failure
+# (40001), at every isolation level: before, the document mixed old and new
+# (queued for the old channel; under REPEATABLE READ the new channel with
+# the old customer, a false "the buyer's Peppol endpoint is missing"; a
+# payload that failed named the number that was rolled back).  A issues and
+# keeps its transaction open; B issues and waits for the series; meanwhile
+# CHANGE commits.
+# channel_race LABEL A_ID B_ID CUSTOMER BEGIN CHANGE WANT: while B (for
+# customer CUSTOMER, in a transaction begun with BEGIN) waits for the series,
+# the statement CHANGE commits.  WANT is the channel B must then queue its
+# document for, or the exact error B must fail with, leaving its draft a
+# draft and no number taken.
 channel_race() {
 	local label=$1 a_id=$2 b_id=$3 cust=$4 begin=$5 change=$6 want=$7 a_pid b_pid b_sql b_rc state
 	sql >/dev/null <<SQL || fail "$label: setup failed"
@@ -133,7 +137,7 @@ SQL
 	if [[ $want != ERROR:* ]]; then
 		[ "$b_rc" -eq 0 ] || { cat "$TMP/$label.b"; fail "$label: session B failed"; }
 		[ "$state" = "$a_id:email $b_id:$want" ] || fail "$label: unexpected outbox channels: $state"
-		say "ok: $label, $begin: B waited for the series, then queued its document for the channel committed meanwhile ($want)"
+		say "ok: $label, $begin: B waited for the series, then issued its document, queued for $want"
 		return
 	fi
 	[ "$b_rc" -ne 0 ] || fail "$label: session B issued, but should have failed with: $want"
@@ -145,36 +149,19 @@ SQL
 	[ -z "$state" ] || fail "$label: numbering: $state"
 	say "ok: $label, $begin: B waited for the series, then failed, its draft left a draft and no number taken: $want"
 }
-channel_race part4 8 9 7 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 7" print
-# Part 5: under REPEATABLE READ the payload is rendered from the
-# transaction's snapshot, which still has the old customer: a channel
-# changed after it is a serialization failure, to retry (before this, the
-# new channel was used with the old customer's data, and a customer made a
-# Peppol one was refused: "the buyer's Peppol endpoint is missing")
+sql -c "UPDATE ar.customer SET credit_limit = NULL WHERE id = 1" >/dev/null || fail "setup of parts 4-8 failed"
+channel_race part4 8 9 7 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 7" \
+	"ERROR:  could not serialize access: customer C7 (Kund 7 AB) changed while ar.issue waited for the series"
 channel_race part5 10 11 8 "BEGIN ISOLATION LEVEL REPEATABLE READ" \
 	"UPDATE ar.customer SET channel = 'print' WHERE id = 8" \
-	"ERROR:  could not serialize access: customer C8 (Kund 8 AB) changed its channel from email to print after this transaction's snapshot"
-# Part 6: the customer becomes a Peppol one while B waits, but the seller
-# has no Peppol endpoint: the payload cannot be rendered, and the error
-# names the draft, not the number that is rolled back (before:
-# "invoice INV-2026-000011: ...")
-PEPPOL_C2="UPDATE ar.customer SET channel = 'peppol', peppol_scheme = '0007', peppol_id = '5567321707' WHERE id = 2"
-channel_race part6 12 13 2 "BEGIN" "$PEPPOL_C2" \
-	"ERROR:  invoice 13: the seller's Peppol endpoint is missing: entity SE1 has no peppol_scheme and peppol_id"
-# Part 7: the seller has its endpoint; the customer becomes a Peppol one
-# while B waits, and B's UBL carries the endpoint committed meanwhile
-sql -c "UPDATE ar.entity SET peppol_scheme = '0007', peppol_id = '5566778899', company_id = '5566778899' WHERE id = 1" \
-	-c "UPDATE ar.customer SET credit_limit = NULL WHERE id = 1" >/dev/null || fail "part 7: setup failed"
-channel_race part7 14 15 3 "BEGIN" "${PEPPOL_C2/id = 2/id = 3}" peppol
-state=$(sql -c "SELECT (xpath('//cac:AccountingCustomerParty/cac:Party/cbc:EndpointID/text()', payload::xml,
-				 ARRAY[ARRAY['cac', 'urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2'],
-					   ARRAY['cbc', 'urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2']]))[1]
-				FROM ar.outbox WHERE invoice_id = 15")
-[ "$state" = 5567321707 ] || fail "part 7: the UBL's buyer endpoint is '$state', not 5567321707"
-say "ok: part 7: the UBL carries the buyer endpoint committed while B waited"
-# Part 8: B's customer is a Peppol one all along; while B waits, the
-# seller's endpoint is removed: the payload cannot be rendered, and the
-# error names the draft (before, a rolled-back number)
+	"ERROR:  could not serialize access: customer C8 (Kund 8 AB) changed while ar.issue waited for the series"
+channel_race part6 12 13 2 "BEGIN" \
+	"UPDATE ar.customer SET channel = 'peppol', peppol_scheme = '0007', peppol_id = '5567321707' WHERE id = 2" \
+	"ERROR:  could not serialize access: customer C2 (Kund 2 AB) changed while ar.issue waited for the series"
+# Part 7: another customer's change does not concern B, which issues
+channel_race part7 14 15 3 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 4" email
+# Part 8: the entity changes (here its reference scheme, which B's payment
+# reference was derived from)
 channel_race part8 16 17 3 "BEGIN" \
-	"UPDATE ar.entity SET peppol_scheme = NULL, peppol_id = NULL WHERE id = 1" \
-	"ERROR:  invoice 17: the seller's Peppol endpoint is missing: entity SE1 has no peppol_scheme and peppol_id"
+	"UPDATE ar.entity SET reference_scheme = 'rf' WHERE id = 1" \
+	"ERROR:  could not serialize access: entity SE1 (Nordvind AB) changed while ar.issue waited for the series"
