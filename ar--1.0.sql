@@ -1469,16 +1469,18 @@ COMMENT ON FUNCTION ar._lines_current(text, bigint[]) IS
 	'internal: under REPEATABLE READ or SERIALIZABLE, 40001 when the lines of the locked invoices or sales orders changed after the transaction snapshot (src/issue.c)';
 COMMENT ON FUNCTION ar._open_exposure(bigint[]) IS
 	'internal to ar.issue''s credit check: the open amounts of issued invoices per customer and currency, summed in numeric and read with a fresh snapshot (src/issue.c)';
-CREATE FUNCTION ar._customer_versions(customer_ids bigint[])
-	RETURNS TABLE (id bigint, version tid)
-	AS 'MODULE_PATHNAME', 'ar_customer_versions' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ar._customer_versions(bigint[]) IS
-	'internal to ar.issue: the latest row versions (ctid) of the customers, read with a snapshot taken now (src/issue.c)';
-CREATE FUNCTION ar._entity_versions(entity_ids bigint[])
-	RETURNS TABLE (id bigint, version tid)
-	AS 'MODULE_PATHNAME', 'ar_entity_versions' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ar._entity_versions(bigint[]) IS
-	'internal to ar.issue: the latest row versions (ctid) of the entities, read with a snapshot taken now (src/issue.c)';
+CREATE FUNCTION ar._party_changed(party text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'could not serialize access: % changed while ar.issue ran', party
+		USING ERRCODE = 'serialization_failure',
+			  HINT = 'Retry the transaction: ar.issue derives each document from its parties as it first read them.';
+END
+$$;
+COMMENT ON FUNCTION ar._party_changed(text) IS
+	'internal to ar.issue: raises the serialization failure for a customer or entity updated while it ran';
 
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
@@ -1843,34 +1845,6 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- Terms, due dates, references, the channel and the Peppol check came
-	-- from the customers and entities as they were when this started, and
-	-- the payloads below render them.  Should one have changed while this
-	-- waited for the series, the document would mix old and new (a due date
-	-- from the old terms next to the new address, an OCR reference under a
-	-- new FIK scheme, the old channel): that is a serialization failure, to
-	-- retry, at every isolation level.  Their row versions are compared with
-	-- the latest ones (a lock does not change them, an update does).
-	SELECT format('customer %s (%s)', cu.customer_no, cu.name) AS party INTO bad
-	  FROM unnest(items) it
-	  LEFT JOIN ar._customer_versions(ARRAY(SELECT DISTINCT x.customer_id FROM unnest(items) x)) v
-		ON v.id = it.customer_id
-	  JOIN ar.customer cu ON cu.id = it.customer_id
-	 WHERE v.version IS DISTINCT FROM it.customer_version
-	UNION ALL
-	SELECT format('entity %s (%s)', en.code, en.name)
-	  FROM unnest(items) it
-	  LEFT JOIN ar._entity_versions(ARRAY(SELECT DISTINCT x.entity_id FROM unnest(items) x)) v
-		ON v.id = it.entity_id
-	  JOIN ar.entity en ON en.id = it.entity_id
-	 WHERE v.version IS DISTINCT FROM it.entity_version
-	 LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'could not serialize access: % changed while ar.issue waited for the series', bad.party
-			USING ERRCODE = 'serialization_failure',
-				  HINT = 'Retry the transaction: ar.issue derives the documents from their parties as they were when it started.';
-	END IF;
-
 	-- The totals are joined to the items before anything else, and the
 	-- bases are looked up per row (one per series and period): a join of
 	-- the totals with a CTE the planner misjudges became a nested loop that
@@ -1883,6 +1857,26 @@ BEGIN
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
 				  FROM unnest(taxes) x
 				 GROUP BY x.invoice_id) tt ON tt.invoice_id = it.id
+		  -- Terms, due date, reference, channel and the Peppol check came
+		  -- from the customer and entity as this call read them first; the
+		  -- payload renders them as this statement sees them.  Under READ
+		  -- COMMITTED that is later (after the wait for the series): a party
+		  -- updated in between would mix old and new in one document (a due
+		  -- date from the old terms next to the new address, an OCR reference
+		  -- under a new FIK scheme, the old channel), so it is a
+		  -- serialization failure, to retry.  Under REPEATABLE READ and
+		  -- SERIALIZABLE both read the transaction's snapshot.  (Checked
+		  -- once, before any row: the documents keep their id order.)
+		 WHERE (SELECT count(*)
+				  FROM unnest(items) x
+				  LEFT JOIN ar.customer cu ON cu.id = x.customer_id
+				  LEFT JOIN ar.entity en ON en.id = x.entity_id
+				 WHERE CASE WHEN cu.ctid IS NOT DISTINCT FROM x.customer_version THEN true
+							ELSE ar._party_changed(coalesce(format('customer %s (%s)', cu.customer_no, cu.name),
+															 'customer ' || x.customer_id)) END
+				   AND CASE WHEN en.ctid IS NOT DISTINCT FROM x.entity_version THEN true
+							ELSE ar._party_changed(coalesce(format('entity %s (%s)', en.code, en.name),
+															 'entity ' || x.entity_id)) END) IS NOT NULL
 	), upd AS (
 		UPDATE ar.invoice i
 		   SET number = ar.format_number(counters.pattern, counters.base + n.k, n.issue_date),

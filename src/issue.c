@@ -73,8 +73,6 @@ PG_FUNCTION_INFO_V1(ar_open_exposure);
 
 static SPIPlanPtr take_numbers_plan = NULL;
 static SPIPlanPtr exposure_plan = NULL;
-static SPIPlanPtr customer_version_plan = NULL;
-static SPIPlanPtr entity_version_plan = NULL;
 
 typedef struct NumberReq
 {
@@ -387,34 +385,6 @@ ar_open_exposure(PG_FUNCTION_ARGS)
 					   "   AND o.kind OPERATOR(pg_catalog.=) 'invoice'"
 					   " GROUP BY o.customer_id, o.currency",
 					   "ar._open_exposure");
-}
-
-/*
- * ar._customer_versions(customer_ids bigint[]) and
- * ar._entity_versions(entity_ids bigint[]) → TABLE(id bigint, version tid):
- * the latest row versions of the parties, read with a snapshot taken now.
- * ar.issue compares them, after the wait for the series, with the versions
- * it derived its documents from: a party updated meanwhile has a new ctid
- * (a row lock leaves it).
- */
-PG_FUNCTION_INFO_V1(ar_customer_versions);
-Datum
-ar_customer_versions(PG_FUNCTION_ARGS)
-{
-	return latest_rows(fcinfo, &customer_version_plan,
-					   "SELECT c.id, c.ctid FROM ar.customer c"
-					   " WHERE c.id OPERATOR(pg_catalog.=) ANY ($1)",
-					   "ar._customer_versions");
-}
-
-PG_FUNCTION_INFO_V1(ar_entity_versions);
-Datum
-ar_entity_versions(PG_FUNCTION_ARGS)
-{
-	return latest_rows(fcinfo, &entity_version_plan,
-					   "SELECT e.id::pg_catalog.int8, e.ctid FROM ar.entity e"
-					   " WHERE e.id OPERATOR(pg_catalog.=) ANY ($1)",
-					   "ar._entity_versions");
 }
 
 /*

@@ -95,15 +95,14 @@ state=$(sql -c "SELECT string_agg(id || ':' || status || ':' || coalesce(number,
 [ "$state" = "6:issued:INV-2026-000005 7:draft:-" ] || fail "part 3: unexpected invoice states: $state"
 say "ok: REPEATABLE READ: B waited, then was refused counting A's invoice; A numbered INV-2026-000005"
 
-# Parts 4 to 8: ar.issue derives terms, due date, reference, channel and
-# payload from the customer and entity as they were when it started.  A
-# party changed while it waits for the series is a serialization failure
-# (40001), at every isolation level: before, the document mixed old and new
-# (queued for the old channel; under REPEATABLE READ the new channel with
-# the old customer, a false "the buyer's Peppol endpoint is missing"; a
-# payload that failed named the number that was rolled back).  A issues and
-# keeps its transaction open; B issues and waits for the series; meanwhile
-# CHANGE commits.
+# Parts 4 to 8: ar.issue derives terms, due date, reference and channel
+# from the customer and entity as it first reads them, and renders the
+# payload in its last statement.  Under READ COMMITTED that statement sees
+# a party changed while ar.issue waited for the series: a serialization
+# failure (40001), as the document would mix old and new (before: queued
+# for the old channel with the new data; a payload that failed named the
+# number that was rolled back).  A issues and keeps its transaction open; B
+# issues and waits for the series; meanwhile CHANGE commits.
 # channel_race LABEL A_ID B_ID CUSTOMER BEGIN CHANGE WANT: while B (for
 # customer CUSTOMER, in a transaction begun with BEGIN) waits for the series,
 # the statement CHANGE commits.  WANT is the channel B must then queue its
@@ -151,17 +150,19 @@ SQL
 }
 sql -c "UPDATE ar.customer SET credit_limit = NULL WHERE id = 1" >/dev/null || fail "setup of parts 4-8 failed"
 channel_race part4 8 9 7 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 7" \
-	"ERROR:  could not serialize access: customer C7 (Kund 7 AB) changed while ar.issue waited for the series"
+	"ERROR:  could not serialize access: customer C7 (Kund 7 AB) changed while ar.issue ran"
+# Part 5: under REPEATABLE READ the document is derived and rendered from
+# the transaction's snapshot alone, which still has the old channel: B
+# issues as serialized before the change
 channel_race part5 10 11 8 "BEGIN ISOLATION LEVEL REPEATABLE READ" \
-	"UPDATE ar.customer SET channel = 'print' WHERE id = 8" \
-	"ERROR:  could not serialize access: customer C8 (Kund 8 AB) changed while ar.issue waited for the series"
+	"UPDATE ar.customer SET channel = 'print' WHERE id = 8" email
 channel_race part6 12 13 2 "BEGIN" \
 	"UPDATE ar.customer SET channel = 'peppol', peppol_scheme = '0007', peppol_id = '5567321707' WHERE id = 2" \
-	"ERROR:  could not serialize access: customer C2 (Kund 2 AB) changed while ar.issue waited for the series"
+	"ERROR:  could not serialize access: customer C2 (Kund 2 AB) changed while ar.issue ran"
 # Part 7: another customer's change does not concern B, which issues
 channel_race part7 14 15 3 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHERE id = 4" email
 # Part 8: the entity changes (here its reference scheme, which B's payment
 # reference was derived from)
 channel_race part8 16 17 3 "BEGIN" \
 	"UPDATE ar.entity SET reference_scheme = 'rf' WHERE id = 1" \
-	"ERROR:  could not serialize access: entity SE1 (Nordvind AB) changed while ar.issue waited for the series"
+	"ERROR:  could not serialize access: entity SE1 (Nordvind AB) changed while ar.issue ran"
