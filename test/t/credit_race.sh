@@ -166,3 +166,36 @@ channel_race part7 14 15 3 "BEGIN" "UPDATE ar.customer SET channel = 'print' WHE
 channel_race part8 16 17 3 "BEGIN" \
 	"UPDATE ar.entity SET reference_scheme = 'rf' WHERE id = 1" \
 	"ERROR:  could not serialize access: entity SE1 (Nordvind AB) changed while ar.issue ran"
+
+# Part 9: no document mixes old and new.  For 8 s, 3 sessions flip customer
+# 5 between (Kund T0, 10 days) and (Kund T1, 20 days) while 2 sessions issue
+# for it, retrying 40001 (pgbench --max-tries=0).  Every issued document's
+# payload must name the customer whose terms gave its due date.  (With a
+# separate check before the rendering statement, 49 of 1 279 mixed.)
+sql -c "UPDATE ar.customer SET name = 'Kund T0', payment_terms_days = 10, credit_limit = NULL WHERE id = 5" \
+	-c "SELECT setval(pg_get_serial_sequence('ar.invoice', 'id'), 1000)" >/dev/null || fail "part 9: setup failed"
+cat >"$TMP/flip.sql" <<'SQL'
+\set r random(0, 1)
+UPDATE ar.customer SET name = 'Kund T' || :r, payment_terms_days = 10 + 10 * :r WHERE id = 5;
+SQL
+cat >"$TMP/issue5.sql" <<'SQL'
+BEGIN;
+INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date, note) VALUES (1, 5, 'SEK', '2026-11-05', 'flip') RETURNING id \gset
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES (:id, 1, 'Konsult', 1, 100, 25);
+SELECT ar.issue(:id);
+COMMIT;
+SQL
+pgbench -n -c 3 -j 3 -T 8 -f "$TMP/flip.sql" "$DB" >"$TMP/flip.log" 2>&1 &
+flip_pid=$!
+pgbench -n -c 2 -j 2 -T 8 --max-tries=0 --latency-limit=100000 -f "$TMP/issue5.sql" "$DB" >"$TMP/issue5.log" 2>&1 \
+	|| { cat "$TMP/issue5.log"; fail "part 9: the issuers failed"; }
+wait "$flip_pid" || { cat "$TMP/flip.log"; fail "part 9: the flipping sessions failed"; }
+grep -q '^number of failed transactions: 0 ' "$TMP/issue5.log" || { cat "$TMP/issue5.log"; fail "part 9: issues failed"; }
+state=$(sql -c "SELECT count(*) || ':' || count(*) FILTER (WHERE (o.payload LIKE '%Kund T0%') <> (i.due_date - i.issue_date = 10))
+                  FROM ar.invoice i JOIN ar.outbox o ON o.invoice_id = i.id
+                 WHERE i.note = 'flip' AND i.status = 'issued'")
+[ "${state%%:*}" -gt 0 ] || fail "part 9: nothing was issued"
+[ "${state#*:}" = 0 ] || fail "part 9: ${state#*:} of ${state%%:*} documents mix the old and the new customer"
+state=$(sql -c "$(numbering_sql ar.invoice)")
+[ -z "$state" ] || fail "part 9: numbering: $state"
+say "ok: part 9: $(sql -c "SELECT count(*) FROM ar.invoice WHERE note = 'flip' AND status = 'issued'") documents issued while the customer flipped; none mixes old and new, and the numbers have no gap"
