@@ -1851,7 +1851,7 @@ BEGIN
 	-- rescanned them per invoice (quadratic).
 	RETURN QUERY
 	WITH n AS (
-		SELECT it.*, tt.net, tt.tax, it.channel AS send_to,
+		SELECT it.*, tt.net, tt.tax,
 			   row_number() OVER (PARTITION BY it.series_id, it.period ORDER BY it.id) AS k
 		  FROM unnest(items) it
 		  JOIN (SELECT x.invoice_id, ar.sum(x.taxable_amount) AS net, ar.sum(x.tax_amount) AS tax
@@ -1902,7 +1902,7 @@ BEGIN
 		 CROSS JOIN LATERAL (SELECT c.base, c.pattern FROM unnest(numbered) c
 							  WHERE c.series_id = n.series_id AND c.period = n.period) counters
 		 WHERE i.id = n.id
-		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.send_to AS channel, i AS doc
+		RETURNING i.id, i.number, i.entity_id, i.customer_id, i.kind, n.channel, i AS doc
 	), queued AS (
 		-- the payload: UBL for peppol, the readable text for email and print;
 		-- this statement cannot see its own updates, so the rows go along
