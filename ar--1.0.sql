@@ -747,6 +747,10 @@ CREATE TABLE ar.customer (
 	segment text NOT NULL DEFAULT 'standard' CHECK (segment IN ('standard', 'key', 'consumer')),
 	dunning_policy_id integer,
 	account_manager text,
+	-- the day the customer agreed to reminder fees, where the law asks for
+	-- that before the debt arises (Sweden): invoices issued on or after it
+	-- may bear one
+	fee_agreed_on date CHECK (isfinite(fee_agreed_on)),
 	auto_issue boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (entity_id, customer_no),
@@ -3426,6 +3430,722 @@ COMMENT ON FUNCTION ar.match_payments(integer) IS
 -- (end of payment matching)
 
 /* ------------------------------------------------------------------------
+ * 7. Dunning: legal parameters, policies, disputes, letters, late interest
+ * ------------------------------------------------------------------------ */
+
+-- Late-payment law as dated parameters: a value holds from valid_from until
+-- the next row of the same jurisdiction and key.  Nothing legal is a
+-- constant in code; the rows below are the figures of DOMAIN.md section 2,
+-- each with its source ("derived" where the rate is computed from a
+-- published reference rate and should be checked).  Keys ending in
+-- _consumer apply to customers of segment 'consumer' where the law differs.
+CREATE TABLE ar.legal_rate (
+	jurisdiction text NOT NULL CHECK (jurisdiction ~ '^[A-Z]{2}$'),
+	key text NOT NULL CHECK (key IN ('late_interest_pct', 'late_interest_pct_consumer', 'reminder_fee_max',
+		'reminder_fee_max_consumer', 'reminder_fee_count_max', 'reminder_fee_min_days_after_due',
+		'reminder_fee_min_days_between', 'reminder_fee_requires_agreement', 'collection_deadline_min_days',
+		'interest_from_due_date', 'interest_day_basis', 'fixed_compensation')),
+	valid_from date NOT NULL CHECK (isfinite(valid_from)),
+	value numeric NOT NULL CHECK (value >= 0),
+	currency text REFERENCES ar.currency (code),
+	source text NOT NULL CHECK (btrim(source) <> ''),
+	PRIMARY KEY (jurisdiction, key, valid_from),
+	-- amounts carry their currency, rates, counts, days and flags do not
+	CONSTRAINT legal_rate_currency_check CHECK ((currency IS NOT NULL) =
+		(key IN ('reminder_fee_max', 'reminder_fee_max_consumer', 'fixed_compensation'))),
+	CONSTRAINT legal_rate_whole_check CHECK (key NOT IN ('reminder_fee_count_max', 'reminder_fee_min_days_after_due',
+		'reminder_fee_min_days_between', 'collection_deadline_min_days') OR value = trunc(value)),
+	CONSTRAINT legal_rate_flag_check CHECK (key NOT IN ('reminder_fee_requires_agreement', 'interest_from_due_date')
+		OR value IN (0, 1)),
+	CONSTRAINT legal_rate_day_basis_check CHECK (key <> 'interest_day_basis' OR value IN (360, 365))
+);
+COMMENT ON TABLE ar.legal_rate IS
+	'late-payment law as dated parameters: a value holds from valid_from until the next row of its jurisdiction and key';
+
+INSERT INTO ar.legal_rate (jurisdiction, key, valid_from, value, currency, source) VALUES
+	-- Sweden: räntelagen 6 § (referensränta + 8 pp, half-yearly), 9 §
+	('SE', 'late_interest_pct', '2024-07-01', 12.00, NULL, 'räntelagen 6 §: referensränta 4.00 % (riksbank.se, 2024-07-01) + 8 pp'),
+	('SE', 'late_interest_pct', '2025-01-01', 10.50, NULL, 'derived: referensränta 2.50 % (policy rate 2.50 % rounded up to 0.5, räntelagen 9 §) + 8 pp; verify at riksbank.se'),
+	('SE', 'late_interest_pct', '2025-07-01', 10.00, NULL, 'derived: referensränta 2.00 % (policy rate 2.00 %) + 8 pp; verify at riksbank.se'),
+	('SE', 'late_interest_pct', '2026-01-01', 10.00, NULL, 'derived: referensränta 2.00 % (policy rate 1.75 % since Sep 2025, rounded up to 0.5) + 8 pp (DOMAIN.md 2); verify at riksbank.se'),
+	('SE', 'reminder_fee_max', '2000-01-01', 60, 'SEK', 'lag (1981:739) om ersättning för inkassokostnader 2 §, 4 §: påminnelseavgift at most 60 SEK'),
+	('SE', 'reminder_fee_requires_agreement', '2000-01-01', 1, NULL, 'lag (1981:739) 2 §: only if agreed no later than when the debt arose'),
+	('SE', 'collection_deadline_min_days', '2000-01-01', 8, NULL, 'god inkassosed: inkassokrav deadline at least 8 days (imy.se)'),
+	('SE', 'interest_from_due_date', '2000-01-01', 0, NULL, 'räntelagen 3 §: interest from the day after the due date'),
+	('SE', 'interest_day_basis', '2000-01-01', 365, NULL, 'ACT/365 (no statutory day count; DOMAIN.md 5)'),
+	('SE', 'fixed_compensation', '2013-03-16', 450, 'SEK', 'lag (1981:739) 4 a §: förseningsersättning 450 SEK'),
+	-- Norway: forsinkelsesrenteloven § 3, inkassoforskriften §§ 1-2, 1-3, inkassoloven § 9
+	('NO', 'late_interest_pct', '2025-01-01', 12.50, NULL, 'forsinkelsesrenteloven § 3, FOR-2024-12-19-3279 (lovdata)'),
+	('NO', 'late_interest_pct', '2026-01-01', 12.00, NULL, 'forsinkelsesrenteloven § 3 (kred.no, nye satser fra 1. januar 2026)'),
+	('NO', 'reminder_fee_max', '2020-10-01', 35, 'NOK', 'inkassoforskriften § 1-2: purregebyr 1/20 of inkassosatsen 700 NOK'),
+	('NO', 'reminder_fee_min_days_after_due', '2000-01-01', 14, NULL, 'inkassoforskriften § 1-2: written purring sent at least 14 days after the due date'),
+	('NO', 'reminder_fee_count_max', '2000-01-01', 2, NULL, 'inkassoforskriften § 1-3: fees for at most 2 purringer'),
+	('NO', 'reminder_fee_min_days_between', '2000-01-01', 14, NULL, 'inkassoforskriften § 1-3: a second fee only after the first 14-day deadline passed'),
+	('NO', 'collection_deadline_min_days', '2000-01-01', 14, NULL, 'inkassoloven § 9: inkassovarsel with at least 14 days to pay'),
+	('NO', 'interest_from_due_date', '2000-01-01', 0, NULL, 'forsinkelsesrenteloven § 2: from the day after the due date'),
+	('NO', 'interest_day_basis', '2000-01-01', 365, NULL, 'ACT/365 (DOMAIN.md 5)'),
+	('NO', 'fixed_compensation', '2013-03-16', 40, 'EUR', 'forsinkelsesrenteloven § 3a: standardkompensasjon EUR 40 (in NOK)'),
+	-- Denmark: renteloven §§ 3, 5, 9 a, 9 b
+	('DK', 'late_interest_pct', '2023-07-01', 11.25, NULL, 'renteloven § 5: morarente 11.25 % (forbrug.dk)'),
+	('DK', 'late_interest_pct', '2025-01-01', 10.50, NULL, 'derived: Nationalbanken udlånsrente 2.50 % + 8 pp (DOMAIN.md 2); verify at nationalbanken.dk'),
+	('DK', 'reminder_fee_max', '2000-01-01', 100, 'DKK', 'renteloven § 9 b: rykkergebyr at most 100 DKK'),
+	('DK', 'reminder_fee_count_max', '2000-01-01', 3, NULL, 'renteloven § 9 b: at most 3 rykkere with a fee'),
+	('DK', 'reminder_fee_min_days_between', '2000-01-01', 10, NULL, 'renteloven § 9 b: at least 10 days between fee-bearing rykkere'),
+	('DK', 'interest_from_due_date', '2000-01-01', 1, NULL, 'renteloven § 3: fra forfaldsdagen'),
+	('DK', 'interest_day_basis', '2000-01-01', 360, NULL, '30/360 (Danish practice, DOMAIN.md 5)'),
+	('DK', 'fixed_compensation', '2013-03-01', 310, 'DKK', 'renteloven § 9 a stk. 3: kompensationsbeløb 310 DKK'),
+	-- Finland: korkolaki 4 §, 4 a §, 12 §; perintälaki
+	('FI', 'late_interest_pct', '2025-01-01', 11.50, NULL, 'derived: viitekorko 3.50 % (ECB MRO 3.15 % rounded up to 0.5, korkolaki 12 §) + 8 pp (4 a §); verify at suomenpankki.fi'),
+	('FI', 'late_interest_pct', '2025-07-01', 10.50, NULL, 'derived: viitekorko 2.50 % (ECB MRO 2.15 % rounded up) + 8 pp (4 a §); verify at suomenpankki.fi'),
+	('FI', 'late_interest_pct', '2026-01-01', 10.50, NULL, 'korkolaki 4 a §: viitekorko 2.5 % + 8 pp (sttinfo.fi tiedote 71709487)'),
+	('FI', 'late_interest_pct_consumer', '2025-01-01', 10.50, NULL, 'derived: viitekorko 3.50 % + 7 pp (korkolaki 4 §)'),
+	('FI', 'late_interest_pct_consumer', '2025-07-01', 9.50, NULL, 'derived: viitekorko 2.50 % + 7 pp (korkolaki 4 §)'),
+	('FI', 'late_interest_pct_consumer', '2026-01-01', 9.50, NULL, 'korkolaki 4 §: viitekorko 2.5 % + 7 pp (sttinfo.fi tiedote 71709487)'),
+	('FI', 'reminder_fee_max', '2022-05-01', 12, 'EUR', 'perintälaki (B2B since 1.5.2022): at most 12 EUR'),
+	('FI', 'reminder_fee_max_consumer', '2000-01-01', 5, 'EUR', 'perintälaki 10 §: consumer reminder at most 5 EUR'),
+	('FI', 'reminder_fee_min_days_between', '2022-05-01', 10, NULL, 'perintälaki: at least 10 days since the previous reminder'),
+	('FI', 'interest_from_due_date', '2000-01-01', 0, NULL, 'korkolaki: from the day after the due date'),
+	('FI', 'interest_day_basis', '2000-01-01', 365, NULL, 'ACT/365 (DOMAIN.md 5)'),
+	('FI', 'fixed_compensation', '2013-03-16', 40, 'EUR', 'perintälaki 10 e §: vakiokorvaus 40 EUR'),
+	-- the EU minimum (directive 2011/7/EU), for EEA entities without rows of their own
+	('EU', 'late_interest_pct', '2025-07-01', 10.15, NULL, 'directive 2011/7/EU art. 2(6): ECB MRO 2.15 % (since 11 Jun 2025) + 8 pp'),
+	('EU', 'interest_from_due_date', '2013-03-16', 0, NULL, 'directive 2011/7/EU art. 3: from the day after the due date'),
+	('EU', 'interest_day_basis', '2013-03-16', 365, NULL, 'ACT/365'),
+	('EU', 'fixed_compensation', '2013-03-16', 40, 'EUR', 'directive 2011/7/EU art. 6: at least EUR 40');
+
+-- The states where directive 2011/7/EU applies (the EU and the EEA): an
+-- entity there without a row of its own for a key falls back to 'EU'.
+CREATE FUNCTION ar.eea_member(country text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN country = ANY ('{AT,BE,BG,CY,CZ,DE,DK,EE,ES,FI,FR,GR,HR,HU,IE,IS,IT,LI,LT,LU,LV,MT,NL,NO,PL,PT,RO,SE,SI,SK}'::text[]);
+COMMENT ON FUNCTION ar.eea_member(text) IS
+	'true for the EU and EEA states (ISO 3166 codes), whose late-payment law falls back to the directive''s minimum (jurisdiction EU)';
+
+-- The row of ar.legal_rate in force on a day: the jurisdiction's own before
+-- the EU's, the consumer key before the general one, the latest valid_from.
+CREATE FUNCTION ar.legal_rate_on(jurisdiction text, key text, on_date date, consumer boolean DEFAULT false)
+	RETURNS ar.legal_rate
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+	SELECT r.*
+	  FROM ar.legal_rate r
+	 WHERE (r.jurisdiction = $1 OR (r.jurisdiction = 'EU' AND ar.eea_member($1)))
+	   AND (r.key = $2 OR ($4 AND r.key = $2 || '_consumer'))
+	   AND r.valid_from <= $3
+	 ORDER BY r.jurisdiction = $1 DESC, r.key = $2, r.valid_from DESC
+	 LIMIT 1
+$$;
+COMMENT ON FUNCTION ar.legal_rate_on(text, text, date, boolean) IS
+	'the ar.legal_rate row in force on a day for a jurisdiction (its own, else the EU''s for EEA states) and key (the _consumer key first for consumers); NULL when none';
+
+-- Days between two days under a day basis: 365 counts actual days, 360
+-- counts 30-day months (30E/360), so that consecutive spans add up.
+CREATE FUNCTION ar.interest_days(from_day date, to_day date, basis numeric) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN basis = 360
+			THEN (360 * extract(year FROM to_day) + 30 * extract(month FROM to_day) + least(extract(day FROM to_day), 30))::integer
+			   - (360 * extract(year FROM from_day) + 30 * extract(month FROM from_day) + least(extract(day FROM from_day), 30))::integer
+			ELSE to_day - from_day END;
+COMMENT ON FUNCTION ar.interest_days(date, date, numeric) IS
+	'the days from from_day to to_day (exclusive) under a day basis: 365 actual days, 360 30E/360';
+
+-- Simple daily interest on the overdue principal: the invoice's total less
+-- what was applied to it before each day (a payment on its value date, else
+-- its booking date; a credit note on its issue date; a write-off on the day
+-- it was made; reversed allocations not at all), at the rate in force on each
+-- day, from the day after the due date (the due date itself where the law
+-- says so) up to and including as_of.  Exact in numeric, rounded once, half
+-- away from zero, to the currency's minor unit.
+CREATE FUNCTION ar._late_interest(invoice_id bigint, as_of date, warn boolean) RETURNS ar.amount
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	inv record;
+	day_to date;
+	first_day date;
+	basis numeric;
+	units numeric := 0;
+	seg record;
+	stale ar.legal_rate;
+BEGIN
+	IF _late_interest.invoice_id IS NULL THEN
+		RAISE EXCEPTION 'late interest of a NULL invoice id' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT i.id, i.number, i.kind, i.status, i.due_date, i.total, i.currency, e.time_zone,
+		   coalesce(e.jurisdiction, e.country) AS jur, ar.zone_today(e.time_zone) AS today,
+		   c.segment = 'consumer' AS consumer
+	  INTO inv
+	  FROM ar.invoice i
+	  JOIN ar.entity e ON e.id = i.entity_id
+	  JOIN ar.customer c ON c.id = i.customer_id
+	 WHERE i.id = _late_interest.invoice_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'invoice % does not exist', _late_interest.invoice_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF inv.kind <> 'invoice' THEN
+		RAISE EXCEPTION 'credit note % bears no late interest', inv.number
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF inv.status IN ('draft', 'cancelled') THEN
+		RAISE EXCEPTION 'invoice % is % and bears no late interest', inv.id, inv.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	day_to := coalesce(_late_interest.as_of, inv.today);
+	IF NOT isfinite(day_to) THEN
+		RAISE EXCEPTION 'late interest date % for invoice % is not a day', day_to, inv.number
+			USING ERRCODE = 'invalid_datetime_format';
+	END IF;
+	first_day := inv.due_date +
+		CASE WHEN (ar.legal_rate_on(inv.jur, 'interest_from_due_date', inv.due_date)).value = 1 THEN 0 ELSE 1 END;
+	IF day_to < first_day THEN
+		RETURN ar.amount(0, inv.currency);
+	END IF;
+	basis := coalesce((ar.legal_rate_on(inv.jur, 'interest_day_basis', inv.due_date)).value, 365);
+	-- spans of one principal and one rate: cut where a payment lands and
+	-- where a rate starts
+	FOR seg IN
+		WITH applied AS (
+			SELECT CASE WHEN a.payment_id IS NOT NULL THEN coalesce(p.value_date, p.booking_date)
+						WHEN a.credit_note_id IS NOT NULL THEN cn.issue_date
+						ELSE (a.created_at AT TIME ZONE inv.time_zone)::date END AS paid_on,
+				   ar.minor_units(a.amount) AS units
+			  FROM ar.allocation a
+			  LEFT JOIN ar.payment p ON p.id = a.payment_id
+			  LEFT JOIN ar.invoice cn ON cn.id = a.credit_note_id
+			 WHERE a.invoice_id = inv.id AND a.reversed_at IS NULL
+		), cuts AS (
+			SELECT first_day AS d
+			UNION
+			SELECT x.paid_on + 1 FROM applied x WHERE x.paid_on + 1 > first_day AND x.paid_on + 1 <= day_to
+			UNION
+			SELECT r.valid_from FROM ar.legal_rate r
+			 WHERE (r.jurisdiction = inv.jur OR r.jurisdiction = 'EU')
+			   AND r.key IN ('late_interest_pct', 'late_interest_pct_consumer')
+			   AND r.valid_from > first_day AND r.valid_from <= day_to
+		), spans AS (
+			SELECT c.d AS span_from, coalesce(lead(c.d) OVER (ORDER BY c.d), day_to + 1) AS span_to FROM cuts c
+		)
+		SELECT s.span_from, s.span_to,
+			   ar.minor_units(inv.total) - coalesce((SELECT sum(x.units) FROM applied x WHERE x.paid_on < s.span_from), 0)
+				   AS principal,
+			   ar.legal_rate_on(inv.jur, 'late_interest_pct', s.span_from, inv.consumer) AS rate
+		  FROM spans s
+		 ORDER BY s.span_from
+	LOOP
+		IF seg.principal <= 0 THEN
+			CONTINUE;
+		END IF;
+		IF (seg.rate).value IS NULL THEN
+			RAISE EXCEPTION 'no late-interest rate for jurisdiction % on %', inv.jur, seg.span_from
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = format('Invoice %s is overdue since %s.', inv.number, inv.due_date),
+					  HINT = 'Add the rate to ar.legal_rate (jurisdiction, key ''late_interest_pct'', valid_from, value, source).';
+		END IF;
+		units := units + seg.principal * (seg.rate).value * ar.interest_days(seg.span_from, seg.span_to, basis);
+		stale := seg.rate;
+	END LOOP;
+	-- statutory rates are set for half a year: a rate more than half a year
+	-- old is likely out of date
+	IF warn AND stale.valid_from IS NOT NULL AND stale.valid_from + interval '6 months' <= day_to THEN
+		RAISE WARNING 'late interest for % up to % uses the % rate valid from % (% %%)', inv.number, day_to,
+			stale.jurisdiction, stale.valid_from, stale.value
+			USING HINT = 'Statutory late-interest rates change every half-year: add the current rate to ar.legal_rate.';
+	END IF;
+	RETURN ar.amount_of_minor(round(units / (100 * basis))::bigint, inv.currency);
+END
+$$;
+COMMENT ON FUNCTION ar._late_interest(bigint, date, boolean) IS
+	'internal: ar.late_interest, with or without the warning about a rate more than half a year old';
+CREATE FUNCTION ar.late_interest(invoice_id bigint, as_of date DEFAULT NULL) RETURNS ar.amount
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+RETURN ar._late_interest(invoice_id, as_of, true);
+COMMENT ON FUNCTION ar.late_interest(bigint, date) IS
+	'simple daily late interest on the overdue principal of an invoice up to as_of (default: the entity''s today), at the dated statutory rates of its jurisdiction';
+
+-- Dunning policies: ordered levels, each some days after the due date, with
+-- its action, fee, interest and the deadline it gives.  A customer follows
+-- its dunning_policy_id, else its entity's default policy; a customer with
+-- neither is not dunned.
+CREATE TABLE ar.dunning_policy (
+	id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	name text NOT NULL CHECK (btrim(name) <> ''),
+	is_default boolean NOT NULL DEFAULT false,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (entity_id, name),
+	UNIQUE (entity_id, id)
+);
+CREATE UNIQUE INDEX dunning_policy_default ON ar.dunning_policy (entity_id) WHERE is_default;
+COMMENT ON TABLE ar.dunning_policy IS
+	'dunning procedures of an entity; customers follow their dunning_policy_id, else the entity''s default (is_default)';
+
+CREATE TABLE ar.dunning_level (
+	policy_id integer NOT NULL REFERENCES ar.dunning_policy (id) ON DELETE CASCADE,
+	level integer NOT NULL CHECK (level BETWEEN 1 AND 20),
+	days_after_due integer NOT NULL CHECK (days_after_due BETWEEN 1 AND 3650),
+	action text NOT NULL CHECK (action IN ('reminder', 'collection_notice', 'manager_alert', 'handover',
+										   'suspend_service')),
+	fee ar.amount,
+	charge_interest boolean NOT NULL DEFAULT false,
+	deadline_days integer NOT NULL DEFAULT 10 CHECK (deadline_days BETWEEN 0 AND 365),
+	PRIMARY KEY (policy_id, level),
+	-- fees are charged on letters to the customer only
+	CONSTRAINT dunning_level_fee_check CHECK (fee IS NULL OR
+		(ar.minor_units(fee) >= 0 AND action IN ('reminder', 'collection_notice'))),
+	CONSTRAINT dunning_level_interest_check CHECK (NOT charge_interest OR action IN ('reminder', 'collection_notice'))
+);
+COMMENT ON TABLE ar.dunning_level IS
+	'the levels of a dunning policy: from days_after_due on, an overdue invoice gets this action (one level per run, after the previous letter''s deadline)';
+
+-- The levels of a policy come later the higher they are (checked at commit,
+-- so that a policy can be reordered in one transaction).
+CREATE FUNCTION ar.dunning_level_order() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	bad record;
+BEGIN
+	SELECT l.level, l.days_after_due, p.name, prev.level AS prev_level, prev.days_after_due AS prev_days
+	  INTO bad
+	  FROM ar.dunning_level l
+	  JOIN ar.dunning_policy p ON p.id = l.policy_id
+	  JOIN LATERAL (SELECT x.level, x.days_after_due FROM ar.dunning_level x
+					 WHERE x.policy_id = l.policy_id AND x.level < l.level
+					 ORDER BY x.level DESC LIMIT 1) prev ON true
+	 WHERE l.policy_id = NEW.policy_id AND l.days_after_due <= prev.days_after_due
+	 ORDER BY l.level LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'dunning level % of policy "%" comes % days after the due date, not later than level % (% days)',
+			bad.level, bad.name, bad.days_after_due, bad.prev_level, bad.prev_days
+			USING ERRCODE = 'check_violation';
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER dunning_level_order AFTER INSERT OR UPDATE ON ar.dunning_level
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ar.dunning_level_order();
+
+ALTER TABLE ar.customer
+	ADD CONSTRAINT customer_dunning_policy_fkey FOREIGN KEY (entity_id, dunning_policy_id)
+		REFERENCES ar.dunning_policy (entity_id, id);
+
+-- Disputes: an open dispute stops the dunning of its invoice; accepting it
+-- credits the invoice (its open amount, or amount), rejecting it lets
+-- dunning go on.  Resolved disputes are kept as they are.
+CREATE TABLE ar.dispute (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	invoice_id bigint NOT NULL REFERENCES ar.invoice (id),
+	reason text NOT NULL CHECK (btrim(reason) <> ''),
+	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'accepted', 'rejected')),
+	-- what accepting credits; NULL: the invoice's open amount
+	amount ar.amount,
+	opened_at timestamptz NOT NULL DEFAULT now(),
+	resolved_at timestamptz,
+	credit_note_id bigint REFERENCES ar.invoice (id),
+	CONSTRAINT dispute_resolved_check CHECK ((status = 'open') = (resolved_at IS NULL)),
+	CONSTRAINT dispute_credit_check CHECK ((status = 'accepted') = (credit_note_id IS NOT NULL))
+);
+CREATE UNIQUE INDEX dispute_open ON ar.dispute (invoice_id) WHERE status = 'open';
+COMMENT ON TABLE ar.dispute IS
+	'disputed invoices: an open dispute stops dunning; accepting it credits the invoice (credit_note_id)';
+
+CREATE FUNCTION ar.dispute_before() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	inv record;
+BEGIN
+	IF ar.restoring() THEN
+		RETURN coalesce(NEW, OLD);
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RAISE EXCEPTION 'dispute % of invoice % cannot be deleted', OLD.id, OLD.invoice_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Disputes are kept: resolve an open one by setting its status to accepted or rejected.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		SELECT i.entity_id, i.kind, i.status, coalesce(i.number, i.id::text) AS name INTO inv
+		  FROM ar.invoice i WHERE i.id = NEW.invoice_id;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'invoice % does not exist', NEW.invoice_id USING ERRCODE = 'foreign_key_violation';
+		END IF;
+		IF inv.kind <> 'invoice' OR inv.status NOT IN ('issued', 'partially_paid') THEN
+			RAISE EXCEPTION 'cannot dispute % % with status %', replace(inv.kind, '_', ' '), inv.name, inv.status
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'Only an issued or partially paid invoice can be disputed.';
+		END IF;
+		IF NEW.entity_id IS DISTINCT FROM inv.entity_id AND NEW.entity_id IS NOT NULL THEN
+			RAISE EXCEPTION 'dispute of invoice % names entity %, the invoice is of entity %',
+				inv.name, NEW.entity_id, inv.entity_id USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF NEW.status <> 'open' OR NEW.resolved_at IS NOT NULL OR NEW.credit_note_id IS NOT NULL THEN
+			RAISE EXCEPTION 'a dispute of invoice % starts open (status %)', inv.name, NEW.status
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF EXISTS (SELECT 1 FROM ar.dispute d WHERE d.invoice_id = NEW.invoice_id AND d.status = 'open') THEN
+			RAISE EXCEPTION 'invoice % has an open dispute already', inv.name
+				USING ERRCODE = 'unique_violation',
+					  HINT = 'Resolve it (status accepted or rejected) before opening another.';
+		END IF;
+		NEW.entity_id := inv.entity_id;
+		RETURN NEW;
+	END IF;
+	-- UPDATE
+	IF OLD.status <> 'open' THEN
+		RAISE EXCEPTION 'dispute % is % and cannot be changed', OLD.id, OLD.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF (NEW.id, NEW.entity_id, NEW.invoice_id, NEW.opened_at) IS DISTINCT FROM
+	   (OLD.id, OLD.entity_id, OLD.invoice_id, OLD.opened_at) THEN
+		RAISE EXCEPTION 'dispute % keeps its invoice, entity and opening time', OLD.id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NEW.status = 'open' THEN
+		IF NEW.resolved_at IS NOT NULL OR NEW.credit_note_id IS NOT NULL THEN
+			RAISE EXCEPTION 'open dispute % has no resolution', OLD.id USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		RETURN NEW;
+	END IF;
+	NEW.resolved_at := now();
+	IF NEW.status = 'accepted' THEN
+		NEW.credit_note_id := ar.credit(NEW.invoice_id, format('Dispute %s: %s', NEW.id, NEW.reason), NEW.amount);
+	ELSIF NEW.credit_note_id IS NOT NULL THEN
+		RAISE EXCEPTION 'rejected dispute % has no credit note', OLD.id USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER dispute_before BEFORE INSERT OR UPDATE OR DELETE ON ar.dispute
+	FOR EACH ROW EXECUTE FUNCTION ar.dispute_before();
+CREATE TRIGGER dispute_no_truncate BEFORE TRUNCATE ON ar.dispute
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.refuse_direct_write('disputes are kept',
+		'Resolve an open dispute by setting its status to accepted or rejected.');
+
+-- What dunning sent: one letter per customer, level and currency on a day,
+-- with one item per invoice.  Written by ar.run_dunning only and never
+-- changed; the letter is queued in ar.outbox (outbox_id: no foreign key,
+-- as sent outbox rows may be cleared away).
+CREATE TABLE ar.dunning_letter (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	customer_id bigint NOT NULL,
+	policy_id integer NOT NULL,
+	level integer NOT NULL CHECK (level >= 1),
+	action text NOT NULL CHECK (action IN ('reminder', 'collection_notice', 'manager_alert', 'handover',
+										   'suspend_service')),
+	as_of date NOT NULL,
+	deadline date NOT NULL,
+	currency text NOT NULL REFERENCES ar.currency (code),
+	open_total ar.amount NOT NULL,
+	fee ar.amount NOT NULL,
+	interest ar.amount NOT NULL,
+	outbox_id bigint,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	FOREIGN KEY (entity_id, customer_id) REFERENCES ar.customer (entity_id, id),
+	FOREIGN KEY (entity_id, policy_id) REFERENCES ar.dunning_policy (entity_id, id),
+	UNIQUE (customer_id, level, currency, as_of),
+	CONSTRAINT dunning_letter_amounts_check CHECK (ar.currency_of(open_total) = currency
+		AND ar.currency_of(fee) = currency AND ar.currency_of(interest) = currency
+		AND ar.minor_units(fee) >= 0 AND ar.minor_units(interest) >= 0),
+	CONSTRAINT dunning_letter_deadline_check CHECK (deadline >= as_of)
+);
+CREATE INDEX dunning_letter_customer ON ar.dunning_letter (customer_id);
+COMMENT ON TABLE ar.dunning_letter IS
+	'dunning letters and alerts sent by ar.run_dunning: fee and late interest as of the letter''s day, deadline to pay';
+
+CREATE TABLE ar.dunning_item (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	entity_id integer NOT NULL REFERENCES ar.entity (id),
+	letter_id bigint NOT NULL REFERENCES ar.dunning_letter (id),
+	invoice_id bigint NOT NULL REFERENCES ar.invoice (id),
+	level integer NOT NULL,
+	days_overdue integer NOT NULL,
+	open_amount ar.amount NOT NULL,
+	interest ar.amount NOT NULL,
+	-- the letter's fee is charged for this invoice (counts towards the caps)
+	fee_bearing boolean NOT NULL,
+	UNIQUE (letter_id, invoice_id),
+	-- each level once per invoice
+	UNIQUE (invoice_id, level)
+);
+COMMENT ON TABLE ar.dunning_item IS
+	'the invoices of a dunning letter, with their open amount, days overdue and late interest on the letter''s day';
+
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['dunning_letter', 'dunning_item'] LOOP
+		EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON ar.%I FOR EACH STATEMENT '
+					   'WHEN (NOT ar.internal() AND NOT ar.restoring()) '
+					   'EXECUTE FUNCTION ar.refuse_direct_write(%L, %L)', t || '_internal', t,
+					   'dunning letters are written only by ar.run_dunning()',
+					   'Run ar.run_dunning(as_of, entity_id).');
+		EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON ar.%I FOR EACH STATEMENT '
+					   'EXECUTE FUNCTION ar.refuse_direct_write(%L, %L)', t || '_immutable', t,
+					   'a dunning letter records what was sent and is never changed',
+					   'A letter sent in error is answered by the next one; an invoice is kept out of dunning by an open ar.dispute.');
+		EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON ar.%I FOR EACH STATEMENT '
+					   'EXECUTE FUNCTION ar.refuse_direct_write(%L, %L)', t || '_no_truncate', t,
+					   'a dunning letter records what was sent and is never changed', 'Letters are kept.');
+	END LOOP;
+END
+$$;
+
+-- One line of a dunning letter, and the letter's text (the outbox payload).
+CREATE TYPE ar.dunning_line AS (
+	number text,
+	due_date date,
+	days_overdue integer,
+	open_amount ar.amount,
+	interest ar.amount,
+	payment_reference text
+);
+
+CREATE FUNCTION ar.dunning_text(letter_id bigint, action text, level integer, as_of date, deadline date,
+								open_total ar.amount, fee ar.amount, interest ar.amount, seller ar.entity,
+								buyer ar.customer, lines ar.dunning_line[])
+	RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+	SELECT concat_ws(E'\n',
+		CASE $2 WHEN 'reminder' THEN 'PAYMENT REMINDER ' || $3
+				WHEN 'collection_notice' THEN 'COLLECTION NOTICE (level ' || $3 || ')'
+				WHEN 'manager_alert' THEN 'ACCOUNT MANAGER ALERT (level ' || $3 || ')'
+				WHEN 'handover' THEN 'HAND OVER TO COLLECTION (level ' || $3 || ')'
+				ELSE 'SUSPEND SERVICE (level ' || $3 || ')' END,
+		format('Letter %s of %s from %s%s', $1, $4, ($9).name, ' (VAT ' || ($9).vat_id || ')'),
+		format('To %s, customer %s', ($10).name, ($10).customer_no)
+			|| CASE WHEN $2 IN ('reminder', 'collection_notice') THEN ''
+					ELSE coalesce(', account manager ' || ($10).account_manager, '') END,
+		'',
+		CASE WHEN $2 IN ('reminder', 'collection_notice') THEN 'These invoices are overdue:'
+			 WHEN ($10).segment = 'key' AND $2 = 'manager_alert'
+				 THEN 'A key account: no letter went to the customer. These invoices are overdue:'
+			 ELSE 'These invoices are overdue:' END,
+		format('  %-20s %-10s %5s %20s %16s', 'Invoice', 'Due date', 'Days', 'Open', 'Interest'),
+		(SELECT string_agg(format('  %-20s %-10s %5s %20s %16s', l.number, l.due_date, l.days_overdue,
+								  l.open_amount, l.interest), E'\n' ORDER BY o)
+		   FROM unnest($11) WITH ORDINALITY AS l(number, due_date, days_overdue, open_amount, interest,
+												 payment_reference, o)),
+		'',
+		format('Open amount    %20s', $6),
+		CASE WHEN ar.minor_units($8) > 0 THEN format('Late interest  %20s', $8) END,
+		CASE WHEN ar.minor_units($7) > 0 THEN format('Reminder fee   %20s', $7) END,
+		CASE WHEN $2 IN ('reminder', 'collection_notice')
+			 THEN format('To pay         %20s by %s', $6 OPERATOR(ar.+) $8 OPERATOR(ar.+) $7, $5)
+			 ELSE format('Follow up by %s.', $5) END,
+		CASE WHEN $2 IN ('reminder', 'collection_notice') THEN
+			concat_ws(E'\n', '',
+				'Pay to ' || concat_ws(', ', 'IBAN ' || ($9).iban, 'BIC ' || ($9).bic, 'bankgiro ' || ($9).bankgiro)
+					|| ', with each invoice''s payment reference:',
+				(SELECT string_agg(format('  %s: %s', l.number, l.payment_reference), E'\n' ORDER BY o)
+				   FROM unnest($11) WITH ORDINALITY AS l(number, due_date, days_overdue, open_amount, interest,
+														 payment_reference, o)),
+				'If you have paid already, please disregard this letter. If you dispute an invoice, tell us before the deadline.')
+		END)
+$$;
+COMMENT ON FUNCTION ar.dunning_text(bigint, text, integer, date, date, ar.amount, ar.amount, ar.amount, ar.entity,
+									ar.customer, ar.dunning_line[]) IS
+	'the text of a dunning letter or alert, as ar.run_dunning queues it in ar.outbox';
+
+-- The fee cap of a jurisdiction in a letter's currency: converted at the
+-- day's rate and rounded down, so that it never exceeds the legal figure.
+CREATE FUNCTION ar.fee_cap_in(cap ar.legal_rate, currency text, on_date date) RETURNS ar.amount
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+	SELECT ar.amount_of_minor(
+			   floor(CASE WHEN (cap).currency = $2 THEN (cap).value
+						  ELSE (cap).value * ar.fx_rate_on((cap).currency, $2, $3) END
+					 * 10::numeric ^ c.minor_unit)::bigint, $2)
+	  FROM ar.currency c WHERE c.code = $2
+$$;
+COMMENT ON FUNCTION ar.fee_cap_in(ar.legal_rate, text, date) IS
+	'a legal fee cap in another currency, at the day''s ar.fx_rate, rounded down to the minor unit';
+
+CREATE FUNCTION ar._run_dunning(as_of date, entity_id integer)
+	RETURNS TABLE (action text, letters bigint, invoices bigint)
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	e record;
+	stale record;
+BEGIN
+	IF _run_dunning.as_of IS NOT NULL AND NOT isfinite(_run_dunning.as_of) THEN
+		RAISE EXCEPTION 'dunning date % is not a day', _run_dunning.as_of USING ERRCODE = 'invalid_datetime_format';
+	END IF;
+	IF _run_dunning.entity_id IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM ar.entity x WHERE x.id = _run_dunning.entity_id) THEN
+		RAISE EXCEPTION 'entity % does not exist', _run_dunning.entity_id USING ERRCODE = 'no_data_found';
+	END IF;
+	-- one run per entity at a time (a second waits, then finds the letters
+	-- of the first); no run for a day that has not come yet
+	FOR e IN SELECT x.id, x.code, ar.zone_today(x.time_zone) AS today FROM ar.entity x
+			  WHERE _run_dunning.entity_id IS NULL OR x.id = _run_dunning.entity_id ORDER BY x.id
+	LOOP
+		PERFORM pg_advisory_xact_lock(1634888046, e.id);
+		IF _run_dunning.as_of > e.today THEN
+			RAISE EXCEPTION 'dunning date % is after today (%) for entity %', _run_dunning.as_of, e.today, e.code
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Dunning runs for today or a day that has passed.';
+		END IF;
+	END LOOP;
+
+	RETURN QUERY
+	WITH cash AS (
+		-- customers with money on their known accounts not yet applied:
+		-- their invoices may be paid already
+		SELECT DISTINCT pa.customer_id
+		  FROM ar.payment p
+		  JOIN ar.payer_account pa ON pa.entity_id = p.entity_id
+			   AND pa.payer_account = upper(regexp_replace(p.payer_account, '\s', '', 'g'))
+		 WHERE p.kind = 'credit' AND p.status IN ('unmatched', 'partial', 'suggested')
+		   AND ar.minor_units(p.unallocated) > 0
+		   AND (_run_dunning.entity_id IS NULL OR p.entity_id = _run_dunning.entity_id)
+	), cand AS MATERIALIZED (
+		SELECT i.id AS invoice_id, i.entity_id, i.customer_id, i.currency, i.number, i.due_date, i.issue_date,
+			   i.open_amount, i.payment_reference, d.day, d.day - i.due_date AS days_overdue,
+			   c.segment, c.fee_agreed_on, coalesce(en.jurisdiction, en.country) AS jur,
+			   p.id AS policy_id, lv.level, lv.fee AS level_fee, lv.charge_interest, lv.deadline_days,
+			   CASE WHEN c.segment = 'key' AND lv.action IN ('reminder', 'collection_notice')
+					THEN 'manager_alert' ELSE lv.action END AS act
+		  FROM ar.invoice i
+		  JOIN ar.entity en ON en.id = i.entity_id
+		  CROSS JOIN LATERAL (SELECT coalesce(_run_dunning.as_of, ar.zone_today(en.time_zone)) AS day) d
+		  JOIN ar.customer c ON c.id = i.customer_id
+		  JOIN ar.dunning_policy p ON p.id = coalesce(c.dunning_policy_id,
+			  (SELECT dp.id FROM ar.dunning_policy dp WHERE dp.entity_id = i.entity_id AND dp.is_default))
+		  LEFT JOIN LATERAL (
+			  SELECT it.level, l.as_of AS sent_on, l.deadline
+				FROM ar.dunning_item it JOIN ar.dunning_letter l ON l.id = it.letter_id
+			   WHERE it.invoice_id = i.id
+			   ORDER BY it.level DESC LIMIT 1) prev ON true
+		  JOIN LATERAL (
+			  SELECT x.* FROM ar.dunning_level x
+			   WHERE x.policy_id = p.id AND x.level > coalesce(prev.level, 0)
+			   ORDER BY x.level LIMIT 1) lv ON true
+		 WHERE (_run_dunning.entity_id IS NULL OR i.entity_id = _run_dunning.entity_id)
+		   AND i.kind = 'invoice' AND i.status IN ('issued', 'partially_paid')
+		   AND ar.minor_units(i.open_amount) > 0
+		   AND d.day - i.due_date >= lv.days_after_due
+		   AND (prev.level IS NULL OR (d.day > prev.sent_on AND d.day >= prev.deadline))
+		   AND NOT EXISTS (SELECT 1 FROM ar.dispute ds WHERE ds.invoice_id = i.id AND ds.status = 'open')
+		   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s JOIN ar.payment py ON py.id = s.payment_id
+							WHERE s.invoice_id = i.id AND py.status IN ('unmatched', 'partial', 'suggested'))
+		   AND i.customer_id NOT IN (SELECT cash.customer_id FROM cash)
+	), item AS MATERIALIZED (
+		-- whether the law lets this invoice bear the letter's fee, and its
+		-- interest
+		SELECT c.*,
+			   c.level_fee IS NOT NULL AND ar.minor_units(c.level_fee) > 0
+			   AND c.act IN ('reminder', 'collection_notice')
+			   AND (coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_requires_agreement', c.day)).value, 0) = 0
+					OR c.fee_agreed_on <= c.issue_date)
+			   AND c.days_overdue >= coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_min_days_after_due', c.day)).value, 0)
+			   AND f.n < coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_count_max', c.day)).value, 2147483647)
+			   AND (f.last_on IS NULL
+					OR c.day - f.last_on >= coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_min_days_between', c.day)).value, 0))
+				   AS fee_ok,
+			   CASE WHEN c.charge_interest AND c.act IN ('reminder', 'collection_notice')
+					THEN ar._late_interest(c.invoice_id, c.day, false) ELSE ar.amount(0, c.currency) END AS interest
+		  FROM cand c
+		  CROSS JOIN LATERAL (
+			  SELECT count(*) AS n, max(l.as_of) AS last_on
+				FROM ar.dunning_item it JOIN ar.dunning_letter l ON l.id = it.letter_id
+			   WHERE it.invoice_id = c.invoice_id AND it.fee_bearing) f
+	), letter AS MATERIALIZED (
+		SELECT nextval(pg_get_serial_sequence('ar.dunning_letter', 'id')) AS id,
+			   nextval(pg_get_serial_sequence('ar.outbox', 'id')) AS outbox_id, g.*,
+			   CASE WHEN g.any_fee
+					THEN least(CASE WHEN ar.currency_of(g.level_fee) = g.currency THEN g.level_fee
+									ELSE ar.convert(g.level_fee, g.currency, g.day) END,
+							   coalesce(ar.fee_cap_in(ar.legal_rate_on(g.jur, 'reminder_fee_max', g.day,
+																	   g.segment = 'consumer'), g.currency, g.day),
+										ar.amount_of_minor(9223372036854775807, g.currency)))
+					ELSE ar.amount(0, g.currency) END AS fee,
+			   g.day + greatest(g.deadline_days,
+								CASE WHEN g.act = 'collection_notice'
+									 THEN coalesce((ar.legal_rate_on(g.jur, 'collection_deadline_min_days', g.day)).value, 0)
+									 ELSE 0 END)::integer AS deadline
+		  FROM (SELECT it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency, it.jur,
+					   it.segment, it.level_fee, it.deadline_days, bool_or(it.fee_ok) AS any_fee,
+					   ar.sum(it.open_amount) AS open_total, ar.sum(it.interest) AS interest, count(*) AS n
+				  FROM item it
+				 GROUP BY it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency, it.jur,
+						  it.segment, it.level_fee, it.deadline_days
+				 ORDER BY it.entity_id, it.customer_id, it.level, it.currency) g
+	), ins_letter AS (
+		INSERT INTO ar.dunning_letter (id, entity_id, customer_id, policy_id, level, action, as_of, deadline,
+									   currency, open_total, fee, interest, outbox_id)
+		SELECT l.id, l.entity_id, l.customer_id, l.policy_id, l.level, l.act, l.day, l.deadline, l.currency,
+			   l.open_total, l.fee, l.interest, l.outbox_id
+		  FROM letter l
+	), ins_item AS (
+		INSERT INTO ar.dunning_item (entity_id, letter_id, invoice_id, level, days_overdue, open_amount, interest,
+									 fee_bearing)
+		SELECT it.entity_id, l.id, it.invoice_id, it.level, it.days_overdue, it.open_amount, it.interest,
+			   it.fee_ok AND ar.minor_units(l.fee) > 0
+		  FROM item it
+		  JOIN letter l ON l.customer_id = it.customer_id AND l.level = it.level AND l.currency = it.currency
+	), ins_outbox AS (
+		INSERT INTO ar.outbox (id, entity_id, customer_id, kind, channel, payload)
+		SELECT l.outbox_id, l.entity_id, l.customer_id,
+			   CASE l.act WHEN 'reminder' THEN 'reminder' WHEN 'collection_notice' THEN 'collection_notice'
+						  WHEN 'suspend_service' THEN 'service_suspension' ELSE 'manager_alert' END,
+			   CASE WHEN l.act NOT IN ('reminder', 'collection_notice') THEN 'internal'
+					WHEN cu.channel = 'print' OR cu.email IS NULL THEN 'print' ELSE 'email' END,
+			   ar.dunning_text(l.id, l.act, l.level, l.day, l.deadline, l.open_total, l.fee, l.interest, en, cu,
+							   ARRAY(SELECT ROW(it.number, it.due_date, it.days_overdue, it.open_amount, it.interest,
+												it.payment_reference)::ar.dunning_line
+									   FROM item it
+									  WHERE it.customer_id = l.customer_id AND it.level = l.level
+										AND it.currency = l.currency
+									  ORDER BY it.due_date, it.number))
+		  FROM letter l
+		  JOIN ar.customer cu ON cu.id = l.customer_id
+		  JOIN ar.entity en ON en.id = l.entity_id
+	)
+	SELECT l.act, count(*), sum(l.n)::bigint
+	  FROM letter l
+	 GROUP BY l.act
+	 ORDER BY l.act;
+	-- statutory rates are set for half a year: say once per jurisdiction
+	-- when the run charged interest at a rate more than half a year old
+	FOR stale IN
+		SELECT DISTINCT r.jurisdiction, r.valid_from, r.value, l.as_of
+		  FROM ar.dunning_letter l
+		  JOIN ar.entity en ON en.id = l.entity_id
+		  CROSS JOIN LATERAL ar.legal_rate_on(coalesce(en.jurisdiction, en.country), 'late_interest_pct', l.as_of) r
+		 WHERE l.created_at = now() AND l.as_of = coalesce(_run_dunning.as_of, ar.zone_today(en.time_zone))
+		   AND ar.minor_units(l.interest) > 0
+		   AND (_run_dunning.entity_id IS NULL OR l.entity_id = _run_dunning.entity_id)
+		   AND r.valid_from + interval '6 months' <= l.as_of
+		 ORDER BY 1
+	LOOP
+		RAISE WARNING 'late interest up to % used the % rate valid from % (% %%)', stale.as_of, stale.jurisdiction,
+			stale.valid_from, stale.value
+			USING HINT = 'Statutory late-interest rates change every half-year: add the current rate to ar.legal_rate.';
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION ar._run_dunning(date, integer) IS 'internal: the body of ar.run_dunning (src/guard.c)';
+CREATE FUNCTION ar.run_dunning(as_of date DEFAULT NULL, entity_id integer DEFAULT NULL)
+	RETURNS TABLE (action text, letters bigint, invoices bigint)
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar.run_dunning(date, integer) IS
+	'dunning for a day (NULL: each entity''s today) of one entity or all: each overdue, undisputed invoice moves one level of its customer''s policy when due; one letter per customer, level and currency, fees within the legal caps, late interest, key accounts alert their manager; a second run for the same day finds nothing to do';
+-- (end of dunning)
+
+/* ------------------------------------------------------------------------
  * 10. Audit trail
  * ------------------------------------------------------------------------ */
 -- The audit trail.  Every insert, update and delete of invoices, lines,
@@ -3584,7 +4304,8 @@ DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'payment', 'allocation'] LOOP
+	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'payment', 'allocation', 'dunning_letter',
+							 'dunning_item'] LOOP
 		EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON ar.%I REFERENCING NEW TABLE AS new_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture()', t || '_audit_insert', t);
 		EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON ar.%I '
@@ -3661,7 +4382,7 @@ BEGIN ATOMIC
 		  FROM ar.audit a
 		 GROUP BY a.table_name, a.row_key
 	), compared AS (
-		-- each row of the four tables against its trail, both as to_jsonb
+		-- each row of the audited tables against its trail, both as to_jsonb
 		-- gives them in this session (the trail's values read back into the
 		-- row type first, so that TimeZone and the like do not enter)
 		SELECT 1 AS tab, 'invoice' AS tname, t.last_id, coalesce(x.id::text, t.row_key) AS row_key,
@@ -3683,6 +4404,16 @@ BEGIN ATOMIC
 			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.allocation, t.state))
 		  FROM (SELECT * FROM trail WHERE trail.table_name = 'allocation') t
 		  FULL JOIN ar.allocation x ON (x.id::text COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 5, 'dunning_letter', t.last_id, coalesce(x.id::text, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.dunning_letter, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'dunning_letter') t
+		  FULL JOIN ar.dunning_letter x ON (x.id::text COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 6, 'dunning_item', t.last_id, coalesce(x.id::text, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.dunning_item, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'dunning_item') t
+		  FULL JOIN ar.dunning_item x ON (x.id::text COLLATE "C") = t.row_key
 	), row_problems AS (
 		SELECT c.last_id AS audit_id,
 			   'ar.' || c.tname || ' ' || c.row_key ||
@@ -3825,7 +4556,8 @@ BEGIN
 							  ('allocation', 'invoice', 'invoice_id'),
 							  ('series_counter', 'series', 'series_id'),
 							  ('match_suggestion', 'payment', 'payment_id'),
-							  ('sales_order_line', 'sales_order', 'order_id')) v(child, parent, fk)
+							  ('sales_order_line', 'sales_order', 'order_id'),
+							  ('dunning_level', 'dunning_policy', 'policy_id')) v(child, parent, fk)
 	LOOP
 		EXECUTE format('ALTER TABLE ar.%I ENABLE ROW LEVEL SECURITY', t.child);
 		EXECUTE format('CREATE POLICY entity_scope ON ar.%I USING (EXISTS (SELECT 1 FROM ar.%I p WHERE p.id = %I))',
@@ -3842,6 +4574,9 @@ GRANT INSERT, UPDATE, DELETE ON ar.customer, ar.invoice, ar.invoice_line, ar.inv
 	ar.series_counter, ar.outbox, ar.payment, ar.allocation, ar.match_suggestion,
 	ar.sales_order, ar.sales_order_line TO ar_clerk;
 GRANT INSERT ON ar.payment_extra_ref TO ar_clerk;
+GRANT INSERT ON ar.dunning_letter, ar.dunning_item TO ar_clerk;
+GRANT INSERT, UPDATE ON ar.dispute TO ar_clerk;
+GRANT INSERT, UPDATE, DELETE ON ar.legal_rate, ar.dunning_policy, ar.dunning_level TO ar_admin;
 GRANT INSERT, UPDATE, DELETE ON ar.payer_account TO ar_clerk;
 GRANT INSERT, UPDATE, DELETE ON ar.entity, ar.series, ar.fx_rate, ar.entity_access, ar.bank_account
 	TO ar_admin;

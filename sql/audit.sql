@@ -226,7 +226,7 @@ SELECT * FROM ar.verify_audit();
 DELETE FROM ar.entity_access;
 DROP ROLE ar_audit_clerk;
 
--- Only ar's four tables are audited: ar.audit_capture on another table is
+-- Only ar's audited tables are audited: ar.audit_capture on another table is
 -- refused, and only its owner may hang it on a table at all
 SELECT has_function_privilege('ar_reader', 'ar.audit_capture()', 'EXECUTE') AS reader_may_use;
 CREATE TABLE public.invoice (id bigint, entity_id integer, status text);

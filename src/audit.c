@@ -706,7 +706,7 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	if (rows == NULL)
 		elog(ERROR, "ar.audit_capture needs a transition table (REFERENCING NEW TABLE or OLD TABLE)");
 
-	/* ar's four tables only: rows of any other table would be forgeries */
+	/* ar's audited tables only: rows of any other table would be forgeries */
 	nsp = get_namespace_oid("ar", false);
 	{
 		Relation	rel = td->tg_relation;
@@ -714,10 +714,11 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 
 		if (RelationGetNamespace(rel) != nsp ||
 			(strcmp(name, "invoice") != 0 && strcmp(name, "invoice_line") != 0 &&
-			 strcmp(name, "payment") != 0 && strcmp(name, "allocation") != 0))
+			 strcmp(name, "payment") != 0 && strcmp(name, "allocation") != 0 &&
+			 strcmp(name, "dunning_letter") != 0 && strcmp(name, "dunning_item") != 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("ar.audit_capture() audits ar.invoice, ar.invoice_line, ar.payment and ar.allocation only, not \"%s.%s\"",
+					 errmsg("ar.audit_capture() audits ar.invoice, ar.invoice_line, ar.payment, ar.allocation, ar.dunning_letter and ar.dunning_item only, not \"%s.%s\"",
 							get_namespace_name(RelationGetNamespace(rel)), name)));
 	}
 

@@ -207,7 +207,57 @@ SELECT p.bank_ref, p.amount, p.remittance, i.number, i.open_amount, s.score, s.r
   JOIN ar.payment p ON p.id = s.payment_id JOIN ar.invoice i ON i.id = s.invoice_id;
 
 \echo
-\echo '6. The audit trail: every change to documents and money, sha256-chained per transaction'
+\echo '6. Dunning: 120 older invoices (a series of their own, issued 40 to 100 days ago) are unpaid'
+INSERT INTO ar.series (entity_id, code, kind, pattern, reset, is_default)
+SELECT e.id, 'OLD', 'invoice', 'OLD-{YYYY}-{N:5}', 'yearly', false FROM ar.entity e WHERE e.code = 'NV';
+INSERT INTO ar.dunning_policy (entity_id, name, is_default)
+SELECT e.id, 'standard', true FROM ar.entity e WHERE e.code = 'NV';
+INSERT INTO ar.dunning_level (policy_id, level, days_after_due, action, fee, charge_interest, deadline_days)
+SELECT p.id, v.* FROM ar.dunning_policy p,
+       (VALUES (1, 7, 'reminder', '60.00 SEK'::ar.amount, true, 10),
+               (2, 21, 'reminder', '60.00 SEK', true, 10),
+               (3, 35, 'collection_notice', '180.00 SEK', true, 3)) v
+ WHERE p.name = 'standard';
+-- two customers in three agreed to reminder fees in their contract (Sweden
+-- allows a fee only when agreed before the debt arose)
+UPDATE ar.customer SET fee_agreed_on = current_date - 400
+ WHERE substring(customer_no FROM 2)::int % 3 <> 0;
+INSERT INTO ar.invoice (entity_id, customer_id, series_id, currency, issue_date, due_date, buyer_reference)
+SELECT c.entity_id, c.id, s.id, 'SEK', current_date - 100 + g / 2, current_date - 100 + g / 2 + 30, 'Avtal ' || g
+  FROM generate_series(1, 120) g
+  JOIN ar.customer c ON c.customer_no = 'K' || lpad((1 + g * 7 % 200)::text, 4, '0')
+  JOIN ar.series s ON s.code = 'OLD' AND s.entity_id = c.entity_id
+ ORDER BY g;
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+SELECT i.id, 1, 'Serviceavtal', 1, 1000 + i.id % 50 * 100, 'S', 25
+  FROM ar.invoice i JOIN ar.series s ON s.id = i.series_id WHERE s.code = 'OLD';
+SELECT count(*) AS issued, min(number) AS first, max(number) AS last
+  FROM ar.issue(ARRAY(SELECT i.id FROM ar.invoice i JOIN ar.series s ON s.id = i.series_id
+                       WHERE s.code = 'OLD' AND i.status = 'draft' ORDER BY i.id));
+\echo '   One customer disputes an invoice: an open dispute stops its dunning'
+INSERT INTO ar.dispute (invoice_id, reason)
+SELECT min(i.id), 'The service was not delivered' FROM ar.invoice i JOIN ar.series s ON s.id = i.series_id
+ WHERE s.code = 'OLD';
+\echo '   Dunning runs 30 and 15 days ago and today (one level per run, after the last deadline):'
+SELECT 'today - 30' AS run, d.* FROM ar.run_dunning(current_date - 30) d
+UNION ALL SELECT 'today - 15', d.* FROM ar.run_dunning(current_date - 15) d
+UNION ALL SELECT 'today', d.* FROM ar.run_dunning() d;
+\echo '   Running it again today changes nothing:'
+SELECT count(*) AS letters_from_a_second_run FROM ar.run_dunning();
+\echo '   Letters per level: fees within the legal cap (60 SEK; only where agreed), daily late interest'
+SELECT l.level, l.action, count(*) AS letters, sum(l.open_total) AS open, sum(l.fee) AS fees,
+       sum(l.interest) AS interest, count(*) FILTER (WHERE ar.minor_units(l.fee) > 0) AS with_fee
+  FROM ar.dunning_letter l GROUP BY l.level, l.action ORDER BY 1, 2;
+\echo '   One reminder as queued in ar.outbox:'
+SELECT o.payload FROM ar.outbox o JOIN ar.dunning_letter l ON l.outbox_id = o.id
+ WHERE l.action = 'reminder' AND ar.minor_units(l.fee) > 0 ORDER BY l.id LIMIT 1;
+\echo '   The dispute is accepted: the invoice is credited and leaves dunning'
+UPDATE ar.dispute SET status = 'accepted' WHERE status = 'open';
+SELECT d.status, i.number, i.status AS invoice_status, c.number AS credit_note, c.total
+  FROM ar.dispute d JOIN ar.invoice i ON i.id = d.invoice_id JOIN ar.invoice c ON c.id = d.credit_note_id;
+
+\echo
+\echo '7. The audit trail: every change to documents and money, sha256-chained per transaction'
 SELECT table_name, op, count(*) AS rows FROM ar.audit GROUP BY table_name, op ORDER BY 1, 2;
 SELECT count(*) AS seals, max(seq) AS head, sum(row_count) AS sealed_rows,
        coalesce((SELECT problem FROM ar.verify_audit()), 'intact') AS verify_audit
@@ -228,7 +278,7 @@ SELECT * FROM ar.verify_audit();
 ROLLBACK;
 
 \echo
-\echo '7. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
+\echo '8. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
 INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
 VALUES ('FJ', 'Fjellvind AS', 'NO', 'NO912345678MVA', 'NOK', 'kid10');
 CREATE ROLE ar_demo_clerk_nv IN ROLE ar_clerk;
