@@ -3517,6 +3517,7 @@ INSERT INTO ar.legal_rate (jurisdiction, key, valid_from, value, currency, sourc
 -- entity there without a row of its own for a key falls back to 'EU'.
 CREATE FUNCTION ar.eea_member(country text) RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 RETURN country = ANY ('{AT,BE,BG,CY,CZ,DE,DK,EE,ES,FI,FR,GR,HR,HU,IE,IS,IT,LI,LT,LU,LV,MT,NL,NO,PL,PT,RO,SE,SI,SK}'::text[]);
 COMMENT ON FUNCTION ar.eea_member(text) IS
 	'true for the EU and EEA states (ISO 3166 codes), whose late-payment law falls back to the directive''s minimum (jurisdiction EU)';
@@ -3543,6 +3544,7 @@ COMMENT ON FUNCTION ar.legal_rate_on(text, text, date, boolean) IS
 -- counts 30-day months (30E/360), so that consecutive spans add up.
 CREATE FUNCTION ar.interest_days(from_day date, to_day date, basis numeric) RETURNS integer
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN basis = 360
 			THEN (360 * extract(year FROM to_day) + 30 * extract(month FROM to_day) + least(extract(day FROM to_day), 30))::integer
 			   - (360 * extract(year FROM from_day) + 30 * extract(month FROM from_day) + least(extract(day FROM from_day), 30))::integer
