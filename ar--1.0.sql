@@ -3449,7 +3449,10 @@ CREATE TABLE ar.legal_rate (
 	value numeric NOT NULL CHECK (value >= 0),
 	currency text REFERENCES ar.currency (code),
 	source text NOT NULL CHECK (btrim(source) <> ''),
-	PRIMARY KEY (jurisdiction, key, valid_from),
+	-- installed with ar (kept as shipped, not dumped: CREATE EXTENSION makes
+	-- them again); a row of the same day added later overrides it
+	installed boolean NOT NULL DEFAULT false,
+	UNIQUE (jurisdiction, key, valid_from, installed),
 	-- amounts carry their currency, rates, counts, days and flags do not
 	CONSTRAINT legal_rate_currency_check CHECK ((currency IS NOT NULL) =
 		(key IN ('reminder_fee_max', 'reminder_fee_max_consumer', 'fixed_compensation'))),
@@ -3462,7 +3465,8 @@ CREATE TABLE ar.legal_rate (
 COMMENT ON TABLE ar.legal_rate IS
 	'late-payment law as dated parameters: a value holds from valid_from until the next row of its jurisdiction and key';
 
-INSERT INTO ar.legal_rate (jurisdiction, key, valid_from, value, currency, source) VALUES
+INSERT INTO ar.legal_rate (jurisdiction, key, valid_from, value, currency, source, installed)
+SELECT v.j, v.k, v.d::date, v.x, v.c, v.s, true FROM (VALUES
 	-- Sweden: räntelagen 6 § (referensränta + 8 pp, half-yearly), 9 §
 	('SE', 'late_interest_pct', '2024-07-01', 12.00, NULL, 'räntelagen 6 §: referensränta 4.00 % (riksbank.se, 2024-07-01) + 8 pp'),
 	('SE', 'late_interest_pct', '2025-01-01', 10.50, NULL, 'derived: referensränta 2.50 % (policy rate 2.50 % rounded up to 0.5, räntelagen 9 §) + 8 pp; verify at riksbank.se'),
@@ -3511,7 +3515,29 @@ INSERT INTO ar.legal_rate (jurisdiction, key, valid_from, value, currency, sourc
 	('EU', 'late_interest_pct', '2025-07-01', 10.15, NULL, 'directive 2011/7/EU art. 2(6): ECB MRO 2.15 % (since 11 Jun 2025) + 8 pp'),
 	('EU', 'interest_from_due_date', '2013-03-16', 0, NULL, 'directive 2011/7/EU art. 3: from the day after the due date'),
 	('EU', 'interest_day_basis', '2013-03-16', 365, NULL, 'ACT/365'),
-	('EU', 'fixed_compensation', '2013-03-16', 40, 'EUR', 'directive 2011/7/EU art. 6: at least EUR 40');
+	('EU', 'fixed_compensation', '2013-03-16', 40, 'EUR', 'directive 2011/7/EU art. 6: at least EUR 40')) v(j, k, d, x, c, s);
+SELECT pg_catalog.pg_extension_config_dump('ar.legal_rate', 'WHERE NOT installed');
+-- rows added later are the DBA's (dumped); the installed ones stay as shipped
+CREATE FUNCTION ar.legal_rate_before() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		NEW.installed := false;
+		RETURN NEW;
+	END IF;
+	IF OLD.installed THEN
+		RAISE EXCEPTION 'legal rate % % from % is installed with ar and kept as shipped', OLD.jurisdiction, OLD.key,
+			OLD.valid_from
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Insert a row with the same jurisdiction, key and valid_from: it overrides the installed one.';
+	END IF;
+	RETURN coalesce(NEW, OLD);
+END
+$$;
+CREATE TRIGGER legal_rate_before BEFORE INSERT OR UPDATE OR DELETE ON ar.legal_rate
+	FOR EACH ROW EXECUTE FUNCTION ar.legal_rate_before();
 
 -- The states where directive 2011/7/EU applies (the EU and the EEA): an
 -- entity there without a row of its own for a key falls back to 'EU'.
@@ -3534,7 +3560,7 @@ AS $$
 	 WHERE (r.jurisdiction = $1 OR (r.jurisdiction = 'EU' AND ar.eea_member($1)))
 	   AND (r.key = $2 OR ($4 AND r.key = $2 || '_consumer'))
 	   AND r.valid_from <= $3
-	 ORDER BY r.jurisdiction = $1 DESC, r.key = $2, r.valid_from DESC
+	 ORDER BY r.jurisdiction = $1 DESC, r.key = $2, r.valid_from DESC, r.installed
 	 LIMIT 1
 $$;
 COMMENT ON FUNCTION ar.legal_rate_on(text, text, date, boolean) IS
@@ -4630,7 +4656,7 @@ BEGIN
 		  FROM pg_catalog.pg_class c
 		 WHERE c.relnamespace = 'ar'::regnamespace
 		   AND c.relkind IN ('r', 'S')
-		   AND c.oid NOT IN ('ar.currency'::regclass, 'ar.country'::regclass)
+		   AND c.oid NOT IN ('ar.currency'::regclass, 'ar.country'::regclass, 'ar.legal_rate'::regclass)
 		 ORDER BY c.relname
 	LOOP
 		PERFORM pg_catalog.pg_extension_config_dump(rel, '');
