@@ -3527,6 +3527,10 @@ BEGIN
 		NEW.installed := false;
 		RETURN NEW;
 	END IF;
+	IF NOT OLD.installed AND TG_OP = 'UPDATE' THEN
+		NEW.installed := false;
+		RETURN NEW;
+	END IF;
 	IF OLD.installed THEN
 		RAISE EXCEPTION 'legal rate % % from % is installed with ar and kept as shipped', OLD.jurisdiction, OLD.key,
 			OLD.valid_from
@@ -4070,22 +4074,36 @@ BEGIN
 		   AND NOT EXISTS (SELECT 1 FROM ar.match_suggestion s JOIN ar.payment py ON py.id = s.payment_id
 							WHERE s.invoice_id = i.id AND py.status IN ('unmatched', 'partial', 'suggested'))
 		   AND i.customer_id NOT IN (SELECT cash.customer_id FROM cash)
+	), law AS MATERIALIZED (
+		-- the fee rules in force, once per jurisdiction, day and kind of
+		-- customer (not once per invoice)
+		SELECT k.jur, k.day, k.consumer,
+			   coalesce((ar.legal_rate_on(k.jur, 'reminder_fee_requires_agreement', k.day)).value, 0) = 1
+				   AS needs_agreement,
+			   coalesce((ar.legal_rate_on(k.jur, 'reminder_fee_min_days_after_due', k.day)).value, 0)
+				   AS min_days_after_due,
+			   (ar.legal_rate_on(k.jur, 'reminder_fee_count_max', k.day)).value AS count_max,
+			   coalesce((ar.legal_rate_on(k.jur, 'reminder_fee_min_days_between', k.day)).value, 0)
+				   AS min_days_between,
+			   coalesce((ar.legal_rate_on(k.jur, 'collection_deadline_min_days', k.day)).value, 0)
+				   AS collection_min_days,
+			   ar.legal_rate_on(k.jur, 'reminder_fee_max', k.day, k.consumer) AS fee_cap
+		  FROM (SELECT DISTINCT c.jur, c.day, c.segment = 'consumer' AS consumer FROM cand c) k
 	), item AS MATERIALIZED (
 		-- whether the law lets this invoice bear the letter's fee, and its
 		-- interest
-		SELECT c.*,
+		SELECT c.*, w.fee_cap, w.collection_min_days,
 			   c.level_fee IS NOT NULL AND ar.minor_units(c.level_fee) > 0
 			   AND c.act IN ('reminder', 'collection_notice')
-			   AND (coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_requires_agreement', c.day)).value, 0) = 0
-					OR c.fee_agreed_on <= c.issue_date)
-			   AND c.days_overdue >= coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_min_days_after_due', c.day)).value, 0)
-			   AND f.n < coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_count_max', c.day)).value, 2147483647)
-			   AND (f.last_on IS NULL
-					OR c.day - f.last_on >= coalesce((ar.legal_rate_on(c.jur, 'reminder_fee_min_days_between', c.day)).value, 0))
+			   AND (NOT w.needs_agreement OR coalesce(c.fee_agreed_on <= c.issue_date, false))
+			   AND c.days_overdue >= w.min_days_after_due
+			   AND (w.count_max IS NULL OR f.n < w.count_max)
+			   AND (f.last_on IS NULL OR c.day - f.last_on >= w.min_days_between)
 				   AS fee_ok,
 			   CASE WHEN c.charge_interest AND c.act IN ('reminder', 'collection_notice')
 					THEN ar._late_interest(c.invoice_id, c.day, false) ELSE ar.amount(0, c.currency) END AS interest
 		  FROM cand c
+		  JOIN law w ON w.jur = c.jur AND w.day = c.day AND w.consumer = (c.segment = 'consumer')
 		  CROSS JOIN LATERAL (
 			  SELECT count(*) AS n, max(l.as_of) AS last_on
 				FROM ar.dunning_item it JOIN ar.dunning_letter l ON l.id = it.letter_id
@@ -4093,24 +4111,23 @@ BEGIN
 	), letter AS MATERIALIZED (
 		SELECT nextval(pg_get_serial_sequence('ar.dunning_letter', 'id')) AS id,
 			   nextval(pg_get_serial_sequence('ar.outbox', 'id')) AS outbox_id, g.*,
-			   CASE WHEN g.any_fee
-					THEN least(CASE WHEN ar.currency_of(g.level_fee) = g.currency THEN g.level_fee
-									ELSE ar.convert(g.level_fee, g.currency, g.day) END,
-							   coalesce(ar.fee_cap_in(ar.legal_rate_on(g.jur, 'reminder_fee_max', g.day,
-																	   g.segment = 'consumer'), g.currency, g.day),
-										ar.amount_of_minor(9223372036854775807, g.currency)))
-					ELSE ar.amount(0, g.currency) END AS fee,
-			   g.day + greatest(g.deadline_days,
-								CASE WHEN g.act = 'collection_notice'
-									 THEN coalesce((ar.legal_rate_on(g.jur, 'collection_deadline_min_days', g.day)).value, 0)
-									 ELSE 0 END)::integer AS deadline
-		  FROM (SELECT it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency, it.jur,
-					   it.segment, it.level_fee, it.deadline_days, bool_or(it.fee_ok) AS any_fee,
-					   ar.sum(it.open_amount) AS open_total, ar.sum(it.interest) AS interest, count(*) AS n
+			   CASE WHEN NOT g.any_fee THEN ar.amount(0, g.currency)
+					WHEN (g.fee_cap).value IS NULL THEN x.fee
+					ELSE least(x.fee, ar.fee_cap_in(g.fee_cap, g.currency, g.day)) END AS fee,
+			   g.day + CASE WHEN g.act = 'collection_notice' THEN greatest(g.deadline_days, g.collection_min_days)
+							ELSE g.deadline_days END::integer AS deadline
+		  FROM (SELECT it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency,
+					   it.level_fee, it.deadline_days, it.fee_cap, it.collection_min_days,
+					   bool_or(it.fee_ok) AS any_fee, ar.sum(it.open_amount) AS open_total,
+					   ar.sum(it.interest) AS interest, count(*) AS n
 				  FROM item it
-				 GROUP BY it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency, it.jur,
-						  it.segment, it.level_fee, it.deadline_days
+				 GROUP BY it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency,
+						  it.level_fee, it.deadline_days, it.fee_cap, it.collection_min_days
 				 ORDER BY it.entity_id, it.customer_id, it.level, it.currency) g
+		 -- the level's fee in the letter's currency
+		 CROSS JOIN LATERAL (SELECT CASE WHEN NOT g.any_fee OR ar.currency_of(g.level_fee) = g.currency
+										 THEN g.level_fee
+										 ELSE ar.convert(g.level_fee, g.currency, g.day) END AS fee) x
 	), ins_letter AS (
 		INSERT INTO ar.dunning_letter (id, entity_id, customer_id, policy_id, level, action, as_of, deadline,
 									   currency, open_total, fee, interest, outbox_id)

@@ -21,6 +21,15 @@ INSERT INTO ar.legal_rate VALUES ('SE', 'reminder_fee_max', '2027-01-01', 70, NU
 INSERT INTO ar.legal_rate VALUES ('SE', 'reminder_fee_count_max', '2027-01-01', 2.5, NULL, 'x');
 INSERT INTO ar.legal_rate VALUES ('SE', 'interest_day_basis', '2027-01-01', 366, NULL, 'x');
 INSERT INTO ar.legal_rate VALUES ('SE', 'late_fee', '2027-01-01', 1, NULL, 'x');
+-- the installed rows stay as shipped (and out of the dump); a row of one's
+-- own for the same day overrides one and stays one's own (it is dumped)
+UPDATE ar.legal_rate SET value = 11 WHERE jurisdiction = 'SE' AND key = 'late_interest_pct' AND valid_from = '2026-01-01';
+BEGIN;
+INSERT INTO ar.legal_rate VALUES ('SE', 'late_interest_pct', '2026-01-01', 11, NULL, 'own', true);
+UPDATE ar.legal_rate SET installed = true WHERE source = 'own';
+SELECT (ar.legal_rate_on('SE', 'late_interest_pct', '2026-02-01')).value,
+	   (SELECT installed FROM ar.legal_rate WHERE source = 'own') AS own_installed;
+ROLLBACK;
 SELECT ar.interest_days('2026-02-01', '2026-03-03', 365) AS act, ar.interest_days('2026-02-01', '2026-03-03', 360) AS e30_360,
 	   ar.interest_days('2026-01-31', '2026-03-31', 360) AS month_ends;
 
