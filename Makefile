@@ -23,7 +23,7 @@ OBJS = \
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match match_refs guard issue_rules issue_dates dunning
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match match_refs guard issue_rules issue_dates dunning kpi
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -4191,6 +4191,327 @@ COMMENT ON FUNCTION ar.run_dunning(date, integer) IS
 -- (end of dunning)
 
 /* ------------------------------------------------------------------------
+ * 9. KPIs: aging, DSO, best possible DSO, ADD, CEI, days to pay
+ *    (formulas: DOMAIN.md section 4)
+ * ------------------------------------------------------------------------ */
+
+-- The days an allocation counts in the books: from the day the money came
+-- (a payment's booking date, a credit note's issue date, a write-off's day
+-- in the entity's time zone; never before the invoice's issue date) up to
+-- the day it was undone, if it was.  Aging on a past day and the monthly
+-- KPIs read it, so that a later payment or reversal does not change what a
+-- past day looked like.
+CREATE VIEW ar.allocation_span WITH (security_invoker = true) AS
+SELECT a.id AS allocation_id, a.invoice_id, i.entity_id, i.customer_id, i.currency,
+	   a.payment_id, a.credit_note_id, a.rule, ar.minor_units(a.amount) AS units,
+	   d.applied_on,
+	   CASE WHEN a.reversed_at IS NOT NULL
+			THEN greatest(d.applied_on, (a.reversed_at AT TIME ZONE e.time_zone)::date) END AS undone_on
+  FROM ar.allocation a
+  JOIN ar.invoice i ON i.id = a.invoice_id
+  JOIN ar.entity e ON e.id = i.entity_id
+  LEFT JOIN ar.payment p ON p.id = a.payment_id
+  LEFT JOIN ar.invoice cn ON cn.id = a.credit_note_id
+ CROSS JOIN LATERAL (
+	SELECT greatest(i.issue_date,
+					CASE WHEN a.payment_id IS NOT NULL THEN p.booking_date
+						 WHEN a.credit_note_id IS NOT NULL THEN cn.issue_date
+						 ELSE (a.created_at AT TIME ZONE e.time_zone)::date END)) d(applied_on);
+COMMENT ON VIEW ar.allocation_span IS
+	'the days each allocation counts against its invoice: from applied_on (payment booking date, credit note issue date, write-off day) up to but not including undone_on (the day it was reversed; NULL: still counts)';
+
+-- An amount in minor units as a number in the currency's major unit, exact.
+CREATE FUNCTION ar.major_units(units numeric, currency text) RETURNS numeric
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN (SELECT round(units / (10::numeric ^ c.minor_unit), c.minor_unit)
+		  FROM ar.currency c WHERE c.code = major_units.currency);
+COMMENT ON FUNCTION ar.major_units(numeric, text) IS
+	'units minor units of currency as an exact number of major units (12345, ''SEK'' -> 123.45)';
+
+-- The formulas.  Each returns NULL where it is undefined (no sales, no
+-- receivables); the views below and the worked examples of DOMAIN.md use
+-- these same functions.
+CREATE FUNCTION ar.dso(receivables numeric, credit_sales numeric, days integer) RETURNS numeric
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN credit_sales > 0 THEN round(receivables / credit_sales * days, 2) END;
+COMMENT ON FUNCTION ar.dso(numeric, numeric, integer) IS
+	'days sales outstanding: receivables / credit sales x days of the period, 2 decimals (15000, 10000, 30 -> 45.00); NULL without sales';
+
+CREATE FUNCTION ar.countback_dso(receivables numeric, sales numeric[], days integer[]) RETURNS numeric
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rest numeric := receivables;
+	counted numeric := 0;
+	i integer;
+BEGIN
+	IF cardinality(sales) IS DISTINCT FROM cardinality(days) THEN
+		RAISE EXCEPTION 'countback DSO needs the days of every month: % months of sales, % of days',
+			coalesce(cardinality(sales), 0), coalesce(cardinality(days), 0)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF rest IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF rest <= 0 THEN
+		RETURN 0;
+	END IF;
+	-- the latest month first: a whole month's days while its sales fit in
+	-- what is left of the receivables, then the share of the month they
+	-- run out in
+	FOR i IN 1 .. coalesce(cardinality(sales), 0) LOOP
+		IF days[i] IS NULL OR days[i] <= 0 THEN
+			RAISE EXCEPTION 'countback DSO: month % has % days', i, coalesce(days[i]::text, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF sales[i] > 0 AND rest <= sales[i] THEN
+			RETURN round(counted + rest / sales[i] * days[i], 2);
+		END IF;
+		rest := rest - coalesce(sales[i], 0);
+		counted := counted + days[i];
+	END LOOP;
+	-- the months given do not cover the receivables
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION ar.countback_dso(numeric, numeric[], integer[]) IS
+	'countback DSO: the receivables counted back through the sales of the latest months (sales[1] and days[1] the latest), whole months while they last, the last one pro rata; 2 decimals; NULL when the months do not cover them';
+
+CREATE FUNCTION ar.cei(beginning_ar numeric, credit_sales numeric, months integer,
+					   ending_ar numeric, ending_current_ar numeric) RETURNS numeric
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	base numeric;
+BEGIN
+	IF months IS NULL OR months <= 0 THEN
+		RAISE EXCEPTION 'CEI over % months: the period has at least one month', coalesce(months::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	base := beginning_ar + credit_sales / months;
+	IF base - ending_current_ar = 0 THEN
+		RETURN NULL;
+	END IF;
+	RETURN round((base - ending_ar) / (base - ending_current_ar) * 100, 2);
+END
+$$;
+COMMENT ON FUNCTION ar.cei(numeric, numeric, integer, numeric, numeric) IS
+	'collection effectiveness index in percent: (beginning AR + sales / months - ending AR) / (beginning AR + sales / months - ending current AR) x 100, 2 decimals';
+
+-- The aging of a day: every issued invoice's open amount at the end of
+-- as_of (its total less the allocations that counted that day), by days
+-- past due.  A later payment, credit note or reversal does not change it.
+CREATE FUNCTION ar._aging(day date, entity integer)
+	RETURNS TABLE (entity_id integer, customer_id bigint, currency text,
+				   current numeric, d1_30 numeric, d31_60 numeric, d61_90 numeric, d90_plus numeric,
+				   total numeric, as_of date)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	e record;
+BEGIN
+	IF _aging.day IS NOT NULL AND NOT isfinite(_aging.day) THEN
+		RAISE EXCEPTION 'aging date % is not a day', _aging.day USING ERRCODE = 'invalid_datetime_format';
+	END IF;
+	IF _aging.entity IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM ar.entity x WHERE x.id = _aging.entity) THEN
+		RAISE EXCEPTION 'entity % does not exist', _aging.entity USING ERRCODE = 'no_data_found';
+	END IF;
+	FOR e IN SELECT x.code, ar.zone_today(x.time_zone) AS today FROM ar.entity x
+			  WHERE _aging.entity IS NULL OR x.id = _aging.entity ORDER BY x.id
+	LOOP
+		IF _aging.day > e.today THEN
+			RAISE EXCEPTION 'aging date % is after today (%) for entity %', _aging.day, e.today, e.code
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Age today or a day that has passed; pass NULL for each entity''s today.';
+		END IF;
+	END LOOP;
+	RETURN QUERY
+	WITH ent AS (
+		SELECT x.id, coalesce(_aging.day, ar.zone_today(x.time_zone)) AS day
+		  FROM ar.entity x
+		 WHERE _aging.entity IS NULL OR x.id = _aging.entity
+	), open AS (
+		SELECT i.entity_id, i.customer_id, i.currency, ent.day, ent.day - i.due_date AS late,
+			   ar.minor_units(i.total) - coalesce(paid.units, 0) AS units
+		  FROM ar.invoice i
+		  JOIN ent ON ent.id = i.entity_id
+		  LEFT JOIN LATERAL (
+			SELECT sum(s.units) AS units
+			  FROM ar.allocation_span s
+			 WHERE s.invoice_id = i.id AND s.applied_on <= ent.day
+			   AND (s.undone_on IS NULL OR s.undone_on > ent.day)) paid ON true
+		 WHERE i.kind = 'invoice' AND i.status NOT IN ('draft', 'cancelled') AND i.issue_date <= ent.day
+	)
+	SELECT o.entity_id, o.customer_id, o.currency,
+		   ar.major_units(coalesce(sum(o.units) FILTER (WHERE o.late <= 0), 0), o.currency),
+		   ar.major_units(coalesce(sum(o.units) FILTER (WHERE o.late BETWEEN 1 AND 30), 0), o.currency),
+		   ar.major_units(coalesce(sum(o.units) FILTER (WHERE o.late BETWEEN 31 AND 60), 0), o.currency),
+		   ar.major_units(coalesce(sum(o.units) FILTER (WHERE o.late BETWEEN 61 AND 90), 0), o.currency),
+		   ar.major_units(coalesce(sum(o.units) FILTER (WHERE o.late > 90), 0), o.currency),
+		   ar.major_units(sum(o.units), o.currency),
+		   o.day
+	  FROM open o
+	 WHERE o.units > 0
+	 GROUP BY o.entity_id, o.customer_id, o.currency, o.day
+	 ORDER BY o.entity_id, o.customer_id, o.currency;
+END
+$$;
+COMMENT ON FUNCTION ar._aging(date, integer) IS 'internal: ar.aging';
+-- (a wrapper: PL/pgSQL cannot name a parameter and a result column alike)
+CREATE FUNCTION ar.aging(as_of date, entity_id integer DEFAULT NULL)
+	RETURNS TABLE (entity_id integer, customer_id bigint, currency text,
+				   current numeric, d1_30 numeric, d31_60 numeric, d61_90 numeric, d90_plus numeric,
+				   total numeric, as_of date)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT * FROM ar._aging($1, $2)
+$$;
+COMMENT ON FUNCTION ar.aging(date, integer) IS
+	'the receivables at the end of as_of (NULL: each entity''s today) per entity, customer and currency, by days past due: current (not yet due), 1-30, 31-60, 61-90, over 90; later payments do not change a past day';
+
+-- The stored KPIs.  PostgreSQL has no row-level security on materialized
+-- views: they are read only through the views ar.kpi_aging and
+-- ar.kpi_monthly, which show each role its entities, and refreshed by
+-- ar.refresh_kpis() as their owner.
+CREATE MATERIALIZED VIEW ar.kpi_aging_mv AS
+SELECT * FROM ar.aging(NULL);
+CREATE UNIQUE INDEX kpi_aging_mv_key ON ar.kpi_aging_mv (entity_id, customer_id, currency);
+COMMENT ON MATERIALIZED VIEW ar.kpi_aging_mv IS
+	'internal: the stored ar.kpi_aging (read it through that view)';
+
+-- One row per entity, currency and month, from the month of the first
+-- issued document to the current one (which ends today).
+--   credit_sales       invoices issued in the month less credit notes issued
+--   ending_ar          receivables at the end of the month
+--   ending_current_ar  of them not yet due
+--   dso                ending_ar / credit_sales x days of the month
+--   countback_dso      ending_ar counted back through the sales of this and
+--                      earlier months
+--   best_possible_dso  ending_current_ar / credit_sales x days
+--   add                dso - best_possible_dso
+--   cei                one-month CEI (beginning AR: the previous month's end)
+--   avg_days_to_pay    payments applied in the month: days from invoice
+--                      date to booking date, weighted by amount
+--   avg_days_beyond_terms  the same from the due date
+--   pct_current        ending_current_ar / ending_ar x 100
+CREATE MATERIALIZED VIEW ar.kpi_monthly_mv AS
+WITH ent AS (
+	SELECT e.id, ar.zone_today(e.time_zone) AS today FROM ar.entity e
+), doc AS (
+	SELECT i.id, i.entity_id, i.currency, i.kind, i.issue_date, i.due_date, ar.minor_units(i.total) AS units
+	  FROM ar.invoice i JOIN ent ON ent.id = i.entity_id
+	 WHERE i.status NOT IN ('draft', 'cancelled') AND i.issue_date <= ent.today
+), months AS (
+	SELECT f.entity_id, f.currency, m.month::date AS month, (m.month + interval '1 month')::date - 1 AS month_end,
+		   least((m.month + interval '1 month')::date - 1, ent.today) AS last_day
+	  FROM (SELECT d.entity_id, d.currency, min(d.issue_date) AS first_day FROM doc d GROUP BY 1, 2) f
+	  JOIN ent ON ent.id = f.entity_id
+	 CROSS JOIN LATERAL generate_series(date_trunc('month', f.first_day), date_trunc('month', ent.today),
+										interval '1 month') m(month)
+), span AS (
+	SELECT s.entity_id, s.currency, s.units, s.payment_id IS NOT NULL AS paid, s.applied_on, s.undone_on,
+		   d.issue_date, d.due_date
+	  FROM ar.allocation_span s
+	  JOIN doc d ON d.id = s.invoice_id
+	  JOIN ent ON ent.id = s.entity_id
+	 WHERE d.kind = 'invoice' AND s.applied_on <= ent.today
+), flow AS (
+	-- what each month adds to sales and to the receivables
+	SELECT x.entity_id, x.currency, date_trunc('month', x.day)::date AS month,
+		   sum(x.sales) AS sales, sum(x.ar) AS ar
+	  FROM (SELECT d.entity_id, d.currency, d.issue_date AS day,
+				   CASE d.kind WHEN 'invoice' THEN d.units ELSE -d.units END AS sales,
+				   CASE d.kind WHEN 'invoice' THEN d.units ELSE 0 END AS ar
+			  FROM doc d
+			UNION ALL
+			SELECT s.entity_id, s.currency, s.applied_on, 0, -s.units FROM span s
+			UNION ALL
+			SELECT s.entity_id, s.currency, s.undone_on, 0, s.units FROM span s
+			  JOIN ent ON ent.id = s.entity_id
+			 WHERE s.undone_on <= ent.today) x
+	 GROUP BY 1, 2, 3
+), cur AS (
+	-- receivables not yet due at the end of a month: invoices whose issue
+	-- and due dates enclose it
+	SELECT m.entity_id, m.currency, m.month,
+		   sum(d.units - coalesce((SELECT sum(s.units) FROM ar.allocation_span s
+									WHERE s.invoice_id = d.id AND s.applied_on <= m.last_day
+									  AND (s.undone_on IS NULL OR s.undone_on > m.last_day)), 0)) AS units
+	  FROM doc d
+	  JOIN months m ON m.entity_id = d.entity_id AND m.currency = d.currency
+		   AND m.last_day BETWEEN d.issue_date AND d.due_date
+	 WHERE d.kind = 'invoice'
+	 GROUP BY 1, 2, 3
+), pay AS (
+	SELECT m.entity_id, m.currency, m.month, sum(s.units) AS units,
+		   sum(s.units * (s.applied_on - s.issue_date)) AS unit_days,
+		   sum(s.units * (s.applied_on - s.due_date)) AS unit_days_late
+	  FROM span s
+	  JOIN months m ON m.entity_id = s.entity_id AND m.currency = s.currency
+		   AND s.applied_on BETWEEN m.month AND m.last_day
+	 WHERE s.paid AND (s.undone_on IS NULL OR s.undone_on > m.last_day)
+	 GROUP BY 1, 2, 3
+), base AS (
+	SELECT m.entity_id, m.currency, m.month, m.last_day - m.month + 1 AS days,
+		   ar.major_units(coalesce(f.sales, 0), m.currency) AS credit_sales,
+		   ar.major_units(sum(coalesce(f.ar, 0)) OVER w, m.currency) AS ending_ar,
+		   ar.major_units(coalesce(sum(coalesce(f.ar, 0)) OVER w - coalesce(f.ar, 0), 0), m.currency) AS beginning_ar,
+		   ar.major_units(coalesce(c.units, 0), m.currency) AS ending_current_ar,
+		   round(p.unit_days / p.units, 2) AS avg_days_to_pay,
+		   round(p.unit_days_late / p.units, 2) AS avg_days_beyond_terms
+	  FROM months m
+	  LEFT JOIN flow f USING (entity_id, currency, month)
+	  LEFT JOIN cur c USING (entity_id, currency, month)
+	  LEFT JOIN pay p USING (entity_id, currency, month)
+	WINDOW w AS (PARTITION BY m.entity_id, m.currency ORDER BY m.month)
+), hist AS (
+	SELECT b.*,
+		   array_agg(b.credit_sales) OVER h AS sales_back,
+		   array_agg(b.days) OVER h AS days_back
+	  FROM base b
+	WINDOW h AS (PARTITION BY b.entity_id, b.currency ORDER BY b.month DESC
+				 ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+)
+SELECT h.entity_id, h.currency, h.month, h.credit_sales, h.ending_ar, h.ending_current_ar,
+	   ar.dso(h.ending_ar, h.credit_sales, h.days) AS dso,
+	   ar.countback_dso(h.ending_ar, h.sales_back, h.days_back) AS countback_dso,
+	   ar.dso(h.ending_current_ar, h.credit_sales, h.days) AS best_possible_dso,
+	   ar.dso(h.ending_ar, h.credit_sales, h.days) - ar.dso(h.ending_current_ar, h.credit_sales, h.days) AS add,
+	   ar.cei(h.beginning_ar, h.credit_sales, 1, h.ending_ar, h.ending_current_ar) AS cei,
+	   h.avg_days_to_pay,
+	   CASE WHEN h.ending_ar > 0 THEN round(h.ending_current_ar / h.ending_ar * 100, 2) END AS pct_current,
+	   h.beginning_ar, h.days, h.avg_days_beyond_terms
+  FROM hist h;
+CREATE UNIQUE INDEX kpi_monthly_mv_key ON ar.kpi_monthly_mv (entity_id, currency, month);
+COMMENT ON MATERIALIZED VIEW ar.kpi_monthly_mv IS
+	'internal: the stored ar.kpi_monthly (read it through that view)';
+
+-- (the views ar.kpi_aging and ar.kpi_monthly over them are made with the
+-- row-level security below)
+
+-- Readers go on reading the old rows while the new ones are computed
+-- (CONCURRENTLY); the owner refreshes, so the views cover every entity.
+CREATE FUNCTION ar.refresh_kpis() RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	REFRESH MATERIALIZED VIEW CONCURRENTLY ar.kpi_aging_mv;
+	REFRESH MATERIALIZED VIEW CONCURRENTLY ar.kpi_monthly_mv;
+END
+$$;
+COMMENT ON FUNCTION ar.refresh_kpis() IS
+	'recomputes ar.kpi_aging and ar.kpi_monthly without blocking their readers';
+
+/* ------------------------------------------------------------------------
  * 10. Audit trail
  * ------------------------------------------------------------------------ */
 -- The audit trail.  Every insert, update and delete of invoices, lines,
@@ -4611,6 +4932,25 @@ BEGIN
 END
 $$;
 
+-- The KPI views: each role sees the rows of its entities (materialized
+-- views take no policies).
+CREATE VIEW ar.kpi_aging WITH (security_barrier = true) AS
+SELECT k.entity_id, k.customer_id, k.currency, k.current, k.d1_30, k.d31_60, k.d61_90, k.d90_plus,
+	   k.total, k.as_of
+  FROM ar.kpi_aging_mv k
+ WHERE (SELECT ar.is_admin()) OR k.entity_id = ANY ((SELECT ar.my_entities())::integer[]);
+COMMENT ON VIEW ar.kpi_aging IS
+	'aging per entity, customer and currency as of each entity''s day at the last ar.refresh_kpis(): current, 1-30, 31-60, 61-90, over 90 days past due; each role sees its entities';
+
+CREATE VIEW ar.kpi_monthly WITH (security_barrier = true) AS
+SELECT k.entity_id, k.currency, k.month, k.credit_sales, k.ending_ar, k.ending_current_ar, k.dso,
+	   k.countback_dso, k.best_possible_dso, k.add, k.cei, k.avg_days_to_pay, k.pct_current,
+	   k.beginning_ar, k.days, k.avg_days_beyond_terms
+  FROM ar.kpi_monthly_mv k
+ WHERE (SELECT ar.is_admin()) OR k.entity_id = ANY ((SELECT ar.my_entities())::integer[]);
+COMMENT ON VIEW ar.kpi_monthly IS
+	'monthly DSO, countback DSO, best possible DSO, ADD, CEI, days to pay and % current per entity and currency (DOMAIN.md section 4), as of the last ar.refresh_kpis(); each role sees its entities';
+
 -- Privileges.  Functions run with the caller's rights (except the audit
 -- trail's), so these grants and the policies above decide what a role can do.
 GRANT USAGE ON SCHEMA ar TO ar_reader;
@@ -4656,6 +4996,11 @@ $$;
 -- (the settings are SUSET in the library; ALTER ROLE/DATABASE ... SET by a
 -- superuser applies to everyone)
 GRANT SET ON PARAMETER ar.credit_check, ar.match_tolerance TO ar_admin;
+-- the stored KPIs are read through ar.kpi_aging and ar.kpi_monthly, which
+-- show each role its entities; refreshing is for those who write
+REVOKE ALL ON ar.kpi_aging_mv, ar.kpi_monthly_mv FROM ar_reader;
+REVOKE EXECUTE ON FUNCTION ar.refresh_kpis() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ar.refresh_kpis() TO ar_clerk;
 -- (end of roles and row-level security)
 
 /* ------------------------------------------------------------------------
