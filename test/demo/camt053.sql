@@ -24,7 +24,8 @@
 --   7    paid in full with the invoice number only in the free text (Ustrd);
 --   8,9  not paid.
 --
--- Booking dates spread from 3 days before to 5 days after each due date.
+-- Booking dates spread from 3 days before to 5 days after each due date,
+-- but never after today: a statement reports what has been booked.
 -- Noise: rent and a bank fee (debits), interest and a tax refund (credits
 -- without reference), a EUR payment naming an invoice, and the reversal of
 -- one of the exact payments.  The entity needs an IBAN (ar.entity.iban).
@@ -47,7 +48,7 @@ WITH ent AS (
 ), pay AS (
 	-- one row per transaction: the customers' payments ...
 	SELECT inv.n AS ord,
-		   inv.due_date - 3 + inv.n % 9 AS booked,
+		   least(inv.due_date - 3 + inv.n % 9, current_date) AS booked,
 		   CASE WHEN inv.n % 10 = 5 THEN inv.open_amount OPERATOR(ar./) 2 ELSE inv.open_amount END AS amount,
 		   'CRDT' AS cdi, false AS rvsl, inv.n % 10 = 4 AS batch,
 		   'RCDT' AS fmly, 'DMCT' AS subfmly,

@@ -257,7 +257,27 @@ SELECT d.status, i.number, i.status AS invoice_status, c.number AS credit_note, 
   FROM ar.dispute d JOIN ar.invoice i ON i.id = d.invoice_id JOIN ar.invoice c ON c.id = d.credit_note_id;
 
 \echo
-\echo '7. The audit trail: every change to documents and money, sha256-chained per transaction'
+\echo '7. KPIs (ar.refresh_kpis: materialized views, refreshed without blocking readers)'
+SELECT ar.refresh_kpis();
+\echo '   Aging today (ar.kpi_aging), by days past due:'
+SELECT currency, count(*) AS customers, sum(current) AS current, sum(d1_30) AS "1-30", sum(d31_60) AS "31-60",
+       sum(d61_90) AS "61-90", sum(d90_plus) AS "90+", sum(total) AS total
+  FROM ar.kpi_aging GROUP BY currency ORDER BY currency;
+\echo '   The customers with the most past due:'
+SELECT c.customer_no, c.name, k.total, k.total - k.current AS past_due, k.d90_plus AS "90+"
+  FROM ar.kpi_aging k JOIN ar.customer c ON c.id = k.customer_id
+ ORDER BY k.total - k.current DESC, c.customer_no LIMIT 5;
+\echo '   Aging 30 days ago (ar.aging), as the books stood that day (the credit note since does not count):'
+SELECT as_of, sum(current) AS current, sum(d1_30) AS "1-30", sum(d31_60) AS "31-60", sum(d61_90) AS "61-90",
+       sum(d90_plus) AS "90+", sum(total) AS total
+  FROM ar.aging(current_date - 30) GROUP BY as_of;
+\echo '   Monthly (ar.kpi_monthly): DSO, countback DSO, best possible DSO, ADD, CEI, days to pay'
+SELECT to_char(month, 'YYYY-MM') AS month, credit_sales, ending_ar, dso, countback_dso AS countback,
+       best_possible_dso AS best, add, cei, avg_days_to_pay AS days_to_pay, pct_current AS "% current"
+  FROM ar.kpi_monthly WHERE currency = 'SEK' ORDER BY month DESC LIMIT 4;
+
+\echo
+\echo '8. The audit trail: every change to documents and money, sha256-chained per transaction'
 SELECT table_name, op, count(*) AS rows FROM ar.audit GROUP BY table_name, op ORDER BY 1, 2;
 SELECT count(*) AS seals, max(seq) AS head, sum(row_count) AS sealed_rows,
        coalesce((SELECT problem FROM ar.verify_audit()), 'intact') AS verify_audit
@@ -278,7 +298,7 @@ SELECT * FROM ar.verify_audit();
 ROLLBACK;
 
 \echo
-\echo '8. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
+\echo '9. Row-level security: a clerk of another entity sees none of Nordvind''s invoices'
 INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
 VALUES ('FJ', 'Fjellvind AS', 'NO', 'NO912345678MVA', 'NOK', 'kid10');
 CREATE ROLE ar_demo_clerk_nv IN ROLE ar_clerk;

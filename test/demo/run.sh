@@ -22,7 +22,7 @@ VALIDATE=${AR_VALIDATE_UBL:-$AR_ROOT/../shared/einv/validate-ubl}
 if [ -x "$VALIDATE" ]; then
 	{
 		echo
-		echo "9. The official validator (OASIS UBL 2.1 XSD, EN 16931, Peppol BIS 3.0) on one"
+		echo "10. The official validator (OASIS UBL 2.1 XSD, EN 16931, Peppol BIS 3.0) on one"
 		echo "   queued Peppol invoice and the queued credit note:"
 		psql -X -q -A -t -d ar_demo \
 			-c "SELECT payload FROM ar.outbox WHERE channel = 'peppol' ORDER BY id LIMIT 1" >"$TMP/invoice.xml"
