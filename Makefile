@@ -19,11 +19,12 @@ OBJS = \
 	src/guard.o \
 	src/camt.o \
 	src/bgmax.o \
-	src/match.o
+	src/match.o \
+	src/worker.o
 
 DATA = ar--1.0.sql
 
-REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match match_refs guard issue_rules issue_dates dunning kpi
+REGRESS = amount amount_ops status refs invoice order_credit outbox allocation ubl audit security bank_import match match_refs guard issue_rules issue_dates dunning kpi job
 REGRESS_OPTS = --load-extension=ar
 
 PG_CONFIG ?= pg_config

@@ -4191,6 +4191,322 @@ COMMENT ON FUNCTION ar.run_dunning(date, integer) IS
 -- (end of dunning)
 
 /* ------------------------------------------------------------------------
+ * 8. Background worker and jobs (src/worker.c)
+ * ------------------------------------------------------------------------ */
+
+-- The values one field of a cron schedule allows: a comma list of *, n,
+-- a-b, each optionally /step, within lo..hi.
+CREATE FUNCTION ar.cron_field(field text, lo integer, hi integer, what text) RETURNS integer[]
+	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	item text;
+	m text[];
+	a integer;
+	b integer;
+	step integer;
+	vals integer[] := '{}';
+BEGIN
+	FOREACH item IN ARRAY string_to_array(field, ',') LOOP
+		m := regexp_match(item, '^(\*|([0-9]{1,2})(-([0-9]{1,2}))?)(/([0-9]{1,2}))?$');
+		IF m IS NULL THEN
+			RAISE EXCEPTION 'cron % field "%" is not *, n, a-b or one of them /step', what, field
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF m[1] = '*' THEN
+			a := lo;
+			b := hi;
+		ELSE
+			a := m[2]::integer;
+			b := coalesce(m[4]::integer, CASE WHEN m[6] IS NULL THEN a ELSE hi END);
+		END IF;
+		step := coalesce(m[6]::integer, 1);
+		IF a < lo OR b > hi OR a > b OR step < 1 THEN
+			RAISE EXCEPTION 'cron % field "%" is outside %-% (or empty)', what, field, lo, hi
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		vals := vals || ARRAY(SELECT generate_series(a, b, step));
+	END LOOP;
+	RETURN ARRAY(SELECT DISTINCT v FROM unnest(vals) v ORDER BY v);
+END
+$$;
+COMMENT ON FUNCTION ar.cron_field(text, integer, integer, text) IS
+	'internal: the values a cron field allows';
+
+-- The first moment after "after" that a schedule names.  A schedule is an
+-- interval ('5 minutes': that long after the last run), a cron expression
+-- of five fields (minute hour day-of-month month day-of-week, in the job's
+-- time zone; day of month and day of week both restricted means either),
+-- or @hourly, @daily, @weekly, @monthly.
+CREATE FUNCTION ar.job_next_run(schedule text, after timestamptz, time_zone text DEFAULT 'UTC')
+	RETURNS timestamptz
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	spec text := btrim(schedule);
+	f text[];
+	mins integer[];
+	hours integer[];
+	doms integer[];
+	months integer[];
+	dows integer[];
+	dom_any boolean;
+	dow_any boolean;
+	day_ok boolean;
+	local timestamp;
+	d date;
+	h integer;
+	mi integer;
+	every interval;
+BEGIN
+	spec := CASE lower(spec) WHEN '@hourly' THEN '0 * * * *' WHEN '@daily' THEN '0 0 * * *'
+							 WHEN '@midnight' THEN '0 0 * * *' WHEN '@weekly' THEN '0 0 * * 0'
+							 WHEN '@monthly' THEN '0 0 1 * *' ELSE spec END;
+	f := regexp_split_to_array(spec, '\s+');
+	IF cardinality(f) <> 5 THEN
+		BEGIN
+			every := spec::interval;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+			RAISE EXCEPTION 'job schedule "%" is neither an interval nor a cron expression of five fields', schedule
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Examples: ''5 minutes'', ''0 6 * * *'' (06:00 every day), ''*/15 * * * 1-5'', ''@daily''.';
+		END;
+		IF every < interval '1 second' THEN
+			RAISE EXCEPTION 'job schedule "%" is not a positive interval', schedule
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		RETURN after + every;
+	END IF;
+	IF NOT ar.time_zone_valid(time_zone) THEN
+		RAISE EXCEPTION 'time zone "%" of a job schedule is not known', time_zone
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	mins := ar.cron_field(f[1], 0, 59, 'minute');
+	hours := ar.cron_field(f[2], 0, 23, 'hour');
+	doms := ar.cron_field(f[3], 1, 31, 'day-of-month');
+	months := ar.cron_field(f[4], 1, 12, 'month');
+	-- Sunday is 0 or 7
+	dows := ARRAY(SELECT DISTINCT v % 7 FROM unnest(ar.cron_field(f[5], 0, 7, 'day-of-week')) v ORDER BY 1);
+	dom_any := f[3] LIKE '*%';
+	dow_any := f[5] LIKE '*%';
+	-- the next whole minute, in the job's zone
+	local := date_trunc('minute', after AT TIME ZONE time_zone) + interval '1 minute';
+	d := local::date;
+	-- (4 years and a day cover every date a schedule can name, 29 February too)
+	WHILE d <= local::date + 1462 LOOP
+		day_ok := extract(month FROM d)::integer = ANY (months)
+			AND CASE WHEN dom_any AND dow_any THEN true
+					 WHEN dom_any THEN extract(dow FROM d)::integer = ANY (dows)
+					 WHEN dow_any THEN extract(day FROM d)::integer = ANY (doms)
+					 ELSE extract(day FROM d)::integer = ANY (doms) OR extract(dow FROM d)::integer = ANY (dows) END;
+		IF day_ok THEN
+			FOREACH h IN ARRAY hours LOOP
+				CONTINUE WHEN d = local::date AND h < extract(hour FROM local)::integer;
+				FOREACH mi IN ARRAY mins LOOP
+					CONTINUE WHEN d = local::date AND h = extract(hour FROM local)::integer
+								  AND mi < extract(minute FROM local)::integer;
+					RETURN (d + make_time(h, mi, 0)) AT TIME ZONE time_zone;
+				END LOOP;
+			END LOOP;
+		END IF;
+		d := d + 1;
+	END LOOP;
+	RAISE EXCEPTION 'job schedule "%" names no day that exists', schedule
+		USING ERRCODE = 'invalid_parameter_value';
+END
+$$;
+COMMENT ON FUNCTION ar.job_next_run(text, timestamptz, text) IS
+	'the first moment after "after" named by a job schedule: an interval (''5 minutes'') or a cron expression (''0 6 * * *'', @hourly, @daily, @weekly, @monthly) read in time_zone';
+
+CREATE TABLE ar.job (
+	name text PRIMARY KEY CONSTRAINT job_name_check CHECK (name ~ '^[a-z0-9_][a-z0-9_.-]*$'),
+	schedule text NOT NULL,
+	command text NOT NULL CONSTRAINT job_command_check CHECK (command ~ '\S'),
+	enabled boolean NOT NULL DEFAULT true,
+	-- the role the command runs as; only its members may set it
+	run_as name NOT NULL DEFAULT current_user,
+	time_zone text NOT NULL DEFAULT current_setting('TimeZone')
+		CONSTRAINT job_time_zone_check CHECK (ar.time_zone_valid(time_zone)),
+	next_run timestamptz,
+	last_run timestamptz,
+	last_status text CONSTRAINT job_last_status_check CHECK (last_status IN ('succeeded', 'failed')),
+	last_error text,
+	-- came with ar (the defaults); kept out of the dump until changed
+	installed boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE ar.job IS
+	'jobs the ar worker runs in ar.database when next_run comes (schedule: an interval or a cron expression in time_zone); ar.run_job runs one by hand';
+
+CREATE TABLE ar.job_run (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	job_name text NOT NULL,			-- no foreign key: the history outlives a job
+	run_by name NOT NULL,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz NOT NULL,
+	status text NOT NULL CONSTRAINT job_run_status_check CHECK (status IN ('succeeded', 'failed')),
+	rows bigint,
+	error text
+);
+CREATE INDEX job_run_job ON ar.job_run (job_name, started_at);
+COMMENT ON TABLE ar.job_run IS
+	'the history of ar.job: one row per run, by the worker or by hand (run_by), with the rows the command''s last statement processed or its error';
+
+-- The default jobs, marked installed: CREATE EXTENSION makes them, so the
+-- dump leaves them out until they are changed.  They run as ar_admin,
+-- which sees every entity, and may be changed and disabled (not deleted).
+INSERT INTO ar.job (name, schedule, command, run_as, time_zone, next_run, installed)
+SELECT v.name, v.schedule, v.command, 'ar_admin', v.time_zone, ar.job_next_run(v.schedule, now(), v.time_zone), true
+  FROM (VALUES ('match_payments', '*/5 * * * *', 'SELECT * FROM ar.match_payments()', 'UTC'),
+			   ('run_dunning', '0 6 * * *', 'SELECT * FROM ar.run_dunning()', 'Europe/Stockholm'),
+			   ('refresh_kpis', '30 * * * *', 'SELECT ar.refresh_kpis()', 'UTC')) v(name, schedule, command, time_zone);
+SELECT pg_catalog.pg_extension_config_dump('ar.job', 'WHERE NOT installed');
+
+CREATE FUNCTION ar.job_before() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	IF ar.restoring() THEN
+		-- a dumped job replaces the default of the same name CREATE
+		-- EXTENSION made again
+		IF TG_OP = 'INSERT' THEN
+			DELETE FROM ar.job j WHERE j.name = NEW.name AND j.installed;
+		END IF;
+		RETURN NEW;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		IF OLD.name IN ('match_payments', 'run_dunning', 'refresh_kpis') THEN
+			RAISE EXCEPTION 'job % comes with ar and cannot be deleted', OLD.name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('Disable it: UPDATE ar.job SET enabled = false WHERE name = %L.', OLD.name);
+		END IF;
+		RETURN OLD;
+	END IF;
+	IF NEW.name !~ '^[a-z0-9_][a-z0-9_.-]*$' THEN
+		RAISE EXCEPTION 'job name "%" is not lower-case letters, digits, _ . -', NEW.name
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NEW.command !~ '\S' THEN
+		RAISE EXCEPTION 'job % has an empty command', NEW.name
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.run_as) THEN
+		RAISE EXCEPTION 'job %: role "%" does not exist', NEW.name, NEW.run_as
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	-- who may make a command run as a role: its members (who could run it
+	-- as that role themselves)
+	IF (TG_OP = 'INSERT' OR NEW.command IS DISTINCT FROM OLD.command OR NEW.run_as IS DISTINCT FROM OLD.run_as)
+	   AND NOT pg_catalog.pg_has_role(current_user, NEW.run_as, 'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to schedule job % as role "%"', NEW.name, NEW.run_as
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'A job''s command runs as its run_as role: set run_as to a role you are a member of.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		NEW.installed := false;
+		NEW.next_run := coalesce(NEW.next_run, ar.job_next_run(NEW.schedule, now(), NEW.time_zone));
+	ELSE
+		-- a changed default is the DBA's: dumped from now on
+		NEW.installed := false;
+		IF NEW.schedule IS DISTINCT FROM OLD.schedule OR NEW.time_zone IS DISTINCT FROM OLD.time_zone
+		   OR (NEW.enabled AND NOT OLD.enabled) THEN
+			NEW.next_run := CASE WHEN NEW.next_run IS DISTINCT FROM OLD.next_run THEN NEW.next_run
+								 ELSE ar.job_next_run(NEW.schedule, now(), NEW.time_zone) END;
+		END IF;
+		NEW.next_run := coalesce(NEW.next_run, ar.job_next_run(NEW.schedule, now(), NEW.time_zone));
+	END IF;
+	-- an unreadable schedule is refused even where next_run was given
+	PERFORM ar.job_next_run(NEW.schedule, now(), NEW.time_zone);
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER job_before BEFORE INSERT OR UPDATE OR DELETE ON ar.job
+	FOR EACH ROW EXECUTE FUNCTION ar.job_before();
+
+-- One run of a job, in the caller's transaction: the command as run_as in a
+-- subtransaction (an error in it is caught and recorded, what it did is
+-- undone), then the history row and the job's last_* and next_run.  With
+-- only_if_due (the worker), a job that is disabled or not yet due, or that
+-- another session is running, is left alone (NULL).
+CREATE FUNCTION ar._run_job(name text, only_if_due boolean) RETURNS ar.job_run
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	j ar.job;
+	r ar.job_run;
+	t0 timestamptz := clock_timestamp();
+	n bigint;
+	err text;
+	st text := 'succeeded';
+	state text;
+BEGIN
+	IF only_if_due THEN
+		SELECT * INTO j FROM ar.job x WHERE x.name = _run_job.name AND x.enabled AND x.next_run <= now()
+		   FOR UPDATE SKIP LOCKED;
+		IF NOT FOUND THEN
+			RETURN NULL;
+		END IF;
+	ELSE
+		SELECT * INTO j FROM ar.job x WHERE x.name = _run_job.name FOR UPDATE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'job "%" does not exist', _run_job.name USING ERRCODE = 'no_data_found';
+		END IF;
+	END IF;
+	BEGIN
+		n := ar._execute_as(j.command, j.run_as::regrole);
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+		err := state || ': ' || err;
+		st := 'failed';
+		n := NULL;
+	END;
+	INSERT INTO ar.job_run (job_name, run_by, started_at, finished_at, status, rows, error)
+	VALUES (j.name, CASE WHEN only_if_due THEN 'ar worker' ELSE session_user END, t0, clock_timestamp(), st, n, err)
+	RETURNING * INTO r;
+	UPDATE ar.job x
+	   SET last_run = t0, last_status = st, last_error = err,
+		   next_run = ar.job_next_run(x.schedule, greatest(now(), clock_timestamp()), x.time_zone)
+	 WHERE x.name = j.name;
+	IF st = 'failed' THEN
+		RAISE WARNING 'job % failed: %', j.name, err;
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION ar._run_job(text, boolean) IS 'internal: ar.run_job, and the worker''s run of a due job';
+
+CREATE FUNCTION ar.run_job(name text) RETURNS ar.job_run
+	LANGUAGE sql
+	SET search_path = pg_catalog, pg_temp
+RETURN ar._run_job($1, false);
+COMMENT ON FUNCTION ar.run_job(text) IS
+	'runs a job now, in this transaction, whether enabled and due or not (its command as its run_as role, which the caller must be a member of); records the run in ar.job_run and moves next_run; a failed command is recorded and undone, not raised';
+
+-- What the worker records when a run failed outside the job's command (a
+-- cancelled statement): the job waits for its next time.
+CREATE FUNCTION ar._job_failed(name text, error text) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	INSERT INTO ar.job_run (job_name, run_by, started_at, finished_at, status, error)
+	VALUES (_job_failed.name, 'ar worker', now(), clock_timestamp(), 'failed', _job_failed.error);
+	UPDATE ar.job x
+	   SET last_run = now(), last_status = 'failed', last_error = _job_failed.error,
+		   next_run = ar.job_next_run(x.schedule, clock_timestamp(), x.time_zone)
+	 WHERE x.name = _job_failed.name;
+END
+$$;
+COMMENT ON FUNCTION ar._job_failed(text, text) IS 'internal: the worker records a run that failed outside its command';
+
+CREATE FUNCTION ar._execute_as(command text, run_as regrole) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ar_execute_as' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION ar._execute_as(text, regrole) IS
+	'internal: runs a job''s command as run_as (the caller must be a member), which it cannot leave with SET ROLE; returns the rows of its last statement';
+
+/* ------------------------------------------------------------------------
  * 9. KPIs: aging, DSO, best possible DSO, ADD, CEI, days to pay
  *    (formulas: DOMAIN.md section 4)
  * ------------------------------------------------------------------------ */
@@ -4996,6 +5312,13 @@ $$;
 -- (the settings are SUSET in the library; ALTER ROLE/DATABASE ... SET by a
 -- superuser applies to everyone)
 GRANT SET ON PARAMETER ar.credit_check, ar.match_tolerance TO ar_admin;
+-- jobs: ar_admin schedules them and runs them by hand (as their run_as
+-- role, which it must be a member of); the worker runs them as superuser
+GRANT INSERT, UPDATE, DELETE ON ar.job TO ar_admin;
+GRANT INSERT ON ar.job_run TO ar_admin;
+REVOKE EXECUTE ON FUNCTION ar.run_job(text), ar._run_job(text, boolean), ar._execute_as(text, regrole),
+	ar._job_failed(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ar.run_job(text), ar._run_job(text, boolean), ar._execute_as(text, regrole) TO ar_admin;
 -- the stored KPIs are read through ar.kpi_aging and ar.kpi_monthly, which
 -- show each role its entities; refreshing is for those who write
 REVOKE ALL ON ar.kpi_aging_mv, ar.kpi_monthly_mv FROM ar_reader;
@@ -5018,7 +5341,8 @@ BEGIN
 		  FROM pg_catalog.pg_class c
 		 WHERE c.relnamespace = 'ar'::regnamespace
 		   AND c.relkind IN ('r', 'S')
-		   AND c.oid NOT IN ('ar.currency'::regclass, 'ar.country'::regclass, 'ar.legal_rate'::regclass)
+		   AND c.oid NOT IN ('ar.currency'::regclass, 'ar.country'::regclass, 'ar.legal_rate'::regclass,
+							 'ar.job'::regclass)
 		 ORDER BY c.relname
 	LOOP
 		PERFORM pg_catalog.pg_extension_config_dump(rel, '');

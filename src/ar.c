@@ -4,8 +4,9 @@
  *	  Module entry point of ar, accounts receivable inside PostgreSQL.
  *
  * _PG_init defines the ar.* settings.  The library works without
- * shared_preload_libraries; only the background worker needs preloading,
- * and it is registered only while preloading is in progress.
+ * shared_preload_libraries; only the background worker (src/worker.c)
+ * needs preloading, and it is registered only while preloading is in
+ * progress.
  *
  * src/ar.c
  *
@@ -39,6 +40,7 @@ _PG_init(void)
 
 	ArCurrencyInit();
 	ArMatchInit();
+	ArWorkerInit();
 
 	DefineCustomBoolVariable("ar.credit_check",
 							 "Refuse to issue invoices past a customer's credit limit or hold.",

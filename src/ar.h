@@ -120,6 +120,9 @@ extern void ArDedupeBankRefs(List *rows, size_t ref_offset, size_t seq_offset);
 /* match.c: defines the ar.match_* settings */
 extern void ArMatchInit(void);
 
+/* worker.c */
+extern void ArWorkerInit(void);
+
 /* ar.c: an SPI plan prepared once per backend and kept in *cache */
 extern SPIPlanPtr ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
 /* ar.c: run it (SPI connected) with a snapshot taken now */
