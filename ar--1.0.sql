@@ -4370,6 +4370,9 @@ BEGIN
 	IF ar.restoring() THEN
 		-- a dumped job replaces the default of the same name CREATE
 		-- EXTENSION made again
+		IF TG_OP = 'DELETE' THEN
+			RETURN OLD;
+		END IF;
 		IF TG_OP = 'INSERT' THEN
 			DELETE FROM ar.job j WHERE j.name = NEW.name AND j.installed;
 		END IF;

@@ -93,11 +93,12 @@ ArWorkerInit(void)
  * Run one statement through SPI in a transaction of its own.  On error the
  * transaction is rolled back, the error logged (naming what), and false
  * returned: the worker goes on.  names, when given, collects the first
- * column of the result, copied into cxt.
+ * column of the result, and error the message of a failure, both copied
+ * into cxt.
  */
 static bool
 run_in_transaction(const char *what, const char *sql, int nargs, Oid *types, Datum *values,
-				   List **names, MemoryContext cxt)
+				   List **names, char **error, MemoryContext cxt)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile bool ok = true;
@@ -145,6 +146,8 @@ run_in_transaction(const char *what, const char *sql, int nargs, Oid *types, Dat
 		AbortCurrentTransaction();
 		ereport(LOG,
 				(errmsg("ar worker: %s failed: %s", what, edata->message)));
+		if (error != NULL)
+			*error = MemoryContextStrdup(cxt, edata->message);
 		FreeErrorData(edata);
 		ok = false;
 	}
@@ -163,7 +166,7 @@ run_due_jobs(MemoryContext cxt)
 
 	if (!run_in_transaction("ar worker: looking for due jobs",
 							"SELECT name FROM ar.job WHERE enabled AND next_run <= now() ORDER BY next_run, name",
-							0, NULL, NULL, &names, cxt))
+							0, NULL, NULL, &names, NULL, cxt))
 		return;
 
 	foreach(lc, names)
@@ -172,19 +175,20 @@ run_due_jobs(MemoryContext cxt)
 		Oid			types[2] = {TEXTOID, TEXTOID};
 		Datum		values[2];
 		char	   *what = psprintf("ar job %s", name);
+		char	   *error = NULL;
 
 		CHECK_FOR_INTERRUPTS();
 		values[0] = CStringGetTextDatum(name);
-		if (!run_in_transaction(what, "SELECT ar._run_job($1, true)", 1, types, values, NULL, cxt))
+		if (!run_in_transaction(what, "SELECT ar._run_job($1, true)", 1, types, values, NULL, &error, cxt))
 		{
 			/*
 			 * What ar._run_job cannot catch (a cancelled statement, an
 			 * error outside the job's command): record it, so that the
 			 * job waits for its next run instead of failing every round.
 			 */
-			values[1] = CStringGetTextDatum("the job was interrupted or failed outside its command; see the server log");
+			values[1] = CStringGetTextDatum(error != NULL ? error : "the job failed outside its command");
 			(void) run_in_transaction(psprintf("ar job %s: recording its failure", name),
-									  "SELECT ar._job_failed($1, $2)", 2, types, values, NULL, cxt);
+									  "SELECT ar._job_failed($1, $2)", 2, types, values, NULL, NULL, cxt);
 		}
 	}
 }

@@ -259,6 +259,9 @@ SELECT d.status, i.number, i.status AS invoice_status, c.number AS credit_note, 
 \echo
 \echo '7. KPIs (ar.refresh_kpis: materialized views, refreshed without blocking readers)'
 SELECT ar.refresh_kpis();
+\echo '   The same refresh is a job (ar.job): the background worker runs it every hour; by hand:'
+SELECT name, schedule, time_zone, enabled, run_as FROM ar.job ORDER BY name;
+SELECT job_name, run_by, status FROM ar.run_job('refresh_kpis');
 \echo '   Aging today (ar.kpi_aging), by days past due:'
 SELECT currency, count(*) AS customers, sum(current) AS current, sum(d1_30) AS "1-30", sum(d31_60) AS "31-60",
        sum(d61_90) AS "61-90", sum(d90_plus) AS "90+", sum(total) AS total

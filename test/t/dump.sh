@@ -284,6 +284,12 @@ SELECT 'camt: ' || ar.import_camt(:'camt'::xml);
 \if :have_access
 INSERT INTO ar.entity_access (role_name, entity_id) SELECT 'ar_clerk', e.id FROM ar.entity e WHERE e.code = 'SE1';
 \endif
+-- jobs: a default changed (dumped from then on, replacing the one CREATE
+-- EXTENSION makes again), defaults unchanged (not dumped), one's own, and
+-- the history of a run by hand
+UPDATE ar.job SET enabled = false WHERE name = 'run_dunning';
+INSERT INTO ar.job (name, schedule, command, time_zone) VALUES ('nightly_kpis', '15 2 * * *', 'SELECT ar.refresh_kpis()', 'Europe/Oslo');
+SELECT 'job: ' || (ar.run_job('nightly_kpis')).status;
 SQL
 say "bank files: $(grep -E '^(bgmax|camt): ' "$TMP/fill2.out" | tr '\n' ' ')"
 
