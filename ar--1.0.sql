@@ -2100,6 +2100,10 @@ CREATE TABLE ar.allocation (
 );
 CREATE INDEX allocation_invoice ON ar.allocation (invoice_id);
 CREATE INDEX allocation_payment ON ar.allocation (payment_id) WHERE payment_id IS NOT NULL;
+-- undone allocations, few: ar.allocation_span looks for them per payment
+-- and credit note
+CREATE INDEX allocation_undone_payment ON ar.allocation (payment_id) WHERE reversed_at IS NOT NULL;
+CREATE INDEX allocation_undone_credit ON ar.allocation (credit_note_id) WHERE reversed_at IS NOT NULL;
 COMMENT ON TABLE ar.allocation IS
 	'money applied to invoices: from payments (payment_id) or credit notes (credit_note_id); reversed_at marks an undone allocation';
 
@@ -4234,6 +4238,20 @@ $$;
 COMMENT ON FUNCTION ar.cron_field(text, integer, integer, text) IS
 	'internal: the values a cron field allows';
 
+-- Does a day match a cron schedule's month, day-of-month and day-of-week
+-- sets?  both_match: one of the day fields started with * (both must match);
+-- else either may.
+CREATE FUNCTION ar.cron_day(d date, months integer[], doms integer[], dows integer[], both_match boolean)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+RETURN extract(month FROM d)::integer = ANY (months)
+	AND CASE WHEN both_match
+			 THEN extract(day FROM d)::integer = ANY (doms) AND extract(dow FROM d)::integer = ANY (dows)
+			 ELSE extract(day FROM d)::integer = ANY (doms) OR extract(dow FROM d)::integer = ANY (dows) END;
+COMMENT ON FUNCTION ar.cron_day(date, integer[], integer[], integer[], boolean) IS
+	'internal: whether a day matches the month and day fields of a cron schedule';
+
 -- The first moment after "after" that a schedule names.  A schedule is an
 -- interval ('5 minutes': that long after the last run), a cron expression
 -- of five fields (minute hour day-of-month month day-of-week, in the job's
@@ -4255,6 +4273,7 @@ DECLARE
 	dom_any boolean;
 	dow_any boolean;
 	day_ok boolean;
+	u timestamptz;
 	local timestamp;
 	d date;
 	h integer;
@@ -4289,18 +4308,28 @@ BEGIN
 	months := ar.cron_field(f[4], 1, 12, 'month');
 	-- Sunday is 0 or 7
 	dows := ARRAY(SELECT DISTINCT v % 7 FROM unnest(ar.cron_field(f[5], 0, 7, 'day-of-week')) v ORDER BY 1);
+	-- as in Vixie cron: a field that starts with * leaves the day to the
+	-- other (both must match); two restricted fields match either
 	dom_any := f[3] LIKE '*%';
 	dow_any := f[5] LIKE '*%';
+	-- Where the clock goes back (autumn), local times repeat: walking local
+	-- time would skip the repeated hour.  Every instant of the next two
+	-- hours is looked at in UTC first.
+	u := date_trunc('minute', after) + interval '1 minute';
+	WHILE u <= after + interval '2 hours' LOOP
+		local := u AT TIME ZONE time_zone;
+		IF extract(minute FROM local)::integer = ANY (mins) AND extract(hour FROM local)::integer = ANY (hours)
+		   AND ar.cron_day(local::date, months, doms, dows, dom_any OR dow_any) THEN
+			RETURN u;
+		END IF;
+		u := u + interval '1 minute';
+	END LOOP;
 	-- the next whole minute, in the job's zone
 	local := date_trunc('minute', after AT TIME ZONE time_zone) + interval '1 minute';
 	d := local::date;
 	-- (4 years and a day cover every date a schedule can name, 29 February too)
 	WHILE d <= local::date + 1462 LOOP
-		day_ok := extract(month FROM d)::integer = ANY (months)
-			AND CASE WHEN dom_any AND dow_any THEN true
-					 WHEN dom_any THEN extract(dow FROM d)::integer = ANY (dows)
-					 WHEN dow_any THEN extract(day FROM d)::integer = ANY (doms)
-					 ELSE extract(day FROM d)::integer = ANY (doms) OR extract(dow FROM d)::integer = ANY (dows) END;
+		day_ok := ar.cron_day(d, months, doms, dows, dom_any OR dow_any);
 		IF day_ok THEN
 			FOREACH h IN ARRAY hours LOOP
 				CONTINUE WHEN d = local::date AND h < extract(hour FROM local)::integer;
@@ -4325,8 +4354,9 @@ CREATE TABLE ar.job (
 	schedule text NOT NULL,
 	command text NOT NULL CONSTRAINT job_command_check CHECK (command ~ '\S'),
 	enabled boolean NOT NULL DEFAULT true,
-	-- the role the command runs as; only its members may set it
-	run_as name NOT NULL DEFAULT current_user,
+	-- the role the command runs as (by oid: a dropped role's jobs do not pass
+	-- to a new role of its name); only its members may set it
+	run_as regrole NOT NULL DEFAULT current_user::regrole,
 	time_zone text NOT NULL DEFAULT current_setting('TimeZone')
 		CONSTRAINT job_time_zone_check CHECK (ar.time_zone_valid(time_zone)),
 	next_run timestamptz,
@@ -4353,14 +4383,7 @@ CREATE INDEX job_run_job ON ar.job_run (job_name, started_at);
 COMMENT ON TABLE ar.job_run IS
 	'the history of ar.job: one row per run, by the worker or by hand (run_by), with the rows the command''s last statement processed or its error';
 
--- The default jobs, marked installed: CREATE EXTENSION makes them, so the
--- dump leaves them out until they are changed.  They run as ar_admin,
--- which sees every entity, and may be changed and disabled (not deleted).
-INSERT INTO ar.job (name, schedule, command, run_as, time_zone, next_run, installed)
-SELECT v.name, v.schedule, v.command, 'ar_admin', v.time_zone, ar.job_next_run(v.schedule, now(), v.time_zone), true
-  FROM (VALUES ('match_payments', '*/5 * * * *', 'SELECT * FROM ar.match_payments()', 'UTC'),
-			   ('run_dunning', '0 6 * * *', 'SELECT * FROM ar.run_dunning()', 'Europe/Stockholm'),
-			   ('refresh_kpis', '30 * * * *', 'SELECT ar.refresh_kpis()', 'UTC')) v(name, schedule, command, time_zone);
+-- (the installed jobs are made with the roles they run as, below)
 SELECT pg_catalog.pg_extension_config_dump('ar.job', 'WHERE NOT installed');
 
 CREATE FUNCTION ar.job_before() RETURNS trigger
@@ -4394,24 +4417,31 @@ BEGIN
 		RAISE EXCEPTION 'job % has an empty command', NEW.name
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.run_as) THEN
-		RAISE EXCEPTION 'job %: role "%" does not exist', NEW.name, NEW.run_as
-			USING ERRCODE = 'undefined_object';
-	END IF;
 	-- who may make a command run as a role: its members (who could run it
 	-- as that role themselves)
-	IF (TG_OP = 'INSERT' OR NEW.command IS DISTINCT FROM OLD.command OR NEW.run_as IS DISTINCT FROM OLD.run_as)
-	   AND NOT pg_catalog.pg_has_role(current_user, NEW.run_as, 'MEMBER') THEN
-		RAISE EXCEPTION 'permission denied to schedule job % as role "%"', NEW.name, NEW.run_as
-			USING ERRCODE = 'insufficient_privilege',
-				  HINT = 'A job''s command runs as its run_as role: set run_as to a role you are a member of.';
+	IF TG_OP = 'INSERT' OR NEW.command IS DISTINCT FROM OLD.command OR NEW.run_as IS DISTINCT FROM OLD.run_as THEN
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = NEW.run_as) THEN
+			RAISE EXCEPTION 'job %: its role (oid %) does not exist any more', NEW.name, NEW.run_as::oid
+				USING ERRCODE = 'undefined_object',
+					  HINT = 'Set run_as to an existing role.';
+		END IF;
+		IF NOT pg_catalog.pg_has_role(current_user, NEW.run_as::oid, 'MEMBER') THEN
+			RAISE EXCEPTION 'permission denied to schedule job % as role "%"', NEW.name, NEW.run_as
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'A job''s command runs as its run_as role: set run_as to a role you are a member of.';
+		END IF;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
 		NEW.installed := false;
 		NEW.next_run := coalesce(NEW.next_run, ar.job_next_run(NEW.schedule, now(), NEW.time_zone));
 	ELSE
-		-- a changed default is the DBA's: dumped from now on
-		NEW.installed := false;
+		-- a changed default is the DBA's: dumped from now on (a run, which
+		-- writes only next_run and last_*, changes nothing of it)
+		IF (NEW.schedule, NEW.command, NEW.enabled, NEW.run_as, NEW.time_zone)
+		   IS DISTINCT FROM (OLD.schedule, OLD.command, OLD.enabled, OLD.run_as, OLD.time_zone)
+		   OR NOT OLD.installed THEN
+			NEW.installed := false;
+		END IF;
 		IF NEW.schedule IS DISTINCT FROM OLD.schedule OR NEW.time_zone IS DISTINCT FROM OLD.time_zone
 		   OR (NEW.enabled AND NOT OLD.enabled) THEN
 			NEW.next_run := CASE WHEN NEW.next_run IS DISTINCT FROM OLD.next_run THEN NEW.next_run
@@ -4458,7 +4488,7 @@ BEGIN
 		END IF;
 	END IF;
 	BEGIN
-		n := ar._execute_as(j.command, j.run_as::regrole);
+		n := ar._execute_as(j.command, j.run_as);
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
 		err := state || ': ' || err;
@@ -4466,7 +4496,10 @@ BEGIN
 		n := NULL;
 	END;
 	INSERT INTO ar.job_run (job_name, run_by, started_at, finished_at, status, rows, error)
-	VALUES (j.name, CASE WHEN only_if_due THEN 'ar worker' ELSE session_user END, t0, clock_timestamp(), st, n, err)
+	VALUES (j.name, CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+									   WHERE a.pid = pg_catalog.pg_backend_pid() AND a.backend_type = 'ar worker')
+						 THEN 'ar worker' ELSE session_user END,
+			t0, clock_timestamp(), st, n, err)
 	RETURNING * INTO r;
 	UPDATE ar.job x
 	   SET last_run = t0, last_status = st, last_error = err,
@@ -4535,9 +4568,19 @@ SELECT a.id AS allocation_id, a.invoice_id, i.entity_id, i.customer_id, i.curren
 	SELECT greatest(i.issue_date,
 					CASE WHEN a.payment_id IS NOT NULL THEN p.booking_date
 						 WHEN a.credit_note_id IS NOT NULL THEN cn.issue_date
-						 ELSE (a.created_at AT TIME ZONE e.time_zone)::date END)) d(applied_on);
+						 ELSE (a.created_at AT TIME ZONE e.time_zone)::date END,
+					-- money applied again after an earlier application of
+					-- it was undone counts from the day it was applied
+					-- again, so that no day counts it twice
+					CASE WHEN EXISTS (SELECT 1 FROM ar.allocation u
+									   WHERE u.payment_id = a.payment_id AND u.reversed_at IS NOT NULL
+										 AND u.id <> a.id AND u.reversed_at <= a.created_at)
+							   OR EXISTS (SELECT 1 FROM ar.allocation u
+									   WHERE u.credit_note_id = a.credit_note_id AND u.reversed_at IS NOT NULL
+										 AND u.id <> a.id AND u.reversed_at <= a.created_at)
+						 THEN (a.created_at AT TIME ZONE e.time_zone)::date END)) d(applied_on);
 COMMENT ON VIEW ar.allocation_span IS
-	'the days each allocation counts against its invoice: from applied_on (payment booking date, credit note issue date, write-off day) up to but not including undone_on (the day it was reversed; NULL: still counts)';
+	'the days each allocation counts against its invoice: from applied_on (payment booking date, credit note issue date, write-off day; the day it was applied when the same money was applied before and undone) up to but not including undone_on (the day it was reversed; NULL: still counts)';
 
 -- An amount in minor units as a number in the currency's major unit, exact.
 CREATE FUNCTION ar.major_units(units numeric, currency text) RETURNS numeric
@@ -5270,6 +5313,17 @@ SELECT k.entity_id, k.currency, k.month, k.credit_sales, k.ending_ar, k.ending_c
 COMMENT ON VIEW ar.kpi_monthly IS
 	'monthly DSO, countback DSO, best possible DSO, ADD, CEI, days to pay and % current per entity and currency (DOMAIN.md section 4), as of the last ar.refresh_kpis(); each role sees its entities';
 
+-- The default jobs, marked installed: CREATE EXTENSION makes them, so the
+-- dump leaves them out until they are changed.  They run as ar_admin,
+-- which sees every entity, and may be changed and disabled (not deleted).
+ALTER TABLE ar.job DISABLE TRIGGER job_before;
+INSERT INTO ar.job (name, schedule, command, run_as, time_zone, next_run, installed)
+SELECT v.name, v.schedule, v.command, 'ar_admin'::regrole, v.time_zone, ar.job_next_run(v.schedule, now(), v.time_zone), true
+  FROM (VALUES ('match_payments', '*/5 * * * *', 'SELECT * FROM ar.match_payments()', 'UTC'),
+			   ('run_dunning', '0 6 * * *', 'SELECT * FROM ar.run_dunning()', 'Europe/Stockholm'),
+			   ('refresh_kpis', '30 * * * *', 'SELECT ar.refresh_kpis()', 'UTC')) v(name, schedule, command, time_zone);
+ALTER TABLE ar.job ENABLE TRIGGER job_before;
+
 -- Privileges.  Functions run with the caller's rights (except the audit
 -- trail's), so these grants and the policies above decide what a role can do.
 GRANT USAGE ON SCHEMA ar TO ar_reader;
@@ -5317,8 +5371,10 @@ $$;
 GRANT SET ON PARAMETER ar.credit_check, ar.match_tolerance TO ar_admin;
 -- jobs: ar_admin schedules them and runs them by hand (as their run_as
 -- role, which it must be a member of); the worker runs them as superuser
-GRANT INSERT, UPDATE, DELETE ON ar.job TO ar_admin;
-GRANT INSERT ON ar.job_run TO ar_admin;
+-- (commands and errors of jobs that cover every entity: for ar_admin only)
+REVOKE ALL ON ar.job, ar.job_run FROM ar_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ar.job TO ar_admin;
+GRANT SELECT, INSERT ON ar.job_run TO ar_admin;
 REVOKE EXECUTE ON FUNCTION ar.run_job(text), ar._run_job(text, boolean), ar._execute_as(text, regrole),
 	ar._job_failed(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ar.run_job(text), ar._run_job(text, boolean), ar._execute_as(text, regrole) TO ar_admin;

@@ -31,7 +31,17 @@ SELECT s, z, a, ar.job_next_run(s, a::timestamptz, z) AS next
 			   ('@daily', 'UTC', '2026-11-23 10:00:00+00'),
 			   ('@monthly', 'UTC', '2026-12-31 23:59:00+00'),
 			   ('5 minutes', 'UTC', '2026-11-23 10:00:07+00'),
-			   ('1 day', 'UTC', '2026-11-23 10:00:07+00')) v(s, z, a);
+			   ('1 day', 'UTC', '2026-11-23 10:00:07+00'),
+			   -- a day field starting with * leaves the day to the other: odd-day Mondays
+			   ('0 0 */2 * 1', 'UTC', '2026-11-01 00:00:00+00'),
+			   -- the clock goes back in Stockholm at 01:00 UTC on 25 October 2026:
+			   -- the repeated hour is not skipped
+			   ('*/5 * * * *', 'Europe/Stockholm', '2026-10-25 00:30:00+00'),
+			   ('*/5 * * * *', 'Europe/Stockholm', '2026-10-25 00:58:00+00'),
+			   ('0 * * * *', 'Europe/Stockholm', '2026-10-25 00:10:00+00'),
+			   ('30 2 * * *', 'Europe/Stockholm', '2026-10-24 12:00:00+00'),
+			   -- and forward at 01:00 UTC on 28 March 2027: 02:30 does not exist
+			   ('30 2 * * *', 'Europe/Stockholm', '2027-03-27 12:00:00+00')) v(s, z, a);
 -- bad schedules name themselves
 SELECT ar.job_next_run('61 * * * *', now());
 SELECT ar.job_next_run('* 24 * * *', now());
@@ -75,6 +85,9 @@ SELECT last_status, last_error FROM ar.job WHERE name = 'log';
 UPDATE ar.job SET command = 'RESET ROLE; INSERT INTO public.job_log (n, who) VALUES (7, current_user)' WHERE name = 'log';
 SELECT status, error FROM ar.run_job('log');
 UPDATE ar.job SET command = 'SET ROLE postgres' WHERE name = 'log';
+SELECT status, error FROM ar.run_job('log');
+-- nor run another job (the inner run fails, is recorded, and runs nothing)
+UPDATE ar.job SET command = 'SELECT ar.run_job(''log'')' WHERE name = 'log';
 SELECT status, error FROM ar.run_job('log');
 SELECT job_name, status, count(*) FROM ar.job_run GROUP BY 1, 2 ORDER BY 1, 2;
 
@@ -123,7 +136,31 @@ SET ROLE job_clerk;
 INSERT INTO ar.job (name, schedule, command, run_as) VALUES ('clerks', '5 minutes', 'SELECT 1', 'job_clerk');
 SELECT ar.run_job('refresh_kpis');
 SELECT ar._execute_as('SELECT 1', 'postgres');
+-- readers do not see the jobs (their commands and errors cover every entity)
+SELECT count(*) FROM ar.job;
 RESET ROLE;
+-- a job of job_admin's that looks like a restore (COPY or INSERT with
+-- check_function_bodies and row_security off) while a superuser runs it:
+-- the guards do not step aside inside a job, so it cannot schedule a job
+-- as postgres
+INSERT INTO ar.job (name, schedule, command, run_as) VALUES ('evil', '1 hour', $c$
+SET LOCAL check_function_bodies = off; SET LOCAL row_security = off;
+DO $d$ DECLARE r record; BEGIN
+  FOR r IN INSERT INTO ar.job (name, schedule, command, run_as, time_zone)
+		   VALUES ('pwn', '1 minute', 'ALTER ROLE job_admin SUPERUSER', 'postgres', 'UTC') RETURNING name
+  LOOP END LOOP; END $d$;$c$, 'job_admin');
+SELECT status, error FROM ar.run_job('evil');
+SELECT count(*) AS pwn_jobs FROM ar.job WHERE name = 'pwn';
+-- a job whose role was dropped runs as nobody else
+CREATE ROLE job_tmp;
+INSERT INTO ar.job (name, schedule, command, run_as) VALUES ('orphan', '1 hour', 'SELECT 1', 'job_tmp');
+DROP ROLE job_tmp;
+CREATE ROLE job_tmp;
+SET client_min_messages = error;
+SELECT status, error ~ '^42704: the role of the job \(oid [0-9]+\) does not exist$' AS role_gone FROM ar.run_job('orphan');
+RESET client_min_messages;
+DROP ROLE job_tmp;
+DELETE FROM ar.job WHERE name IN ('orphan', 'evil');
 SELECT name, run_as, schedule FROM ar.job ORDER BY name;
 DROP OWNED BY job_admin, job_clerk;
 DROP ROLE job_admin, job_clerk;

@@ -83,9 +83,15 @@ INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount) VALUES
 SELECT ar.allocate(2, 1) IS NOT NULL AS allocated;
 SELECT ar.credit(3, 'Price reduction', '1000.00 SEK', '2026-10-10') IS NOT NULL AS credited;
 SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE payment_id = 1));
+-- ... and that payment applied again today, to C: it counts from today, so
+-- no past day counts its 2 000.00 twice (B's until today, C's from today)
+SELECT ar.allocate(1, 3) IS NOT NULL AS reapplied;
+SELECT a.invoice_id, a.units, a.applied_on = '2026-09-15' AS from_booking, a.applied_on = ar.today(1) AS from_today,
+	   a.undone_on = ar.today(1) AS undone_today
+  FROM ar.allocation_span a WHERE a.payment_id = 1 ORDER BY a.allocation_id;
 SELECT * FROM ar.aging('2026-09-30', 1);
 SELECT customer_id, currency, current, d1_30, total FROM ar.aging('2026-10-12', 1);
--- today: B is open again in full (its payment was undone); D is over 90
+-- today: B is open again in full (its payment went to C); D is over 90
 -- days past due; the open amounts agree with the invoices'
 SELECT customer_id, currency, current, d1_30, d31_60, d61_90, d90_plus, total, as_of = ar.today(1) AS today
   FROM ar.aging(NULL, 1);

@@ -122,6 +122,7 @@ extern void ArMatchInit(void);
 
 /* worker.c */
 extern void ArWorkerInit(void);
+extern Oid	ArJobRole(void);
 
 /* ar.c: an SPI plan prepared once per backend and kept in *cache */
 extern SPIPlanPtr ArKeepPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);

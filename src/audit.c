@@ -730,8 +730,11 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 	st.xid = GetTopFullTransactionId();
 	st.at = GetCurrentTransactionStartTimestamp();
 	role = GetConfigOption("role", false, false);
-	st.texts[0] = (role == NULL || strcmp(role, "none") == 0)
-		? GetUserNameFromId(GetSessionUserId(), false) : role;
+	if (OidIsValid(ArJobRole()))
+		st.texts[0] = GetUserNameFromId(ArJobRole(), false);	/* a job's command */
+	else
+		st.texts[0] = (role == NULL || strcmp(role, "none") == 0)
+			? GetUserNameFromId(GetSessionUserId(), false) : role;
 	st.texts[1] = RelationGetRelationName(td->tg_relation);
 	st.texts[2] = op;
 	for (int i = 0; i < 3; i++)

@@ -13,7 +13,9 @@
  *	  INSERT while check_function_bodies is off (pg_dump --inserts: every
  *	  pg_dump script and pg_restore turn check_function_bodies off);
  *	- row_security is off, which every pg_dump script and pg_restore set;
- *	- the current user is a superuser, who could disable the triggers anyway.
+ *	- the current user is a superuser, who could disable the triggers anyway;
+ *	- no job's command is running (src/worker.c): it runs as its run_as
+ *	  role in a session that may be a superuser's.
  *
  * src/restore.c
  *
@@ -56,7 +58,8 @@ ArRestoring(Oid role)
 	}
 	else if (tag == CMDTAG_INSERT)
 		loading = !check_function_bodies;
-	return loading && !row_security && superuser_arg(role);
+	/* a job's command may run in a superuser's session (the worker's) */
+	return loading && !row_security && superuser_arg(role) && !OidIsValid(ArJobRole());
 }
 
 /*

@@ -39,6 +39,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "ar.h"
@@ -52,6 +53,20 @@ static char *ar_database = NULL;
 
 /* ar.worker_naptime: seconds between two looks at ar.job */
 static int	ar_worker_naptime = 10;
+
+/* the run_as role of the job command running in this backend, if any */
+static Oid	job_role = InvalidOid;
+
+/*
+ * The role a job's command runs as while it runs (InvalidOid otherwise).
+ * The session's user may be a superuser (the worker's is): what asks about
+ * the session (ar.restoring(), the audit trail's actor) must ask this first.
+ */
+Oid
+ArJobRole(void)
+{
+	return job_role;
+}
 
 void
 ArWorkerInit(void)
@@ -135,6 +150,7 @@ run_in_transaction(const char *what, const char *sql, int nargs, Oid *types, Dat
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		pgstat_report_stat(false);
 	}
 	PG_CATCH();
 	{
@@ -144,6 +160,7 @@ run_in_transaction(const char *what, const char *sql, int nargs, Oid *types, Dat
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		pgstat_report_stat(false);
 		ereport(LOG,
 				(errmsg("ar worker: %s failed: %s", what, edata->message)));
 		if (error != NULL)
@@ -190,6 +207,15 @@ run_due_jobs(MemoryContext cxt)
 			(void) run_in_transaction(psprintf("ar job %s: recording its failure", name),
 									  "SELECT ar._job_failed($1, $2)", 2, types, values, NULL, NULL, cxt);
 		}
+
+		/*
+		 * Jobs share this session: leave nothing of one to the next (its
+		 * settings and role end with the job already).
+		 */
+		(void) run_in_transaction(psprintf("ar job %s: clearing its session state", name),
+								  "SELECT pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD TEMP; "
+								  "DISCARD SEQUENCES; UNLISTEN *",
+								  0, NULL, NULL, NULL, NULL, cxt);
 	}
 }
 
@@ -214,6 +240,8 @@ ar_worker_main(Datum main_arg)
 	{
 		MemoryContext oldcxt;
 
+		/* a cancel that came while no job ran cancels nothing */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -247,9 +275,15 @@ ar_execute_as(PG_FUNCTION_ARGS)
 	Oid			run_as = PG_GETARG_OID(1);
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 	int			rc;
-	uint64		rows;
+	uint64		rows = 0;
 
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(run_as)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role of the job (oid %u) does not exist", run_as),
+				 errhint("Set the job's run_as to an existing role.")));
 	if (!is_member_of_role(GetUserId(), run_as))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -257,16 +291,35 @@ ar_execute_as(PG_FUNCTION_ARGS)
 						GetUserNameFromId(run_as, false)),
 				 errhint("A job runs as its run_as role: only members of that role may run it.")));
 
+	if (OidIsValid(job_role))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a job cannot run another job")));
+
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(run_as, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute(command, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	rows = SPI_processed;
-	SPI_finish();
-	/* (on error, the (sub)transaction's abort restores the user) */
+	/* the command sees PostgreSQL's default search_path, for its role */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "\"$user\", public", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	job_role = run_as;
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute(command, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		rows = SPI_processed;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		job_role = InvalidOid;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
+	/* (on error, the (sub)transaction's abort restores the user and settings) */
 	SetUserIdAndSecContext(save_userid, save_sec);
 
 	PG_RETURN_INT64((int64) rows);

@@ -10,7 +10,10 @@
 #   3. a disabled job stops;
 #   4. a job cancelled mid-run (pg_cancel_backend) is recorded as failed
 #      and the worker goes on;
-#   5. the default match_payments job, when due, matches a payment;
+#   4b. a cancel while no job runs does not end the worker; an advisory
+#      lock and a temporary table of one job are gone before the next;
+#   5. the default match_payments job, when due, matches a payment, and the
+#      audit trail names its run_as role;
 #   6. SIGTERM ends the worker; the postmaster starts it again.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
@@ -79,6 +82,26 @@ wait_for 20 "SELECT count(*) = 1 FROM ar.job_run WHERE job_name = 'sleepy' AND s
 [ "$(worker_pid)" = "$pid" ] || fail "the worker did not survive the cancel"
 say "recorded: $(sql -c "SELECT error FROM ar.job_run WHERE job_name = 'sleepy'")"
 
+echo "4b. a cancel while no job runs cancels nothing; one job's session state does not reach the next"
+sleep 1.5
+sql -c "SELECT pg_cancel_backend($pid)" >/dev/null
+sleep 2.5
+[ "$(worker_pid)" = "$pid" ] || fail "a cancel while idle ended the worker"
+sql -c "INSERT INTO ar.job (name, schedule, command, next_run) VALUES ('stateful', '1 hour',
+	'SELECT pg_advisory_lock(4242); CREATE TEMP TABLE stash AS SELECT 1 AS x; PREPARE p AS SELECT 1', now())" >/dev/null
+wait_for 20 "SELECT count(*) = 1 FROM ar.job_run WHERE job_name = 'stateful' AND status = 'succeeded'" \
+	|| fail "the stateful job did not run"
+sleep 1
+[ "$(sql -c "SELECT count(*) FROM pg_locks WHERE pid = $pid AND locktype = 'advisory'")" = 0 ] \
+	|| fail "the worker still holds the advisory lock a job took"
+sql -c "INSERT INTO ar.job (name, schedule, command, next_run) VALUES ('peek', '1 hour',
+	'SELECT * FROM pg_temp.stash', now())" >/dev/null
+wait_for 20 "SELECT count(*) = 1 FROM ar.job_run WHERE job_name = 'peek'" || fail "the peek job did not run"
+[ "$(sql -c "SELECT status FROM ar.job_run WHERE job_name = 'peek'")" = failed ] \
+	|| fail "a later job saw an earlier job's temporary table"
+[ "$(worker_pid)" = "$pid" ] || fail "the worker did not survive"
+say "same worker; the advisory lock and the temporary table went with their job"
+
 echo "5. the default match_payments job matches a payment when due"
 sql >/dev/null <<'SQL' || fail "setup of the invoice and payment failed"
 INSERT INTO ar.invoice (entity_id, customer_id, currency) VALUES (1, 1, 'SEK');
@@ -93,7 +116,10 @@ wait_for 30 "SELECT status = 'paid' FROM ar.invoice ORDER BY id DESC LIMIT 1" \
 	|| fail "the match_payments job did not pay the invoice"
 [ "$(sql -c "SELECT status || ' ' || run_by FROM ar.job_run WHERE job_name = 'match_payments'")" = "succeeded ar worker" ] \
 	|| fail "the match_payments run is not recorded"
-say "invoice paid by the worker's match_payments run"
+[ "$(sql -c "SELECT string_agg(DISTINCT actor, ',') FROM ar.audit WHERE table_name = 'allocation'")" = ar_admin ] \
+	|| fail "the audit trail does not name the job's role (ar_admin) as the actor of its allocation"
+say "invoice paid by the worker's match_payments run; the audit trail names ar_admin"
+
 
 echo "6. SIGTERM ends the worker; the postmaster starts it again"
 sql -c "SELECT pg_terminate_backend($pid)" >/dev/null
