@@ -1604,7 +1604,11 @@ BEGIN
 				   ORDER BY i.id)
 	  INTO items
 	  FROM ar.invoice i
-	  JOIN ar.customer c ON c.id = i.customer_id
+	  -- one index lookup per document (OFFSET 0 keeps it a lookup): a
+	  -- generic plan that merge-joined the customers read the customer
+	  -- index up to the batch's highest id, every customer for one invoice
+	  CROSS JOIN LATERAL (SELECT c.payment_terms_days, c.channel, c.ctid FROM ar.customer c
+							WHERE c.id = i.customer_id OFFSET 0) c
 	  JOIN ar.entity e ON e.id = i.entity_id
 	  JOIN ar.currency cur ON cur.code = i.currency
 	  JOIN ar.currency ecur ON ecur.code = e.currency
@@ -1812,10 +1816,14 @@ BEGIN
 		held := NULL;
 		limited := false;
 		FOR bad IN
-			SELECT c.customer_no, c.name, c.on_hold FROM ar.customer c
-			 WHERE c.id IN (SELECT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice')
-			   AND (c.on_hold OR c.credit_limit IS NOT NULL)
-			 ORDER BY c.id FOR NO KEY UPDATE
+			-- locked in id order, looked up by key
+			SELECT c.customer_no, c.name, c.on_hold
+			  FROM (SELECT DISTINCT it.customer_id FROM unnest(items) it WHERE it.kind = 'invoice'
+					 ORDER BY it.customer_id) x
+			 CROSS JOIN LATERAL (SELECT c.customer_no, c.name, c.on_hold FROM ar.customer c
+								  WHERE c.id = x.customer_id AND (c.on_hold OR c.credit_limit IS NOT NULL)
+								  FOR NO KEY UPDATE) c
+			 ORDER BY x.customer_id
 		LOOP
 			IF bad.on_hold AND held IS NULL THEN
 				held := format('%s (%s)', bad.customer_no, bad.name);
@@ -1839,10 +1847,10 @@ BEGIN
 			WITH n AS (
 				SELECT it.customer_id, max(it.issue_date) AS on_date
 				  FROM unnest(items) it
-				  JOIN ar.customer c ON c.id = it.customer_id AND c.credit_limit IS NOT NULL
 				 -- an invoice of 0.00 adds nothing: it passes also where the
 				 -- customer is over a limit lowered since
 				 WHERE it.kind = 'invoice' AND it.id <> ALL (coalesce(nothing_due, '{}'))
+				   AND (SELECT c.credit_limit FROM ar.customer c WHERE c.id = it.customer_id) IS NOT NULL
 				 GROUP BY it.customer_id
 			), s AS (
 				SELECT it.customer_id, it.currency,
@@ -1862,9 +1870,10 @@ BEGIN
 										   lc.minor_unit) END) AS exposure
 				  FROM s
 				  JOIN n ON n.customer_id = s.customer_id
-				  JOIN ar.customer c ON c.id = s.customer_id
+				 CROSS JOIN LATERAL (SELECT c.id, c.customer_no, c.name, c.credit_limit FROM ar.customer c
+									  WHERE c.id = s.customer_id OFFSET 0) c
 				  JOIN ar.currency lc ON lc.code = ar.currency_of(c.credit_limit)
-				 GROUP BY c.id, lc.code
+				 GROUP BY c.id, c.customer_no, c.name, c.credit_limit, lc.code
 			)
 			SELECT e.customer_no, e.name, e.credit_limit, e.exposure || ' ' || e.limit_currency AS exposure
 			  INTO bad
@@ -1904,7 +1913,8 @@ BEGIN
 		  -- once, before any row: the documents keep their id order.)
 		 WHERE (SELECT count(*)
 				  FROM unnest(items) x
-				  LEFT JOIN ar.customer cu ON cu.id = x.customer_id
+				  LEFT JOIN LATERAL (SELECT cu.ctid, cu.customer_no, cu.name FROM ar.customer cu
+									  WHERE cu.id = x.customer_id OFFSET 0) cu ON true
 				  LEFT JOIN ar.entity en ON en.id = x.entity_id
 				 WHERE CASE WHEN cu.ctid IS NOT DISTINCT FROM x.customer_version THEN true
 							ELSE ar._party_changed(coalesce(format('customer %s (%s)', cu.customer_no, cu.name),

@@ -104,7 +104,14 @@ SELECT count(*) FROM ar.aging('2026-01-01');
 -- bad calls
 SELECT * FROM ar.aging('infinity');
 SELECT * FROM ar.aging('2026-09-30', 99);
-SELECT * FROM ar.aging(ar.today(1) + 2, 1);
+-- (the dates named, so the output is the same every day)
+DO $$
+BEGIN
+	PERFORM ar.aging(ar.today(1) + 2, 1);
+EXCEPTION WHEN invalid_parameter_value THEN
+	RAISE NOTICE '%', replace(replace(SQLERRM, (ar.today(1) + 2)::text, '<today + 2>'), ar.today(1)::text, '<today>');
+END
+$$;
 
 -- the stored KPIs: empty until refreshed
 SELECT count(*) FROM ar.kpi_aging;
