@@ -4617,10 +4617,7 @@ COMMENT ON VIEW ar.allocation_span IS
 
 -- An amount in minor units as a number in the currency's major unit, exact.
 CREATE FUNCTION ar.major_units(units numeric, currency text) RETURNS numeric
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-RETURN (SELECT round(units / (10::numeric ^ c.minor_unit), c.minor_unit)
-		  FROM ar.currency c WHERE c.code = major_units.currency);
+	AS 'MODULE_PATHNAME', 'ar_major_units' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.major_units(numeric, text) IS
 	'units minor units of currency as an exact number of major units (12345, ''SEK'' -> 123.45)';
 

@@ -25,6 +25,12 @@ SELECT ar.countback_dso(150, ARRAY[0, 100, 100], ARRAY[31, 30, 31]) AS skip_empt
 SELECT ar.countback_dso(100, ARRAY[100, 50], ARRAY[30]);
 SELECT ar.countback_dso(100, ARRAY[50, 100], ARRAY[30, 0]);
 SELECT ar.cei(1, 1, 0, 1, 1);
+-- minor units as major units, at the currency's scale: exact beyond bigint
+SELECT ar.major_units(12345, 'SEK') AS sek, ar.major_units(-5, 'EUR') AS eur, ar.major_units(7, 'JPY') AS jpy,
+	   ar.major_units(1234567, 'KWD') AS kwd, ar.major_units(0, 'SEK') AS zero,
+	   ar.major_units(123456789012345678901234567890, 'SEK') AS beyond_bigint;
+SELECT ar.major_units(100, 'XYZ');
+SELECT ar.major_units(100, 'XAU');
 
 INSERT INTO ar.entity (id, code, name, country, vat_id, currency, iban, reference_scheme, time_zone) VALUES
 	(1, 'SE1', 'Nordvind AB', 'SE', 'SE556677889901', 'SEK', 'SE4550000000058398257466', 'ocr', 'Europe/Stockholm'),

@@ -484,6 +484,26 @@ ar_value_of(PG_FUNCTION_ARGS)
 }
 
 /*
+ * ar.major_units(units numeric, currency text) → numeric: units minor units
+ * of the currency as an exact number of major units, at the currency's
+ * scale (12345, 'SEK' → 123.45).  C, not SQL: the KPIs call it for every
+ * aged row, and a SQL function read ar.currency on every call (aging 30 000
+ * customers took 3.6 s, 32 million currency rows read).  An unknown code is
+ * an error that names it.
+ */
+PG_FUNCTION_INFO_V1(ar_major_units);
+Datum
+ar_major_units(PG_FUNCTION_ARGS)
+{
+	Datum		units = PG_GETARG_DATUM(0);
+	char	   *code = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			scale = ArMinorUnit(ArCurrencyParse(code));
+	Datum		major = DirectFunctionCall2(numeric_mul, units, ArUnitsToNumeric(1, scale));
+
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_round, major, Int32GetDatum(scale)));
+}
+
+/*
  * ar.minor_units(ar.amount) → bigint
  */
 PG_FUNCTION_INFO_V1(ar_minor_units);
