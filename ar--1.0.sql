@@ -4155,7 +4155,20 @@ BEGIN
 		  FROM (SELECT it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency,
 					   it.level_fee, it.deadline_days, it.fee_cap, it.collection_min_days,
 					   bool_or(it.fee_ok) AS any_fee, ar.sum(it.open_amount) AS open_total,
-					   ar.sum(it.interest) AS interest, count(*) AS n
+					   ar.sum(it.interest) AS interest, count(*) AS n,
+					   -- the letter's invoices go along with it: joining the
+					   -- items to the letters again, or looking up each
+					   -- letter's lines among all items, was a nested loop
+					   -- over both (the planner takes each for one row),
+					   -- quadratic in the letters of a run
+					   array_agg(it.invoice_id ORDER BY it.due_date, it.number) AS item_ids,
+					   array_agg(it.days_overdue ORDER BY it.due_date, it.number) AS item_days,
+					   array_agg(it.open_amount ORDER BY it.due_date, it.number) AS item_open,
+					   array_agg(it.interest ORDER BY it.due_date, it.number) AS item_interest,
+					   array_agg(it.fee_ok ORDER BY it.due_date, it.number) AS item_fee_ok,
+					   array_agg(ROW(it.number, it.due_date, it.days_overdue, it.open_amount, it.interest,
+									 it.payment_reference)::ar.dunning_line ORDER BY it.due_date, it.number)
+						   AS lines
 				  FROM item it
 				 GROUP BY it.entity_id, it.customer_id, it.policy_id, it.level, it.act, it.day, it.currency,
 						  it.level_fee, it.deadline_days, it.fee_cap, it.collection_min_days
@@ -4173,10 +4186,11 @@ BEGIN
 	), ins_item AS (
 		INSERT INTO ar.dunning_item (entity_id, letter_id, invoice_id, level, days_overdue, open_amount, interest,
 									 fee_bearing)
-		SELECT it.entity_id, l.id, it.invoice_id, it.level, it.days_overdue, it.open_amount, it.interest,
-			   it.fee_ok AND ar.minor_units(l.fee) > 0
-		  FROM item it
-		  JOIN letter l ON l.customer_id = it.customer_id AND l.level = it.level AND l.currency = it.currency
+		SELECT l.entity_id, l.id, x.invoice_id, l.level, x.days_overdue, x.open_amount, x.interest,
+			   x.fee_ok AND ar.minor_units(l.fee) > 0
+		  FROM letter l
+		 CROSS JOIN LATERAL unnest(l.item_ids, l.item_days, l.item_open, l.item_interest, l.item_fee_ok)
+			   AS x (invoice_id, days_overdue, open_amount, interest, fee_ok)
 	), ins_outbox AS (
 		INSERT INTO ar.outbox (id, entity_id, customer_id, kind, channel, payload)
 		SELECT l.outbox_id, l.entity_id, l.customer_id,
@@ -4185,12 +4199,7 @@ BEGIN
 			   CASE WHEN l.act NOT IN ('reminder', 'collection_notice') THEN 'internal'
 					WHEN cu.channel = 'print' OR cu.email IS NULL THEN 'print' ELSE 'email' END,
 			   ar.dunning_text(l.id, l.act, l.level, l.day, l.deadline, l.open_total, l.fee, l.interest, en, cu,
-							   ARRAY(SELECT ROW(it.number, it.due_date, it.days_overdue, it.open_amount, it.interest,
-												it.payment_reference)::ar.dunning_line
-									   FROM item it
-									  WHERE it.customer_id = l.customer_id AND it.level = l.level
-										AND it.currency = l.currency
-									  ORDER BY it.due_date, it.number))
+							   l.lines)
 		  FROM letter l
 		  JOIN ar.customer cu ON cu.id = l.customer_id
 		  JOIN ar.entity en ON en.id = l.entity_id
