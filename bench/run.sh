@@ -12,7 +12,7 @@ cd "$AR_ROOT"
 
 # The benchmarks, in the order they run.  To add one, write bench/NAME.sh
 # (source bench/lib.sh; make a database with bench_db) and list NAME here.
-BENCHMARKS=(amount issue match ubl)
+BENCHMARKS=(amount issue match ubl scale)
 
 # Benchmark settings: the tables of a benchmark fit in shared_buffers (a
 # table under a quarter of it, so that sequential scans do not go through a

@@ -3291,12 +3291,14 @@ static const char *const payment_query =
 static bool
 payments_waiting(Matcher *m)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
-	char		nulls[1];
+	Portal		portal = spi_open(m, "SELECT 1" PAYMENT_FILTER " LIMIT 1");
+	uint64		n;
+	SPITupleTable *tt = spi_fetch(portal, &n);
 
-	values[0] = entity_param(m, &nulls[0]);
-	return spi_run("SELECT 1" PAYMENT_FILTER " LIMIT 1", 1, types, values, nulls, SPI_OK_SELECT) > 0;
+	if (tt != NULL)
+		SPI_freetuptable(tt);
+	SPI_cursor_close(portal);
+	return n > 0;
 }
 
 /* Read one payment row into p (strings in the current context); false to skip. */
