@@ -2667,49 +2667,91 @@ COMMENT ON TABLE ar.sales_order_line IS 'order lines; copied to the invoice when
 
 -- Creates the invoice of a delivered order (a draft, or issued where the
 -- customer has auto_issue) and links it; does nothing when already linked.
-CREATE FUNCTION ar.invoice_order(order_id bigint) RETURNS bigint
+-- The invoices of delivered orders, many at once: the orders are locked
+-- in id order, checked, their drafts made in one statement each for the
+-- invoices, the lines and the orders, and those of auto_issue customers
+-- issued by one ar.issue (numbers in order id order).  Orders already
+-- invoiced are passed over.  An ERP that delivers 10,000 orders in one
+-- UPDATE gets its invoices set-based (it was one order at a time: 2.5 ms
+-- an order).
+CREATE FUNCTION ar._invoice_orders(order_ids bigint[]) RETURNS void
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
 DECLARE
-	o ar.sales_order;
-	inv_id bigint;
-	auto boolean;
+	bad record;
+	todo bigint[];
+	orders bigint[];
+	invoices bigint[];
 BEGIN
-	SELECT * INTO o FROM ar.sales_order so WHERE so.id = invoice_order.order_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'sales order % does not exist', invoice_order.order_id USING ERRCODE = 'no_data_found';
+	PERFORM 1 FROM ar.sales_order so WHERE so.id = ANY (order_ids) ORDER BY so.id FOR UPDATE;
+	SELECT x AS id INTO bad FROM unnest(order_ids) x
+	 WHERE NOT EXISTS (SELECT 1 FROM ar.sales_order so WHERE so.id = x) ORDER BY x LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'sales order % does not exist', bad.id USING ERRCODE = 'no_data_found';
 	END IF;
-	IF o.invoice_id IS NOT NULL THEN
-		RETURN o.invoice_id;
+	SELECT array_agg(so.id ORDER BY so.id) INTO todo
+	  FROM ar.sales_order so WHERE so.id = ANY (order_ids) AND so.invoice_id IS NULL;
+	IF todo IS NULL THEN
+		RETURN;
 	END IF;
-	IF o.status <> 'delivered' THEN
-		RAISE EXCEPTION 'sales order % is %, not delivered', o.order_no, o.status
+	SELECT so.order_no, so.status INTO bad FROM ar.sales_order so
+	 WHERE so.id = ANY (todo) AND so.status <> 'delivered' ORDER BY so.id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'sales order % is %, not delivered', bad.order_no, bad.status
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	-- its lines as committed, not as an older transaction snapshot has them
-	-- (a writer of order lines holds the order FOR SHARE, as for invoices)
-	PERFORM ar._lines_current('sales_order', ARRAY[o.id]);
-	IF NOT EXISTS (SELECT 1 FROM ar.sales_order_line l WHERE l.order_id = o.id) THEN
-		RAISE EXCEPTION 'delivered sales order % has no lines', o.order_no
+	-- their lines as committed, not as an older transaction snapshot has
+	-- them (a writer of order lines holds the order FOR SHARE, as for
+	-- invoices)
+	PERFORM ar._lines_current('sales_order', todo);
+	SELECT so.order_no INTO bad FROM ar.sales_order so
+	 WHERE so.id = ANY (todo) AND NOT EXISTS (SELECT 1 FROM ar.sales_order_line l WHERE l.order_id = so.id)
+	 ORDER BY so.id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'delivered sales order % has no lines', bad.order_no
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Insert the order lines in the same transaction as the delivered order.';
 	END IF;
-	INSERT INTO ar.invoice (entity_id, customer_id, currency, buyer_reference, order_reference)
-	VALUES (o.entity_id, o.customer_id, o.currency, o.buyer_reference, o.order_no)
-	RETURNING id INTO inv_id;
+	-- the drafts in order id order; an order is known by its number
+	-- (unique per entity), which its invoice carries as order_reference
+	WITH made AS (
+		INSERT INTO ar.invoice (entity_id, customer_id, currency, buyer_reference, order_reference)
+		SELECT so.entity_id, so.customer_id, so.currency, so.buyer_reference, so.order_no
+		  FROM ar.sales_order so WHERE so.id = ANY (todo) ORDER BY so.id
+		RETURNING id, entity_id, order_reference
+	)
+	SELECT array_agg(so.id ORDER BY so.id), array_agg(made.id ORDER BY so.id) INTO orders, invoices
+	  FROM made JOIN ar.sales_order so ON so.entity_id = made.entity_id AND so.order_no = made.order_reference;
 	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
 								 unit_price, vat_category, vat_rate, vat_exemption_code,
 								 vat_exemption_reason)
-	SELECT inv_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
+	SELECT m.invoice_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
 		   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
-	  FROM ar.sales_order_line l WHERE l.order_id = o.id;
-	UPDATE ar.sales_order so SET invoice_id = inv_id WHERE so.id = o.id;
-	SELECT c.auto_issue INTO auto FROM ar.customer c WHERE c.id = o.customer_id;
-	IF auto THEN
-		PERFORM ar.issue(inv_id);
-	END IF;
-	RETURN inv_id;
+	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+	  JOIN ar.sales_order_line l ON l.order_id = m.order_id
+	 ORDER BY m.invoice_id, l.line_no;
+	UPDATE ar.sales_order so SET invoice_id = m.invoice_id
+	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+	 WHERE so.id = m.order_id;
+	PERFORM count(*) FROM ar.issue(ARRAY(
+		SELECT m.invoice_id
+		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+		  JOIN ar.sales_order so ON so.id = m.order_id
+		  JOIN ar.customer c ON c.id = so.customer_id
+		 WHERE c.auto_issue ORDER BY m.invoice_id));
+END
+$$;
+COMMENT ON FUNCTION ar._invoice_orders(bigint[]) IS
+	'internal: the invoices of delivered orders, set-based (the body of ar.invoice_order and of the delivery trigger)';
+
+CREATE FUNCTION ar.invoice_order(order_id bigint) RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+BEGIN
+	PERFORM ar._invoice_orders(ARRAY[invoice_order.order_id]);
+	RETURN (SELECT so.invoice_id FROM ar.sales_order so WHERE so.id = invoice_order.order_id);
 END
 $$;
 COMMENT ON FUNCTION ar.invoice_order(bigint) IS
@@ -2860,10 +2902,22 @@ CREATE FUNCTION ar.sales_order_delivered() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, ar, pg_temp
 AS $$
+DECLARE
+	ids bigint[];
 BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		-- the orders this statement delivered, all at once
+		SELECT array_agg(n.id ORDER BY n.id) INTO ids
+		  FROM new_rows n JOIN old_rows o ON o.id = n.id
+		 WHERE n.status = 'delivered' AND o.status <> 'delivered' AND n.invoice_id IS NULL;
+		IF ids IS NOT NULL THEN
+			PERFORM ar._invoice_orders(ids);
+		END IF;
+		RETURN NULL;
+	END IF;
 	-- at commit, an order inserted as delivered may since have been
 	-- cancelled, invoiced or deleted in the same transaction
-	IF TG_OP = 'INSERT' AND NOT EXISTS (
+	IF NOT EXISTS (
 		SELECT 1 FROM ar.sales_order so
 		 WHERE so.id = NEW.id AND so.status = 'delivered' AND so.invoice_id IS NULL) THEN
 		RETURN NULL;
@@ -2872,11 +2926,12 @@ BEGIN
 	RETURN NULL;
 END
 $$;
--- An UPDATE to delivered invoices at once; an INSERT of a delivered order
--- waits for the end of the transaction, so that its lines are there.
-CREATE TRIGGER sales_order_delivered_update AFTER UPDATE OF status ON ar.sales_order
-	FOR EACH ROW WHEN (NEW.status = 'delivered' AND OLD.status <> 'delivered' AND NEW.invoice_id IS NULL)
-	EXECUTE FUNCTION ar.sales_order_delivered();
+-- An UPDATE to delivered invoices at once, every order the statement
+-- delivered together; an INSERT of a delivered order waits for the end of
+-- the transaction, so that its lines are there.
+CREATE TRIGGER sales_order_delivered_update AFTER UPDATE ON ar.sales_order
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION ar.sales_order_delivered();
 CREATE CONSTRAINT TRIGGER sales_order_delivered_insert AFTER INSERT ON ar.sales_order
 	DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW WHEN (NEW.status = 'delivered' AND NEW.invoice_id IS NULL AND NOT ar.restoring())

@@ -194,3 +194,34 @@ SELECT c.credited_invoice_id, c.issue_date - current_date AS days_ahead, c.statu
   FROM ar.invoice c JOIN ar.invoice i ON i.id = c.credited_invoice_id
  WHERE c.credited_invoice_id IN (30, 31) ORDER BY c.credited_invoice_id;
 SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'K'));
+
+-- An UPDATE that delivers many orders invoices them together: the drafts in
+-- order id order, those of auto_issue customers issued by one ar.issue with
+-- numbers in that order; an order this statement did not deliver is left
+-- alone
+INSERT INTO ar.entity (id, code, name, country, vat_id, currency, reference_scheme)
+VALUES (2, 'NO2', 'Fjorden AS', 'NO', 'NO912345678MVA', 'NOK', 'kid10');
+INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (2, 'G', 'invoice', 'G{N:4}');
+INSERT INTO ar.customer (id, entity_id, customer_no, name, country, currency, auto_issue) VALUES
+	(3, 2, '3000', 'Auto Fjord AS', 'NO', 'NOK', true), (4, 2, '4000', 'Draft Fjord AS', 'NO', 'NOK', false);
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency)
+SELECT 40 + k, 2, CASE WHEN k IN (2, 4) THEN 4 ELSE 3 END, 'SO-' || (40 + k), 'NOK' FROM generate_series(0, 4) k;
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+SELECT 40 + k, l, 'Vare ' || l, 1, 100 * (k + 1), 25 FROM generate_series(0, 4) k, generate_series(1, 1 + k % 2) l;
+UPDATE ar.sales_order SET status = 'delivered' WHERE id BETWEEN 40 AND 44;
+SELECT o.order_no, i.id - min(i.id) OVER () AS nth, i.status, i.number, i.total,
+	   (SELECT count(*) FROM ar.invoice_line l WHERE l.invoice_id = i.id) AS lines
+  FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id WHERE o.entity_id = 2 ORDER BY o.id;
+-- another UPDATE of delivered orders makes nothing new
+UPDATE ar.sales_order SET delivered_on = '2026-11-20' WHERE id BETWEEN 40 AND 44;
+SELECT count(*) AS invoices FROM ar.invoice WHERE entity_id = 2;
+-- one order of a batch without lines: the statement fails, naming it, and
+-- nothing of the batch stays
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES
+	(46, 2, 3, 'SO-46', 'NOK'), (47, 2, 3, 'SO-47', 'NOK');
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+VALUES (46, 1, 'Vare', 1, 100, 25);
+UPDATE ar.sales_order SET status = 'delivered' WHERE id IN (46, 47);
+SELECT o.order_no, o.status, o.invoice_id FROM ar.sales_order o WHERE o.id IN (46, 47) ORDER BY o.id;
+SELECT count(*) AS invoices FROM ar.invoice WHERE entity_id = 2;
+SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'G'));
