@@ -2906,10 +2906,12 @@ DECLARE
 	ids bigint[];
 BEGIN
 	IF TG_OP = 'UPDATE' THEN
-		-- the orders this statement delivered, all at once
+		-- the orders this statement delivered, all at once (by id among
+		-- those that were delivered before: an UPDATE may change an id)
 		SELECT array_agg(n.id ORDER BY n.id) INTO ids
-		  FROM new_rows n JOIN old_rows o ON o.id = n.id
-		 WHERE n.status = 'delivered' AND o.status <> 'delivered' AND n.invoice_id IS NULL;
+		  FROM new_rows n
+		 WHERE n.status = 'delivered' AND n.invoice_id IS NULL
+		   AND n.id NOT IN (SELECT o.id FROM old_rows o WHERE o.status = 'delivered');
 		IF ids IS NOT NULL THEN
 			PERFORM ar._invoice_orders(ids);
 		END IF;

@@ -225,3 +225,7 @@ UPDATE ar.sales_order SET status = 'delivered' WHERE id IN (46, 47);
 SELECT o.order_no, o.status, o.invoice_id FROM ar.sales_order o WHERE o.id IN (46, 47) ORDER BY o.id;
 SELECT count(*) AS invoices FROM ar.invoice WHERE entity_id = 2;
 SELECT * FROM ar.verify_series((SELECT id FROM ar.series WHERE code = 'G'));
+-- an UPDATE that delivers an order and changes its id delivers it all the same
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency) VALUES (48, 2, 3, 'SO-48', 'NOK');
+UPDATE ar.sales_order SET id = 49, status = 'delivered' WHERE id = 48;
+SELECT count(*) FROM ar.sales_order WHERE id IN (48, 49) AND status = 'delivered';

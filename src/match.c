@@ -572,7 +572,8 @@ typedef struct MInv
 	uint32		number;
 	uint32		touched;		/* batch that last changed rem */
 	uint16		claims;			/* payments still to come that name it */
-	bool		was_partial;	/* status partially_paid when loaded, else issued */
+	bool		was_partial;	/* status partially_paid as last written (when
+								 * loaded, or by an earlier batch), else issued */
 } MInv;
 
 typedef struct MCust
@@ -3119,6 +3120,13 @@ write_batch(Matcher *m)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("invoices changed while ar.match_payments ran"),
 					 errhint("Run ar.match_payments again.")));
+		/* what a later batch of this run finds them as */
+		for (int k = 0; k < n; k++)
+		{
+			MInv	   *inv = &m->inv[m->touched[k].inv];
+
+			inv->was_partial = inv->rem != 0;
+		}
 		m->ms_invoices += ms_since(start);
 	}
 
