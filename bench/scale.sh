@@ -22,6 +22,12 @@
 #    many payments by reference.  The writes read the table once per batch
 #    and the batch once per row (80,000 took more than 12 minutes).  Time
 #    per payment.
+# 4. Delivering AR_BENCH_SCALE_ORDERS (2,000) and ten times as many sales
+#    orders (two lines each, half the customers auto_issue) with one UPDATE:
+#    time per order.  And, as a second baseline, the small set delivered
+#    one UPDATE per order, as an integration that writes order by order
+#    would: one UPDATE for all must be at least 2x faster per order (it was
+#    one order at a time inside the statement too, 2.5 ms an order).
 #
 # Fails (exit 1) on an error or a count that is not what was made; a goal
 # it misses is printed, not failed.
@@ -31,6 +37,7 @@ source "$(dirname "$0")/lib.sh"
 ISSUES=${AR_BENCH_SCALE_ISSUES:-300}
 LETTERS=${AR_BENCH_SCALE_LETTERS:-2000}
 PAYMENTS=${AR_BENCH_SCALE_PAYMENTS:-5000}
+ORDERS=${AR_BENCH_SCALE_ORDERS:-2000}
 
 # setup DB CUSTOMERS: one Swedish entity with a never-resetting invoice
 # series and CUSTOMERS customers.
@@ -84,13 +91,22 @@ per() {
 	awk -v ms="$ms" -v n="$n" 'BEGIN { printf "%.4f", ms / n }'
 }
 
+# stop_clock COUNT: the end of a timed SQL string: the clock stops, the
+# tables are analyzed (what was written may make COUNT's plan a nested loop
+# over tables the statistics took for empty), then ms since t0 and COUNT.
+stop_clock() {
+	echo "CREATE TEMP TABLE t1 AS SELECT clock_timestamp() AS t1;
+		ANALYZE ar.invoice, ar.sales_order, ar.payment, ar.allocation, ar.dunning_letter;
+		SELECT round(extract(epoch FROM t1.t1 - t.t0)::numeric * 1000, 1), ($1) FROM t, t1"
+}
+
 # timed DB WHAT CALL COUNT N: the ms per unit of one statement CALL, whose
 # rows COUNT counts (as table r) and must come to N.
 timed() {
 	per "$1" "$2" "SET client_min_messages = error;
 		CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
 		CREATE TEMP TABLE r AS $3;
-		SELECT round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1), ($4) FROM t" "$5"
+		$(stop_clock "$4")" "$5"
 }
 
 # -- 1. issuing one draft at a time -------------------------------------------
@@ -115,8 +131,7 @@ issue_part() {
 				PERFORM ar.issue(d);
 			END LOOP;
 		END \$\$;
-		SELECT round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1),
-			   (SELECT count(*) FROM ar.invoice WHERE status = 'issued') - 20 FROM t" "$ISSUES"
+		$(stop_clock "(SELECT count(*) FROM ar.invoice WHERE status = 'issued') - 20")" "$ISSUES"
 }
 compare invoice issue_part 1000 100000
 ISSUE_RATIO=$RATIO
@@ -155,8 +170,56 @@ match_part() {
 compare payment match_part "$PAYMENTS" $((PAYMENTS * 10))
 MATCH_RATIO=$RATIO
 
+# -- 4. delivering orders -------------------------------------------------------
+echo
+echo "4. sales orders delivered by one UPDATE: $ORDERS and $((ORDERS * 10)) orders; $ORDERS one UPDATE each"
+# orders DB N: N open orders of the 1,000 customers (even ones auto_issue),
+# two lines each.
+orders() {
+	setup "$1" 1000
+	bench_sql "$1" >/dev/null <<SQL || fail "the orders of $1 failed"
+UPDATE ar.customer SET auto_issue = (id % 2 = 0);
+INSERT INTO ar.sales_order (id, entity_id, customer_id, order_no, currency)
+SELECT g, 1, g % 1000 + 1, 'SO-' || g, 'SEK' FROM generate_series(1, $2) g;
+INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_price, vat_rate)
+SELECT g, l, 'Vara ' || l, l, 99.50, 25 FROM generate_series(1, $2) g, generate_series(1, 2) l;
+VACUUM ANALYZE;
+SQL
+}
+delivered() {
+	echo "(SELECT count(*) FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id
+			 WHERE i.status = CASE WHEN o.customer_id % 2 = 0 THEN 'issued' ELSE 'draft' END::ar.invoice_status)"
+}
+deliver_all() {
+	orders "$1" "$2"
+	per "$1" "delivering" "CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
+		UPDATE ar.sales_order SET status = 'delivered';
+		$(stop_clock "$(delivered)")" "$2"
+}
+deliver_each() {
+	orders "$1" "$2"
+	per "$1" "delivering one by one" "CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
+		DO \$\$
+		DECLARE o bigint;
+		BEGIN
+			FOR o IN SELECT id FROM ar.sales_order ORDER BY id LOOP
+				UPDATE ar.sales_order SET status = 'delivered' WHERE id = o;
+			END LOOP;
+		END \$\$;
+		$(stop_clock "$(delivered)")" "$2"
+}
+compare order deliver_all "$ORDERS" $((ORDERS * 10))
+ORDERS_RATIO=$RATIO
+all=$(deliver_all bench_scale_orders_all "$ORDERS") || exit 1
+each=$(deliver_each bench_scale_orders_each "$ORDERS") || exit 1
+ORDERS_SPEEDUP=$(bench_ratio "$each" "$all")
+echo "  $ORDERS orders, one UPDATE per order: $each ms per order; one UPDATE for all: $all ms per order;" \
+	"$ORDERS_SPEEDUP x faster"
+
 echo
 bench_goal "ar.issue per invoice, 100,000 customers / 1,000, at most 1.5" "$ISSUE_RATIO" 1.5
 bench_goal "ar.run_dunning per letter, $((LETTERS * 10)) / $LETTERS, at most 1.5" "$DUNNING_RATIO" 1.5
 bench_goal "ar.match_payments per payment after an unseen import, $((PAYMENTS * 10)) / $PAYMENTS, at most 1.5" \
 	"$MATCH_RATIO" 1.5
+bench_goal "delivering per order, $((ORDERS * 10)) / $ORDERS, at most 1.5" "$ORDERS_RATIO" 1.5
+goal_min "one UPDATE delivering $ORDERS orders at least 2x faster per order than one UPDATE each" "$ORDERS_SPEEDUP" 2
