@@ -190,23 +190,25 @@ delivered() {
 	echo "(SELECT count(*) FROM ar.sales_order o JOIN ar.invoice i ON i.id = o.invoice_id
 			 WHERE i.status = CASE WHEN o.customer_id % 2 = 0 THEN 'issued' ELSE 'draft' END::ar.invoice_status)"
 }
-deliver_all() {
+# deliver DB N STATEMENT: N orders made, then delivered by STATEMENT; the
+# ms per order.
+deliver() {
 	orders "$1" "$2"
 	per "$1" "delivering" "CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
-		UPDATE ar.sales_order SET status = 'delivered';
+		$3;
 		$(stop_clock "$(delivered)")" "$2"
 }
+deliver_all() {
+	deliver "$1" "$2" "UPDATE ar.sales_order SET status = 'delivered'"
+}
 deliver_each() {
-	orders "$1" "$2"
-	per "$1" "delivering one by one" "CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0;
-		DO \$\$
+	deliver "$1" "$2" "DO \$\$
 		DECLARE o bigint;
 		BEGIN
 			FOR o IN SELECT id FROM ar.sales_order ORDER BY id LOOP
 				UPDATE ar.sales_order SET status = 'delivered' WHERE id = o;
 			END LOOP;
-		END \$\$;
-		$(stop_clock "$(delivered)")" "$2"
+		END \$\$"
 }
 compare order deliver_all "$ORDERS" $((ORDERS * 10))
 ORDERS_RATIO=$RATIO
