@@ -14,6 +14,16 @@ DB=${DB:-ar_t}
 say()  { echo "  $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# test_cluster NAME [postgresql.conf lines...]: a throwaway cluster in a new
+# directory /tmp/ar-NAME.XXXXXX (kept in TMP, for the script's own files
+# too), stopped and removed when the script exits.
+test_cluster() {
+	local name=$1; shift
+	TMP=$(mktemp -d "/tmp/ar-$name.XXXXXX")
+	trap 'cluster_stop; rm -rf "$TMP"' EXIT
+	cluster_start "$TMP/pg" "$@" || fail "cannot start the cluster"
+}
+
 # sql ARGS...: psql on $DB, unaligned, stop at the first error.
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 

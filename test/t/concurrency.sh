@@ -19,9 +19,7 @@ SECS=${AR_CONCURRENCY_SECONDS:-20}
 SECS2=${AR_CONCURRENCY_BATCH_SECONDS:-5}
 DB=ar_concurrency
 
-TMP=$(mktemp -d /tmp/ar-concurrency.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" "max_connections = 50" || fail "cannot start the cluster"
+test_cluster concurrency "max_connections = 50"
 setup_books
 
 single_issue_script "$TMP/single.sql"

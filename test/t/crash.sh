@@ -18,9 +18,7 @@ N=${AR_CRASH_DRAFTS:-20000}
 DELAY=${AR_CRASH_DELAY:-0.2}	# seconds between "numbering started" and the kill
 DB=ar_crash
 
-TMP=$(mktemp -d /tmp/ar-crash.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster crash
 setup_books
 
 # make_drafts COUNT TAG: COUNT drafts with one or two lines each.

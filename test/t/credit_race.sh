@@ -13,9 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_credit_race
 
-TMP=$(mktemp -d /tmp/ar-credit-race.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster credit-race
 setup_books
 sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
 UPDATE ar.customer SET credit_limit = '1000.00 SEK' WHERE id = 1;

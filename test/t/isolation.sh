@@ -32,9 +32,7 @@ source "$(dirname "$0")/common.bash"
 DB=ar_isolation
 SECS=${AR_ISOLATION_SECONDS:-4}
 
-TMP=$(mktemp -d /tmp/ar-isolation.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" "max_connections = 50" || fail "cannot start the cluster"
+test_cluster isolation "max_connections = 50"
 setup_books
 sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
 INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date)

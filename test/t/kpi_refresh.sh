@@ -11,9 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_kpi_refresh
 
-TMP=$(mktemp -d /tmp/ar-kpi.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster kpi
 setup_books
 sql >/dev/null <<'SQL' || fail "setup of the invoices failed"
 INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date)

@@ -19,9 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_line_race
 
-TMP=$(mktemp -d /tmp/ar-line-race.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster line-race
 setup_books
 sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
 INSERT INTO ar.invoice (entity_id, customer_id, currency, issue_date) VALUES

@@ -23,9 +23,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_match_wait
 
-TMP=$(mktemp -d /tmp/ar-match-wait.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster match-wait
 setup_books
 # invoices 1..6 of 100..600 SEK (totals with VAT 125..750), references
 # see refs below (OCR of the numbers INV-2026-000001..6)

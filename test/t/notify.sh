@@ -11,9 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_notify
 
-TMP=$(mktemp -d /tmp/ar-notify.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster notify
 setup_books
 sql >/dev/null <<'SQL' || fail "setup of the drafts failed"
 INSERT INTO ar.series (entity_id, code, kind, pattern) VALUES (1, 'CN', 'credit_note', 'CN-{N}');

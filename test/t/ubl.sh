@@ -34,9 +34,7 @@ ASSETS=$(dirname "$VALIDATE")/assets
 [ -x "$VALIDATE" ] || fail "validator not found at $VALIDATE (set AR_VALIDATE_UBL)"
 [ -d "$ASSETS/examples" ] || fail "official examples not found under $ASSETS/examples"
 
-TMP=$(mktemp -d /tmp/ar-ubl.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" || fail "cannot start the cluster"
+test_cluster ubl
 make_db "$DB" || fail "cannot create database $DB"
 OUT=${AR_UBL_KEEP:-$TMP/docs}
 mkdir -p "$OUT" "$TMP/broken"

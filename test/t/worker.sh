@@ -19,10 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_worker
 
-TMP=$(mktemp -d /tmp/ar-worker.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cluster_start "$TMP/pg" "ar.database = 'ar_worker'" "ar.worker_naptime = 1" "log_min_messages = log" \
-	|| fail "cannot start the cluster"
+test_cluster worker "ar.database = 'ar_worker'" "ar.worker_naptime = 1" "log_min_messages = log"
 setup_books
 
 # wait_for SECONDS SQL: until SQL returns t
