@@ -133,7 +133,7 @@ grep -E '^(number of (failed|serialization|deadlock)|number of transactions retr
 deadlocks=$(sed -n 's/^number of deadlock failures: \([0-9]*\).*/\1/p' "$TMP/issue.out")
 [ "$FAILED" -eq "$SERIALIZATION" ] && [ "${deadlocks:-1}" -eq 0 ] ||
 	{ cat "$TMP/issue.err" >&2; fail "serializable: a transaction failed other than on serialization"; }
-if grep -v 'could not serialize access\|ends the failed transaction\|^$' "$TMP/issue.err" | grep -q .; then
+if grep -qv -e 'could not serialize access' -e 'ends the failed transaction' -e '^$' "$TMP/issue.err"; then
 	cat "$TMP/issue.err" >&2
 	fail "serializable: pgbench reported errors other than serialization failures"
 fi
