@@ -2045,8 +2045,9 @@ CREATE TABLE ar.payment (
 	source text NOT NULL DEFAULT 'manual' CHECK (source IN ('camt053', 'camt054', 'bgmax', 'manual')),
 	kind text NOT NULL DEFAULT 'credit' CHECK (kind IN ('credit', 'debit', 'reversal', 'return')),
 	status text NOT NULL DEFAULT 'unmatched'
-		CHECK (status IN ('unmatched', 'matched', 'partial', 'suggested', 'reversed')),
+		CHECK (status IN ('unmatched', 'matched', 'partial', 'suggested', 'reversed', 'set_aside')),
 	unallocated ar.amount,
+	set_aside_reason text,
 	import_file text,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (entity_id, bank_ref),
@@ -2054,7 +2055,8 @@ CREATE TABLE ar.payment (
 	CONSTRAINT payment_amount_check CHECK (ar.minor_units(amount) > 0),
 	CONSTRAINT payment_unallocated_check CHECK (ar.currency_of(unallocated) = ar.currency_of(amount)
 		AND ar.minor_units(unallocated) BETWEEN 0 AND ar.minor_units(amount)),
-	CONSTRAINT payment_non_credit_check CHECK (kind = 'credit' OR ar.minor_units(unallocated) = 0)
+	CONSTRAINT payment_non_credit_check CHECK (kind = 'credit' OR ar.minor_units(unallocated) = 0),
+	CONSTRAINT payment_set_aside_check CHECK ((status = 'set_aside') = (set_aside_reason IS NOT NULL))
 );
 CREATE INDEX payment_open ON ar.payment (entity_id) WHERE status IN ('unmatched', 'suggested', 'partial');
 COMMENT ON TABLE ar.payment IS
@@ -2171,10 +2173,11 @@ CREATE TRIGGER match_suggestion_internal BEFORE INSERT OR UPDATE ON ar.match_sug
 	EXECUTE FUNCTION ar.refuse_direct_write('suggestions are written only by ar''s functions',
 		'ar.match_payments() writes them; confirm one with ar.allocate(), or delete it to dismiss it.');
 CREATE TRIGGER payment_bookkeeping BEFORE UPDATE ON ar.payment
-	FOR EACH ROW WHEN ((NEW.status, NEW.unallocated::text) IS DISTINCT FROM (OLD.status, OLD.unallocated::text)
+	FOR EACH ROW WHEN ((NEW.status, NEW.unallocated::text, NEW.set_aside_reason)
+					   IS DISTINCT FROM (OLD.status, OLD.unallocated::text, OLD.set_aside_reason)
 					   AND NOT ar.internal() AND NOT ar.restoring())
 	EXECUTE FUNCTION ar.refuse_direct_write('status and unallocated amount are written only by ar''s functions',
-		'They follow the allocations: use ar.allocate(), ar.unallocate() or ar.match_payments().');
+		'They follow the allocations: use ar.allocate(), ar.unallocate() or ar.match_payments(); ar.set_aside() and ar.put_back() take a payment out of matching and back.');
 DO $$
 DECLARE
 	t text;
@@ -2442,6 +2445,11 @@ BEGIN
 		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
+	IF pay.status = 'set_aside' THEN
+		RAISE EXCEPTION 'payment % is set aside: %', pay.id, pay.set_aside_reason
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'ar.put_back(payment_id) returns it to matching first.';
+	END IF;
 	IF pay.entity_id <> inv.entity_id THEN
 		RAISE EXCEPTION 'payment % belongs to entity %, invoice % to entity %',
 			pay.id, pay.entity_id, coalesce(inv.number, inv.id::text), inv.entity_id
@@ -2540,7 +2548,10 @@ BEGIN ATOMIC
 	 WHERE i.id = apply_allocation.invoice_id;
 	UPDATE ar.payment p
 	   SET unallocated = p.unallocated - amt,
-		   status = CASE WHEN ar.minor_units(p.unallocated - amt) = 0 THEN 'matched'
+		   -- (money an undone allocation gives back to a payment set aside
+		   -- stays aside with the rest)
+		   status = CASE WHEN p.status = 'set_aside' THEN 'set_aside'
+						 WHEN ar.minor_units(p.unallocated - amt) = 0 THEN 'matched'
 						 WHEN p.unallocated - amt <> p.amount THEN 'partial'
 						 -- all of it unallocated again: back to its suggestions, if any
 						 WHEN EXISTS (SELECT 1 FROM ar.match_suggestion s WHERE s.payment_id = p.id)
@@ -3171,7 +3182,8 @@ BEGIN
 	END LOOP;
 	DELETE FROM ar.match_suggestion s WHERE s.payment_id = pay.id;
 	UPDATE ar.payment p
-	   SET status = 'reversed', unallocated = ar.amount_of_minor(0, ar.currency_of(p.amount)), reversed_by = rev.id
+	   SET status = 'reversed', unallocated = ar.amount_of_minor(0, ar.currency_of(p.amount)), reversed_by = rev.id,
+		   set_aside_reason = NULL
 	 WHERE p.id = pay.id;
 	UPDATE ar.payment p SET status = 'matched' WHERE p.id = rev.id;
 	RETURN n;
@@ -3182,6 +3194,96 @@ CREATE FUNCTION ar.reverse_payment(payment_id bigint, reversal_id bigint) RETURN
 	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ar.reverse_payment(bigint, bigint) IS
 	'a credit the bank took back: reverses its allocations, links it to the reversal or return entry and takes it out of matching for good; returns the allocations reversed';
+
+-- A credit that is no customer's payment (interest from the bank, a tax
+-- refund, an overpayment paid back) is set aside: out of matching, of the
+-- reconciliation worklist and of the dunning hold on unapplied cash, until it
+-- is put back.  What was allocated of it stays allocated; the rest stays on
+-- the payment.  ar.allocation is locked first, as ar.allocate does, so that a
+-- running ar.match_payments finishes before the payment changes.
+CREATE FUNCTION ar._set_aside(payment_id bigint, reason text) RETURNS text
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	pay ar.payment;
+	why text := btrim(_set_aside.reason);
+BEGIN
+	IF _set_aside.payment_id IS NULL THEN
+		RAISE EXCEPTION 'cannot set aside a NULL payment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF why IS NULL OR why = '' THEN
+		RAISE EXCEPTION 'setting payment % aside needs a reason, got %', _set_aside.payment_id,
+			coalesce(quote_literal(_set_aside.reason), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Say what the money is, for example ''interest from the bank''.';
+	END IF;
+	LOCK TABLE ar.allocation IN ROW EXCLUSIVE MODE;
+	SELECT * INTO pay FROM ar.payment p WHERE p.id = _set_aside.payment_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'payment % does not exist', _set_aside.payment_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF pay.kind <> 'credit' THEN
+		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Only incoming payments are matched; other entries are never in matching.';
+	END IF;
+	IF pay.status = 'reversed' THEN
+		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pay.status = 'set_aside' THEN
+		RAISE EXCEPTION 'payment % is already set aside: %', pay.id, pay.set_aside_reason
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pay.status = 'matched' THEN
+		RAISE EXCEPTION 'payment % is applied in full: nothing of its % is left to set aside', pay.id, pay.amount
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'ar.unallocate(allocation_id) undoes an allocation first.';
+	END IF;
+	DELETE FROM ar.match_suggestion s WHERE s.payment_id = pay.id;
+	UPDATE ar.payment p SET status = 'set_aside', set_aside_reason = why WHERE p.id = pay.id;
+	RETURN 'set_aside';
+END
+$$;
+COMMENT ON FUNCTION ar._set_aside(bigint, text) IS 'internal: the body of ar.set_aside (src/guard.c)';
+CREATE FUNCTION ar.set_aside(payment_id bigint, reason text) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar.set_aside(bigint, text) IS
+	'takes an incoming payment that is no customer''s (bank interest, a refund) out of matching with a reason; its suggestions go; returns its new status, set_aside';
+
+CREATE FUNCTION ar._put_back(payment_id bigint) RETURNS text
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	pay ar.payment;
+	st text;
+BEGIN
+	IF _put_back.payment_id IS NULL THEN
+		RAISE EXCEPTION 'cannot put back a NULL payment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	LOCK TABLE ar.allocation IN ROW EXCLUSIVE MODE;
+	SELECT * INTO pay FROM ar.payment p WHERE p.id = _put_back.payment_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'payment % does not exist', _put_back.payment_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF pay.status <> 'set_aside' THEN
+		RAISE EXCEPTION 'payment % is not set aside (status %)', pay.id, pay.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	st := CASE WHEN pay.unallocated = pay.amount THEN 'unmatched' ELSE 'partial' END;
+	UPDATE ar.payment p SET status = st, set_aside_reason = NULL WHERE p.id = pay.id;
+	RETURN st;
+END
+$$;
+COMMENT ON FUNCTION ar._put_back(bigint) IS 'internal: the body of ar.put_back (src/guard.c)';
+CREATE FUNCTION ar.put_back(payment_id bigint) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_guarded' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ar.put_back(bigint) IS
+	'returns a payment set aside to matching: unmatched, or partial when part of it is allocated; returns that status';
+COMMENT ON COLUMN ar.payment.set_aside_reason IS
+	'why the payment is set aside (ar.set_aside); NULL unless status is set_aside';
 
 -- The import's columns are bank records too: they never change (see
 -- payment_immutable).

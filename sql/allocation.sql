@@ -170,3 +170,71 @@ SELECT ar.reverse_payment(70, 71);
 UPDATE ar.payment SET reversed_by = NULL WHERE id = 70;
 UPDATE ar.payment SET status = 'unmatched' WHERE id = 70;
 SELECT count(*) FROM ar.verify_audit();
+
+-- A credit that is no customer's payment is set aside: out of matching (and
+-- of the dunning hold, see sql/dunning.sql) until it is put back.  80
+-- carries invoice 80's reference but is set aside before the matcher runs;
+-- 81, a tax refund, gets suggestions from its payer's name, which setting
+-- it aside drops; 82 pays invoice 81 by reference with 100.00 too much.
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date) VALUES
+	(80, 1, 1, 'SEK', '2026-10-01'), (81, 1, 1, 'SEK', '2026-10-01');
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_rate) VALUES
+	(80, 1, 'Konsult', 2, 100, 25), (81, 1, 'Konsult', 4, 100, 25);
+SELECT ar.issue(ARRAY[80, 81]::bigint[]) IS NOT NULL AS issued;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, payer_name, kind)
+SELECT 80, 1, 'B80', '2026-11-02', '250.00 SEK', payment_reference, 'Kund Ett AB', 'credit'
+  FROM ar.invoice WHERE id = 80;
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, payer_name, kind) VALUES
+	(81, 1, 'B81', '2026-11-02', '500.00 SEK', NULL, 'Kund Ett', 'credit');
+SELECT ar.set_aside(80, 'interest from the bank, booked by hand');
+SELECT rule, payments FROM ar.match_payments(1) WHERE payments > 0;
+SELECT id, status, unallocated, set_aside_reason FROM ar.payment WHERE id IN (80, 81) ORDER BY id;
+SELECT payment_id, invoice_id, rule FROM ar.match_suggestion WHERE payment_id IN (80, 81);
+SELECT status, open_amount FROM ar.invoice WHERE id = 80;
+-- setting a suggested payment aside drops its suggestions
+SELECT ar.set_aside(81, '  tax refund  ');
+SELECT id, status, set_aside_reason FROM ar.payment WHERE id = 81;
+SELECT count(*) AS suggestions_of_81 FROM ar.match_suggestion WHERE payment_id = 81;
+-- what is refused, each naming the payment
+SELECT ar.set_aside(80, 'again');
+SELECT ar.set_aside(81, NULL);
+SELECT ar.set_aside(2, '   ');
+SELECT ar.set_aside(NULL, 'x');
+SELECT ar.set_aside(999, 'x');
+SELECT ar.set_aside(4, 'a debit');
+SELECT ar.set_aside(70, 'reversed');
+SELECT ar.set_aside(60, 'applied in full');
+SELECT ar.allocate(80, 80);
+SELECT ar.put_back(2);
+SELECT ar.put_back(999);
+SELECT ar.put_back(NULL);
+UPDATE ar.payment SET status = 'unmatched', set_aside_reason = NULL WHERE id = 80;
+UPDATE ar.payment SET set_aside_reason = 'changed' WHERE id = 80;
+SELECT id, status, set_aside_reason FROM ar.payment WHERE id IN (80, 81) ORDER BY id;
+-- put back, the matcher applies 80 to its invoice
+SELECT ar.put_back(80);
+SELECT rule, payments FROM ar.match_payments(1) WHERE payments > 0;
+SELECT id, status, unallocated FROM ar.payment WHERE id = 80;
+SELECT status, open_amount FROM ar.invoice WHERE id = 80;
+-- the rest of an overpayment, refunded: set aside with it, put back partial;
+-- an allocation undone gives its money back to the payment, which stays aside
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, reference, kind)
+SELECT 82, 1, 'B82', '2026-11-03', '600.00 SEK', payment_reference, 'credit' FROM ar.invoice WHERE id = 81;
+SELECT rule, payments FROM ar.match_payments(1) WHERE payments > 0;
+SELECT ar.set_aside(82, 'the 100.00 paid back to the customer');
+SELECT id, status, unallocated, set_aside_reason FROM ar.payment WHERE id = 82;
+SELECT ar.put_back(82);
+SELECT ar.set_aside(82, 'the 100.00 paid back to the customer');
+SELECT ar.unallocate((SELECT id FROM ar.allocation WHERE payment_id = 82 AND reversed_at IS NULL));
+SELECT id, status, unallocated, set_aside_reason FROM ar.payment WHERE id = 82;
+SELECT status, open_amount FROM ar.invoice WHERE id = 81;
+-- a payment set aside can still be taken back by the bank
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, kind) VALUES
+	(83, 1, 'B83', '2026-11-05', '500.00 SEK', 'reversal');
+SELECT ar.reverse_payment(81, 83) AS allocations_reversed;
+SELECT id, status, unallocated, set_aside_reason, reversed_by FROM ar.payment WHERE id = 81;
+-- each change is in the audit trail
+SELECT row_key, op, data->>'status' AS status, data->>'set_aside_reason' AS reason
+  FROM ar.audit WHERE table_name = 'payment' AND row_key IN ('80', '81') AND op = 'UPDATE'
+ ORDER BY id;
+SELECT count(*) FROM ar.verify_audit();

@@ -207,7 +207,14 @@ SELECT * FROM ar.run_dunning('2026-03-07', 2);
 SELECT * FROM ar.run_dunning('2026-03-22', 2);
 SELECT l.level, l.action, l.as_of, l.deadline, l.fee, i.fee_bearing
   FROM ar.dunning_letter l JOIN ar.dunning_item i ON i.letter_id = l.id WHERE l.entity_id = 2 ORDER BY l.id;
--- Denmark: 100 DKK at most, interest 30/360 from the due date
+-- Denmark: 100 DKK at most, interest 30/360 from the due date.  Money
+-- from D1's known account holds its dunning until it is set aside (a refund
+-- owed to D1, not a payment of its invoice)
+INSERT INTO ar.payer_account (entity_id, payer_account, customer_id) VALUES (3, 'DK9520000123456789', 31);
+INSERT INTO ar.payment (id, entity_id, bank_ref, booking_date, amount, payer_account)
+VALUES (30, 3, 'DK30', '2026-01-20', '40.00 DKK', 'DK95 2000 0123 4567 89');
+SELECT * FROM ar.run_dunning('2026-02-03', 3);
+SELECT ar.set_aside(30, 'owed back to D1');
 SELECT * FROM ar.run_dunning('2026-02-03', 3);
 SELECT l.fee, l.interest, ar.late_interest(31, '2026-02-03') FROM ar.dunning_letter l WHERE l.entity_id = 3;
 
