@@ -205,6 +205,16 @@ SELECT p.bank_ref, p.amount, p.remittance, i.number, i.open_amount, s.score, s.r
           JOIN ar.payment p ON p.id = x.payment_id JOIN ar.invoice i ON i.id = x.invoice_id
          WHERE p.unallocated = i.open_amount ORDER BY x.score DESC, x.payment_id LIMIT 1) s
   JOIN ar.payment p ON p.id = s.payment_id JOIN ar.invoice i ON i.id = s.invoice_id;
+\echo '   Interest from the bank and a tax refund are no customer''s payments: a person sets'
+\echo '   them aside with a reason, and the matcher no longer examines them on every run:'
+SELECT p.bank_ref, p.amount, p.transaction_code, p.payer_name, p.remittance,
+       ar.set_aside(p.id, 'not a customer payment') AS status
+  FROM ar.payment p
+ WHERE p.kind = 'credit' AND p.status = 'unmatched' AND ar.currency_of(p.amount) = 'SEK'
+ ORDER BY p.id;
+SELECT p.status, count(*) AS payments, sum(p.unallocated) AS unallocated
+  FROM ar.payment p WHERE p.kind = 'credit' AND ar.currency_of(p.amount) = 'SEK'
+ GROUP BY p.status ORDER BY 1;
 
 \echo
 \echo '6. Dunning: 120 older invoices (a series of their own, issued 40 to 100 days ago) are unpaid'
