@@ -19,6 +19,10 @@
 # Part 4: ar.allocate while a run's transaction is open, which then pays the
 # invoice B allocates to: B waits for the run before it locks any row, so
 # the two do not deadlock.
+# Part 5: ar.set_aside of a payment that names an open invoice, in an open
+# transaction: a run waits for it and then leaves the payment alone.
+# Part 6: ar.set_aside while a run's transaction is open waits for the run
+# (which would otherwise fail with 40001 on the payment it decided).
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 DB=ar_match_wait
@@ -116,6 +120,40 @@ grep -qx 'partial=1 unmatched=3' "$TMP/part4.a" || { cat "$TMP/part4.a"; fail "p
 state=$(sql -c "SELECT status || ' ' || open_amount FROM ar.invoice WHERE id = 6")
 [ "$state" = "partially_paid 525.00 SEK" ] || fail "part 4: invoice 6 is $state"
 say "ok: B waited for A's run without holding invoice 6; both paid it in part (750.00 - 125.00 - 100.00 open)"
+
+echo "part 5: a run waits for ar.set_aside, and leaves the payment alone"
+# W9 names invoice 3 by its reference; A sets it aside and keeps its
+# transaction open, B's run waits for A and then does not apply W9
+sql -c "INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount, reference)
+        VALUES (1, 'W9', '2026-11-13', '375.00 SEK', '20260000037')" >/dev/null || fail "part 5: setup failed"
+race part5 "BEGIN;
+SELECT ar.set_aside((SELECT id FROM ar.payment WHERE bank_ref = 'W9'), 'paid back to the customer');
+SELECT 'a set aside', pg_sleep(3);
+COMMIT;" "a set aside" "$outcomes"
+[ "$RACE_WAITED" = yes ] || fail "part 5: session B did not wait for session A's ar.set_aside"
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part5.b"; fail "part 5: the waiting run failed"; }
+grep -q 'reference' "$TMP/part5.b" && { cat "$TMP/part5.b"; fail "part 5: the run applied a payment by reference"; }
+state=$(sql -c "SELECT status || ' ' || unallocated || ' ' || set_aside_reason FROM ar.payment WHERE bank_ref = 'W9'")
+[ "$state" = "set_aside 375.00 SEK paid back to the customer" ] || fail "part 5: W9 is $state"
+state=$(sql -c "SELECT status || ' ' || open_amount FROM ar.invoice WHERE id = 3")
+[ "$state" = "issued 375.00 SEK" ] || fail "part 5: invoice 3 is $state"
+say "ok: B's run waited for A's ar.set_aside and left W9 aside (invoice 3 stays open)"
+
+echo "part 6: ar.set_aside waits for a run, which cannot fail because of it"
+# A's run is open with W10 decided (no reference: unmatched); B sets W10
+# aside meanwhile and waits for A instead of changing W10 under the run
+sql -c "INSERT INTO ar.payment (entity_id, bank_ref, booking_date, amount)
+        VALUES (1, 'W10', '2026-11-13', '12.34 SEK')" >/dev/null || fail "part 6: setup failed"
+race part6 "BEGIN;
+$outcomes;
+SELECT 'a runs part6', pg_sleep(3);
+COMMIT;" "a runs part6" "SELECT ar.set_aside((SELECT id FROM ar.payment WHERE bank_ref = 'W10'), 'interest')"
+[ "$RACE_WAITED" = yes ] || fail "part 6: session B did not wait for session A's run"
+[ "$RACE_B_RC" -eq 0 ] || { cat "$TMP/part6.b"; fail "part 6: the waiting ar.set_aside failed"; }
+grep -q '^ERROR' "$TMP/part6.a" && { cat "$TMP/part6.a"; fail "part 6: the run failed"; }
+state=$(sql -c "SELECT status FROM ar.payment WHERE bank_ref = 'W10'")
+[ "$state" = "set_aside" ] || fail "part 6: W10 is $state"
+say "ok: ar.set_aside waited for the run and then set W10 aside"
 
 out=$(sql -c "SELECT problem FROM ar.verify_audit()")
 [ -z "$out" ] || fail "ar.verify_audit: $out"
