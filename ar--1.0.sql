@@ -5072,7 +5072,8 @@ COMMENT ON FUNCTION ar.refresh_kpis() IS
  * 10. Audit trail
  * ------------------------------------------------------------------------ */
 -- The audit trail.  Every insert, update and delete of invoices, lines,
--- payments and allocations writes one row per changed row, with the new row
+-- VAT breakdowns, payments, allocations and dunning letters and items
+-- writes one row per changed row (row_key: its primary key, '/'-joined), with the new row
 -- (the old one for a delete, the changed columns for an update) as jsonb and
 -- the row's sha256 hash.  At commit
 -- a deferred trigger seals the transaction's rows: one ar.audit_seal row
@@ -5096,7 +5097,7 @@ ALTER SEQUENCE ar.audit_id_seq OWNED BY ar.audit.id;
 CREATE INDEX audit_xid ON ar.audit (xid, id);
 CREATE INDEX audit_row ON ar.audit (table_name, row_key);
 COMMENT ON TABLE ar.audit IS
-	'append-only record of every change to invoices, lines, payments and allocations; hash = sha256 of the row, chained by ar.audit_seal';
+	'append-only record of every change to invoices, lines, VAT breakdowns, payments, allocations and dunning letters and items; hash = sha256 of the row, chained by ar.audit_seal';
 
 CREATE TABLE ar.audit_seal (
 	seq bigint PRIMARY KEY,
@@ -5227,8 +5228,8 @@ DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'payment', 'allocation', 'dunning_letter',
-							 'dunning_item'] LOOP
+	FOREACH t IN ARRAY ARRAY['invoice', 'invoice_line', 'invoice_tax', 'payment', 'allocation',
+							 'dunning_letter', 'dunning_item'] LOOP
 		EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON ar.%I REFERENCING NEW TABLE AS new_rows '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION ar.audit_capture()', t || '_audit_insert', t);
 		EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON ar.%I '
@@ -5337,6 +5338,13 @@ BEGIN ATOMIC
 			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.dunning_item, t.state))
 		  FROM (SELECT * FROM trail WHERE trail.table_name = 'dunning_item') t
 		  FULL JOIN ar.dunning_item x ON (x.id::text COLLATE "C") = t.row_key
+		UNION ALL
+		SELECT 7, 'invoice_tax', t.last_id,
+			   coalesce(x.invoice_id || '/' || x.vat_category || '/' || x.vat_rate, t.row_key),
+			   to_jsonb(x), to_jsonb(jsonb_populate_record(NULL::ar.invoice_tax, t.state))
+		  FROM (SELECT * FROM trail WHERE trail.table_name = 'invoice_tax') t
+		  FULL JOIN ar.invoice_tax x
+			ON ((x.invoice_id || '/' || x.vat_category || '/' || x.vat_rate) COLLATE "C") = t.row_key
 	), row_problems AS (
 		SELECT c.last_id AS audit_id,
 			   'ar.' || c.tname || ' ' || c.row_key ||
@@ -5362,7 +5370,7 @@ BEGIN ATOMIC
 	 ORDER BY q.rank, q.tab, q.pos, q.seal_seq NULLS FIRST, q.row_key LIMIT 1;
 END;
 COMMENT ON FUNCTION ar.verify_audit() IS
-	'recomputes the audit hash chain and compares invoices, lines, payments and allocations with it; returns the first broken link (an altered, unsealed or missing row or seal, or a row written behind the triggers) or no row';
+	'recomputes the audit hash chain and compares invoices, lines, VAT breakdowns, payments, allocations and dunning letters and items with it; returns the first broken link (an altered, unsealed or missing row or seal, or a row written behind the triggers) or no row';
 -- (end of audit trail)
 
 /* ------------------------------------------------------------------------

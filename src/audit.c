@@ -30,6 +30,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -46,6 +47,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/bitmapset.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -58,6 +60,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -216,14 +219,19 @@ ar_audit_fold(PG_FUNCTION_ARGS)
  * The capture trigger
  * ------------------------------------------------------------------------ */
 
+/* the most columns a primary key of an audited table has */
+#define MAX_KEY_ATTS 4
+
 /* What the capture knows about the audited table's columns. */
 typedef struct CaptureTable
 {
 	Relation	rel;
 	TupleDesc	desc;
-	AttrNumber	id_att;			/* "id", or 0 */
+	int			nkey;			/* the primary key's columns, in column order */
+	AttrNumber	key_atts[MAX_KEY_ATTS];
+	FmgrInfo	key_out[MAX_KEY_ATTS];	/* their output functions */
+	bool		int8_key;		/* the key is one bigint (id) */
 	AttrNumber	invoice_att;	/* "invoice_id", or 0 */
-	AttrNumber	line_att;		/* "line_no", or 0 */
 	AttrNumber	entity_att;		/* "entity_id", or 0 */
 	FmgrInfo	row_to_jsonb;	/* to_jsonb(the row type) */
 	FmgrInfo   *col_to_jsonb;	/* to_jsonb(column type), set up on first use */
@@ -282,9 +290,30 @@ to_jsonb_info(FmgrInfo *flinfo, Oid typid, MemoryContext cxt)
 static void
 capture_table_init(CaptureTable *t, Relation rel)
 {
+	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	int			x = -1;
+
 	t->rel = rel;
 	t->desc = RelationGetDescr(rel);
-	t->id_att = t->invoice_att = t->line_att = t->entity_att = 0;
+
+	t->invoice_att = t->entity_att = 0;
+	t->nkey = 0;
+	while ((x = bms_next_member(pk, x)) >= 0)
+	{
+		AttrNumber	a = x + FirstLowInvalidHeapAttributeNumber;
+		Oid			outfn;
+		bool		varlena;
+
+		if (a <= 0 || t->nkey == MAX_KEY_ATTS)
+			elog(ERROR, "ar.audit_capture: the primary key of table \"%s\" is not one of up to %d columns",
+				 RelationGetRelationName(rel), MAX_KEY_ATTS);
+		getTypeOutputInfo(TupleDescAttr(t->desc, a - 1)->atttypid, &outfn, &varlena);
+		fmgr_info_cxt(outfn, &t->key_out[t->nkey], CurrentMemoryContext);
+		t->key_atts[t->nkey++] = a;
+	}
+	if (t->nkey == 0)
+		elog(ERROR, "ar.audit_capture: table \"%s\" has no primary key", RelationGetRelationName(rel));
+	t->int8_key = t->nkey == 1 && TupleDescAttr(t->desc, t->key_atts[0] - 1)->atttypid == INT8OID;
 	for (int i = 0; i < t->desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(t->desc, i);
@@ -292,37 +321,43 @@ capture_table_init(CaptureTable *t, Relation rel)
 
 		if (att->attisdropped)
 			continue;
-		if (strcmp(name, "id") == 0 && att->atttypid == INT8OID)
-			t->id_att = att->attnum;
-		else if (strcmp(name, "invoice_id") == 0 && att->atttypid == INT8OID)
+		if (strcmp(name, "invoice_id") == 0 && att->atttypid == INT8OID)
 			t->invoice_att = att->attnum;
-		else if (strcmp(name, "line_no") == 0 && att->atttypid == INT4OID)
-			t->line_att = att->attnum;
 		else if (strcmp(name, "entity_id") == 0 && att->atttypid == INT4OID)
 			t->entity_att = att->attnum;
 	}
-	if (t->id_att == 0 && (t->invoice_att == 0 || t->line_att == 0))
-		elog(ERROR, "ar.audit_capture: table \"%s\" has neither id nor invoice_id and line_no",
-			 RelationGetRelationName(rel));
 	to_jsonb_info(&t->row_to_jsonb, rel->rd_rel->reltype, CurrentMemoryContext);
 	t->cxt = CurrentMemoryContext;
 	t->col_to_jsonb = palloc0(sizeof(FmgrInfo) * t->desc->natts);
 }
 
-/* the row's key: its id, or invoice_id/line_no for a line */
+/*
+ * The row's key: its primary key's values in column order, joined by '/'
+ * (an id; invoice_id/line_no for a line; invoice_id/vat_category/vat_rate
+ * for a VAT row).  A primary key is never NULL.
+ */
 static Datum
 row_key(CaptureTable *t, TupleTableSlot *slot)
 {
-	char		buf[64];
+	StringInfoData buf;
 
-	if (t->id_att != 0)
-		snprintf(buf, sizeof(buf), INT64_FORMAT,
-				 DatumGetInt64(slot->tts_values[t->id_att - 1]));
-	else
-		snprintf(buf, sizeof(buf), INT64_FORMAT "/%d",
-				 DatumGetInt64(slot->tts_values[t->invoice_att - 1]),
-				 DatumGetInt32(slot->tts_values[t->line_att - 1]));
-	return CStringGetTextDatum(buf);
+	if (t->int8_key)
+	{
+		char		num[32];
+
+		snprintf(num, sizeof(num), INT64_FORMAT,
+				 DatumGetInt64(slot->tts_values[t->key_atts[0] - 1]));
+		return CStringGetTextDatum(num);
+	}
+	initStringInfo(&buf);
+	for (int k = 0; k < t->nkey; k++)
+	{
+		if (k > 0)
+			appendStringInfoChar(&buf, '/');
+		appendStringInfoString(&buf, OutputFunctionCall(&t->key_out[k],
+														slot->tts_values[t->key_atts[k] - 1]));
+	}
+	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
 }
 
 /* jsonb of the whole row, as to_jsonb(row) */
@@ -714,11 +749,12 @@ ar_audit_capture(PG_FUNCTION_ARGS)
 
 		if (RelationGetNamespace(rel) != nsp ||
 			(strcmp(name, "invoice") != 0 && strcmp(name, "invoice_line") != 0 &&
+			 strcmp(name, "invoice_tax") != 0 &&
 			 strcmp(name, "payment") != 0 && strcmp(name, "allocation") != 0 &&
 			 strcmp(name, "dunning_letter") != 0 && strcmp(name, "dunning_item") != 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("ar.audit_capture() audits ar.invoice, ar.invoice_line, ar.payment, ar.allocation, ar.dunning_letter and ar.dunning_item only, not \"%s.%s\"",
+					 errmsg("ar.audit_capture() audits ar.invoice, ar.invoice_line, ar.invoice_tax, ar.payment, ar.allocation, ar.dunning_letter and ar.dunning_item only, not \"%s.%s\"",
 							get_namespace_name(RelationGetNamespace(rel)), name)));
 	}
 

@@ -51,9 +51,9 @@ SELECT bag_eq(
 	$$SELECT c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	   WHERE t.tgfoid = 'ar.audit_capture'::regproc$$,
 	ARRAY['invoice', 'invoice', 'invoice', 'invoice_line', 'invoice_line', 'invoice_line',
-		  'payment', 'payment', 'payment', 'allocation', 'allocation', 'allocation',
+		  'invoice_tax', 'invoice_tax', 'invoice_tax', 'payment', 'payment', 'payment', 'allocation', 'allocation', 'allocation',
 		  'dunning_letter', 'dunning_letter', 'dunning_letter', 'dunning_item', 'dunning_item', 'dunning_item'],
-	'the audit capture watches INSERT, UPDATE and DELETE of invoices, lines, payments, allocations and dunning letters');
+	'the audit capture watches INSERT, UPDATE and DELETE of invoices, lines, VAT breakdowns, payments, allocations and dunning letters');
 SELECT ok(NOT has_table_privilege('ar_admin', 'ar.audit', 'INSERT')
 		  AND NOT has_table_privilege('ar_admin', 'ar.audit', 'UPDATE')
 		  AND NOT has_table_privilege('ar_clerk', 'ar.audit_seal', 'INSERT')
