@@ -2365,15 +2365,19 @@ BEGIN
 				USING ERRCODE = 'internal_error';
 		END IF;
 		IF over > 0 THEN
-			-- a line of rate 0 takes it off: a positive one larger than it
-			-- by a lower price, a negative (discount) one by a higher price
-			UPDATE ar.invoice_line l SET unit_price = round(l.unit_price - sign(l.quantity) * over / 10::numeric ^ mu, mu)
+			-- a line of rate 0 takes it off: a positive one at least as large
+			-- by a lower price (one it takes to nothing goes), a negative
+			-- (discount) one by a higher price
+			UPDATE ar.invoice_line l
+			   SET unit_price = round(l.unit_price - sign(l.quantity) * over / 10::numeric ^ mu, mu)
 			 WHERE l.invoice_id = cn_id
 			   AND l.line_no = (SELECT x.line_no FROM ar.invoice_line x
 								 WHERE x.invoice_id = cn_id AND x.vat_rate = 0
-								   AND (x.quantity < 0 OR ar.minor_units(x.net_amount) > over)
+								   AND (x.quantity < 0 OR ar.minor_units(x.net_amount) >= over)
 								 ORDER BY x.quantity > 0 DESC, abs(ar.minor_units(x.net_amount)::numeric) DESC,
 										  x.line_no LIMIT 1);
+			-- (the lines made above are never 0)
+			DELETE FROM ar.invoice_line l WHERE l.invoice_id = cn_id AND l.unit_price = 0;
 		END IF;
 	END IF;
 	PERFORM ar.issue(cn_id);

@@ -362,3 +362,16 @@ SELECT ar.issue(47::bigint), ar.issue(48::bigint);
 SELECT x.seq_tup_read + x.idx_tup_fetch - b.n AS customer_rows_read
   FROM pg_stat_xact_user_tables x, read_before b WHERE x.relid = 'ar.customer'::regclass;
 COMMIT;
+
+-- the line without VAT is the cent itself: it goes, and the note is exact
+-- (0.03 of 100.00 at 25 % and 100.00 zero-rated: shares 0.02 and 0.01, the
+-- VAT line 0.02 + 0.01 VAT)
+INSERT INTO ar.invoice (id, entity_id, customer_id, currency, issue_date, series_id)
+VALUES (90, 2, 3, 'SEK', '2026-12-01', 3);
+INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, quantity, unit_price, vat_category, vat_rate)
+VALUES (90, 1, 'Vara', 1, 100.00, 'S', 25), (90, 2, 'Export', 1, 100.00, 'Z', 0);
+SELECT ar.issue(90::bigint) IS NOT NULL AS issued;
+SELECT ar.credit(90, NULL, '0.03 SEK', '2026-12-01') AS cn90 \gset
+SELECT id, status, total, open_amount FROM ar.invoice WHERE id IN (90, :cn90) ORDER BY id;
+SELECT line_no, vat_category, vat_rate, net_amount FROM ar.invoice_line WHERE invoice_id = :cn90 ORDER BY line_no;
+SELECT vat_category, vat_rate, taxable_amount, tax_amount FROM ar.invoice_tax WHERE invoice_id = :cn90;
