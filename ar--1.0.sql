@@ -2704,6 +2704,10 @@ DECLARE
 	todo bigint[];
 	orders bigint[];
 	invoices bigint[];
+	err_state text;
+	err_msg text;
+	err_detail text;
+	err_hint text;
 BEGIN
 	PERFORM 1 FROM ar.sales_order so WHERE so.id = ANY (order_ids) ORDER BY so.id FOR UPDATE;
 	SELECT x AS id INTO bad FROM unnest(order_ids) x
@@ -2744,23 +2748,44 @@ BEGIN
 	)
 	SELECT array_agg(so.id ORDER BY so.id), array_agg(made.id ORDER BY so.id) INTO orders, invoices
 	  FROM made JOIN ar.sales_order so ON so.entity_id = made.entity_id AND so.order_no = made.order_reference;
-	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
-								 unit_price, vat_category, vat_rate, vat_exemption_code,
-								 vat_exemption_reason)
-	SELECT m.invoice_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
-		   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
-	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
-	  JOIN ar.sales_order_line l ON l.order_id = m.order_id
-	 ORDER BY m.invoice_id, l.line_no;
-	UPDATE ar.sales_order so SET invoice_id = m.invoice_id
-	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
-	 WHERE so.id = m.order_id;
-	PERFORM count(*) FROM ar.issue(ARRAY(
-		SELECT m.invoice_id
+	-- An error about one of the drafts names its order: the draft's id is
+	-- gone with the rollback, and a delivery of many orders must say which
+	-- one is wrong
+	BEGIN
+		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
+									 unit_price, vat_category, vat_rate, vat_exemption_code,
+									 vat_exemption_reason)
+		SELECT m.invoice_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
+			   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
+		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+		  JOIN ar.sales_order_line l ON l.order_id = m.order_id
+		 ORDER BY m.invoice_id, l.line_no;
+		UPDATE ar.sales_order so SET invoice_id = m.invoice_id
+		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+		 WHERE so.id = m.order_id;
+		PERFORM count(*) FROM ar.issue(ARRAY(
+			SELECT m.invoice_id
+			  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+			  JOIN ar.sales_order so ON so.id = m.order_id
+			 WHERE (SELECT c.auto_issue FROM ar.customer c WHERE c.id = so.customer_id)
+			 ORDER BY m.invoice_id));
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
+								err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+		SELECT so.order_no, m.invoice_id INTO bad
 		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
 		  JOIN ar.sales_order so ON so.id = m.order_id
-		 WHERE (SELECT c.auto_issue FROM ar.customer c WHERE c.id = so.customer_id)
-		 ORDER BY m.invoice_id));
+		 WHERE m.invoice_id = substring(err_msg FROM '(?:invoice|draft) ([0-9]{1,18})\M')::bigint;
+		IF NOT FOUND OR strpos(err_msg || err_detail, bad.order_no) > 0 THEN
+			RAISE;			-- (no draft of this delivery, or the order is named)
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = err_state,
+			MESSAGE = format('sales order %s: %s', bad.order_no, err_msg),
+			DETAIL = concat_ws(E'\n', nullif(err_detail, ''),
+							   format('Invoice %s is the draft made from sales order %s; the delivery made nothing.',
+									  bad.invoice_id, bad.order_no)),
+			HINT = nullif(err_hint, '');
+	END;
 END
 $$;
 COMMENT ON FUNCTION ar._invoice_orders(bigint[]) IS
@@ -2835,6 +2860,11 @@ BEGIN
 						USING ERRCODE = 'object_not_in_prerequisite_state',
 							  HINT = CASE WHEN inv.status IN ('draft', 'cancelled')
 										  THEN 'An invoiced order can only be cancelled, which cancels its draft invoice.'
+										  WHEN NEW.status = 'cancelled' AND inv.status = 'paid'
+										  THEN format('Its invoice %s is paid: undo its payments with ar.unallocate(allocation_id), then credit it with ar.credit(%s, reason).',
+													  OLD.invoice_id, OLD.invoice_id)
+										  WHEN NEW.status = 'cancelled' AND inv.status = 'written_off'
+										  THEN format('Its invoice %s is written off: it is settled and cannot be credited.', OLD.invoice_id)
 										  ELSE format('Credit its invoice with ar.credit(%s, reason) instead.', OLD.invoice_id) END;
 				END IF;
 			END IF;
