@@ -371,6 +371,27 @@ CREATE FUNCTION ar.iban_valid(iban text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_iban_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.iban_valid(text) IS
 	'is the text a valid IBAN (ISO 13616: country length and MOD 97-10; blanks ignored)';
+CREATE FUNCTION ar.iban_problem(iban text) RETURNS text
+	AS 'MODULE_PATHNAME', 'ar_iban_problem' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ar.iban_problem(text) IS
+	'what is wrong with an IBAN (its form, its country''s length, its check digits), NULL when nothing is';
+
+-- The failing end of a CHECK that says why: CHECK (x IS NULL OR valid(x) OR
+-- ar.check_failed(...)) refuses a bad value with its own message, naming
+-- the field, the value and what is wrong, instead of only the constraint
+-- (the OR stops at the first true, so a good value never gets here).
+CREATE FUNCTION ar.check_failed(constraint_name text, field text, value text, problem text)
+	RETURNS boolean
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'invalid % "%": %', field, value, problem
+		USING ERRCODE = 'check_violation', CONSTRAINT = constraint_name;
+END
+$$;
+COMMENT ON FUNCTION ar.check_failed(text, text, text, text) IS
+	'raises check_violation ''invalid FIELD "VALUE": PROBLEM'' for the named constraint; the last term of a CHECK that explains itself';
 CREATE FUNCTION ar.time_zone_valid(name text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_time_zone_valid' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ar.time_zone_valid(text) IS
@@ -662,6 +683,15 @@ AS $$
 $$;
 COMMENT ON FUNCTION ar.vat_id_valid(text, text) IS
 	'does the VAT id carry the country prefix (EL for GR) followed by 2-13 characters';
+CREATE FUNCTION ar.vat_id_problem(country text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT format('a VAT id of %s starts with %s, then 2 to 13 upper-case letters or digits', country,
+				  CASE country WHEN 'GR' THEN 'EL' ELSE country END)
+$$;
+COMMENT ON FUNCTION ar.vat_id_problem(text) IS
+	'the rule a VAT id of the country breaks when ar.vat_id_valid is false (the message of a refused VAT id)';
 
 CREATE FUNCTION ar.bankgiro_valid(bankgiro text) RETURNS boolean
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -698,10 +728,17 @@ CREATE TABLE ar.entity (
 	time_zone text NOT NULL DEFAULT current_setting('TimeZone')
 		CONSTRAINT entity_time_zone_check CHECK (ar.time_zone_valid(time_zone)),
 	created_at timestamptz NOT NULL DEFAULT now(),
-	CONSTRAINT entity_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)),
-	CONSTRAINT entity_iban_check CHECK (iban IS NULL OR ar.iban_valid(iban)),
-	CONSTRAINT entity_bic_check CHECK (bic IS NULL OR bic ~ '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$'),
-	CONSTRAINT entity_bankgiro_check CHECK (bankgiro IS NULL OR ar.bankgiro_valid(bankgiro)),
+	CONSTRAINT entity_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)
+		OR ar.check_failed('entity_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
+	CONSTRAINT entity_iban_check CHECK (iban IS NULL OR ar.iban_valid(iban)
+		OR ar.check_failed('entity_iban_check', 'IBAN', iban, ar.iban_problem(iban))),
+	CONSTRAINT entity_bic_check CHECK (bic IS NULL OR bic ~ '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$'
+		OR ar.check_failed('entity_bic_check', 'BIC', bic,
+			'a BIC is 4 letters (the bank), 2 (the country), 2 letters or digits (the place) and optionally 3 (the branch), in upper case')),
+	CONSTRAINT entity_bankgiro_check CHECK (bankgiro IS NULL OR ar.bankgiro_valid(bankgiro)
+		OR ar.check_failed('entity_bankgiro_check', 'bankgiro number', bankgiro,
+			CASE WHEN bankgiro ~ '^[0-9]{3,4}-?[0-9]{4}$' THEN 'its check digit does not match (Luhn)'
+				 ELSE 'a bankgiro number has 7 or 8 digits, written NNN-NNNN or NNNN-NNNN' END)),
 	CONSTRAINT entity_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
 	CONSTRAINT entity_peppol_scheme_check CHECK (peppol_scheme ~ '^[0-9]{4}$'),
 	CONSTRAINT entity_reference_scheme_check CHECK (reference_scheme IN
@@ -786,11 +823,16 @@ CREATE TABLE ar.customer (
 	created_at timestamptz NOT NULL DEFAULT now(),
 	UNIQUE (entity_id, customer_no),
 	UNIQUE (entity_id, id),
-	CONSTRAINT customer_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)),
+	CONSTRAINT customer_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)
+		OR ar.check_failed('customer_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
 	CONSTRAINT customer_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
 	CONSTRAINT customer_peppol_channel_check CHECK (channel <> 'peppol' OR peppol_id IS NOT NULL),
 	CONSTRAINT customer_credit_limit_check CHECK (credit_limit IS NULL OR
-		(ar.currency_of(credit_limit) = currency AND ar.minor_units(credit_limit) >= 0))
+		(ar.currency_of(credit_limit) = currency AND ar.minor_units(credit_limit) >= 0)
+		OR ar.check_failed('customer_credit_limit_check', 'credit limit', credit_limit::text,
+			CASE WHEN ar.currency_of(credit_limit) <> currency
+				 THEN format('it must be in %s, the customer''s currency', currency)
+				 ELSE 'it cannot be negative' END))
 );
 COMMENT ON TABLE ar.customer IS 'customers of an entity; credit_limit is in the customer''s currency';
 

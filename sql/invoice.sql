@@ -26,6 +26,13 @@ INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X4', 'Bad',
 INSERT INTO ar.entity (code, name, country, peppol_scheme, currency) VALUES ('X5', 'Bad', 'SE', '0007', 'SEK');
 INSERT INTO ar.entity (code, name, country, reference_scheme, currency) VALUES ('X6', 'Bad', 'SE', 'iso', 'SEK');
 INSERT INTO ar.entity (code, name, country, bankgiro, currency) VALUES ('X7', 'Bad', 'SE', '5050-1056', 'SEK');
+-- each refusal says what is wrong with the value
+INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad', 'SE', 'SE45 5000 0000 0583 9825 746', 'SEK');
+INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad', 'SE', 'US12345678901234', 'SEK');
+INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad', 'SE', '4550000000058398257466', 'SEK');
+INSERT INTO ar.entity (code, name, country, bic, currency) VALUES ('X9', 'Bad', 'SE', 'eskdseSS', 'SEK');
+INSERT INTO ar.entity (code, name, country, bankgiro, currency) VALUES ('X9', 'Bad', 'SE', '505-10', 'SEK');
+SELECT ar.iban_problem('SE4550000000058398257466') IS NULL AS valid, ar.iban_problem('se45 5000 0000 0583 9825 7466') IS NULL AS with_blanks;
 INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
 VALUES ('GR1', 'Ελλάδα AE', 'GR', 'EL123456789', 'EUR', 'rf');
 
@@ -50,6 +57,10 @@ VALUES (1, 'C1', 'Kund & Söner AB', 'SE', 'SE559988776601', 'SEK', 30, '100000 
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency) VALUES (1, 'C1', 'Twin', 'SE', 'SEK');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, credit_limit)
 VALUES (1, 'C9', 'Wrong limit', 'SE', 'SEK', '100 EUR');
+INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, credit_limit)
+VALUES (1, 'C9', 'Negative limit', 'SE', 'SEK', '-1 SEK');
+INSERT INTO ar.customer (entity_id, customer_no, name, country, vat_id, currency)
+VALUES (1, 'C9', 'Wrong VAT id', 'NO', 'SE559988776601', 'SEK');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, channel)
 VALUES (1, 'C9', 'No endpoint', 'SE', 'SEK', 'peppol');
 INSERT INTO ar.customer (entity_id, customer_no, name, country, currency, payment_terms_days)

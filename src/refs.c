@@ -515,21 +515,37 @@ iban_length(const char *cc)
 	return 0;
 }
 
+/*
+ * What is wrong with iban (blanks allowed, any case), in words, or NULL for
+ * a valid IBAN.
+ */
+static char *
+iban_problem(const char *iban)
+{
+	char	   *s = compact(iban);
+	int			len = strlen(s);
+	int			want;
+
+	if (len < 5 || len > 34 ||
+		!(s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' &&
+		  isdigit((unsigned char) s[2]) && isdigit((unsigned char) s[3])) ||
+		!alnum_upper(s))
+		return pstrdup("an IBAN is a country code, two check digits and the account, 5 to 34 letters and digits in all");
+	want = iban_length(s);
+	if (want == 0)
+		return psprintf("country %.2s has no IBAN", s);
+	if (want != len)
+		return psprintf("an IBAN of %.2s has %d characters, this one %d", s, want, len);
+	if (mod97_rotated(s, len) != 1)
+		return pstrdup("its check digits do not match the account (ISO 13616 MOD 97-10)");
+	return NULL;
+}
+
 /* Is iban (blanks allowed, any case) a valid IBAN? */
 bool
 ArIbanValid(const char *iban)
 {
-	char	   *s = compact(iban);
-	int			len = strlen(s);
-
-	if (len < 5 || len > 34)
-		return false;
-	if (!(s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' &&
-		  isdigit((unsigned char) s[2]) && isdigit((unsigned char) s[3])))
-		return false;
-	if (!alnum_upper(s) || iban_length(s) != len)
-		return false;
-	return mod97_rotated(s, len) == 1;
+	return iban_problem(iban) == NULL;
 }
 
 /*
@@ -540,6 +556,21 @@ Datum
 ar_iban_valid(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(ArIbanValid(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
+
+/*
+ * ar.iban_problem(text) → text: what is wrong with an IBAN, NULL when
+ * nothing is (the message of a refused IBAN)
+ */
+PG_FUNCTION_INFO_V1(ar_iban_problem);
+Datum
+ar_iban_problem(PG_FUNCTION_ARGS)
+{
+	char	   *problem = iban_problem(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(problem));
 }
 
 /*
