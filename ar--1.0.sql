@@ -2456,6 +2456,34 @@ COMMENT ON FUNCTION ar.credit(bigint, text, ar.amount, date) IS
  * Allocating payments by hand
  * ------------------------------------------------------------------------ */
 
+-- An incoming payment locked for a change of its allocations or status
+-- (its callers lock ar.allocation first, see ar._allocate): refused when it
+-- does not exist, is no credit, or was taken back by the bank.
+CREATE FUNCTION ar._lock_credit(payment_id bigint) RETURNS ar.payment
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, ar, pg_temp
+AS $$
+DECLARE
+	pay ar.payment;
+BEGIN
+	SELECT * INTO pay FROM ar.payment p WHERE p.id = _lock_credit.payment_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'payment % does not exist', _lock_credit.payment_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF pay.kind <> 'credit' THEN
+		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pay.status = 'reversed' THEN
+		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	RETURN pay;
+END
+$$;
+COMMENT ON FUNCTION ar._lock_credit(bigint) IS
+	'internal: locks an incoming payment that money may move to or from (ar.allocate, ar.set_aside, ar.put_back)';
+
 CREATE FUNCTION ar._allocate(payment_id bigint, invoice_id bigint, amount ar.amount)
 	RETURNS bigint
 	LANGUAGE plpgsql
@@ -2475,21 +2503,10 @@ BEGIN
 	-- ar.allocation first, then the payment, then the invoice: the order of
 	-- ar.match_payments, which waits here for us or makes us wait
 	LOCK TABLE ar.allocation IN ROW EXCLUSIVE MODE;
-	SELECT * INTO pay FROM ar.payment p WHERE p.id = _allocate.payment_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'payment % does not exist', _allocate.payment_id USING ERRCODE = 'no_data_found';
-	END IF;
+	pay := ar._lock_credit(_allocate.payment_id);
 	SELECT * INTO inv FROM ar.invoice i WHERE i.id = _allocate.invoice_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'invoice % does not exist', _allocate.invoice_id USING ERRCODE = 'no_data_found';
-	END IF;
-	IF pay.kind <> 'credit' THEN
-		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
-			USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
-	IF pay.status = 'reversed' THEN
-		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
-			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
 	IF pay.status = 'set_aside' THEN
 		RAISE EXCEPTION 'payment % is set aside: %', pay.id, pay.set_aside_reason
@@ -3295,19 +3312,7 @@ BEGIN
 				  HINT = 'Say what the money is, for example ''interest from the bank''.';
 	END IF;
 	LOCK TABLE ar.allocation IN ROW EXCLUSIVE MODE;
-	SELECT * INTO pay FROM ar.payment p WHERE p.id = _set_aside.payment_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'payment % does not exist', _set_aside.payment_id USING ERRCODE = 'no_data_found';
-	END IF;
-	IF pay.kind <> 'credit' THEN
-		RAISE EXCEPTION 'payment % is a % entry, not an incoming payment', pay.id, pay.kind
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'Only incoming payments are matched; other entries are never in matching.';
-	END IF;
-	IF pay.status = 'reversed' THEN
-		RAISE EXCEPTION 'payment % was taken back by the bank (bank entry %)', pay.id, pay.reversed_by
-			USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	pay := ar._lock_credit(_set_aside.payment_id);
 	IF pay.status = 'set_aside' THEN
 		RAISE EXCEPTION 'payment % is already set aside: %', pay.id, pay.set_aside_reason
 			USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -3340,10 +3345,7 @@ BEGIN
 		RAISE EXCEPTION 'cannot put back a NULL payment' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	LOCK TABLE ar.allocation IN ROW EXCLUSIVE MODE;
-	SELECT * INTO pay FROM ar.payment p WHERE p.id = _put_back.payment_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'payment % does not exist', _put_back.payment_id USING ERRCODE = 'no_data_found';
-	END IF;
+	pay := ar._lock_credit(_put_back.payment_id);
 	IF pay.status <> 'set_aside' THEN
 		RAISE EXCEPTION 'payment % is not set aside (status %)', pay.id, pay.status
 			USING ERRCODE = 'object_not_in_prerequisite_state';
