@@ -1559,6 +1559,19 @@ $$;
 COMMENT ON FUNCTION ar._party_changed(text) IS
 	'internal to ar.issue: raises the serialization failure for a customer or entity updated while it ran';
 
+-- How ar._issue's errors name a draft: its id, and its order reference,
+-- which an order's draft carries as its order number (the id of a draft
+-- made by a delivery is rolled back with the error, the order stays).
+CREATE FUNCTION ar._draft_label(invoice_id bigint) RETURNS text
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT replace(i.kind, '_', ' ') || ' ' || i.id || coalesce(' (order ' || i.order_reference || ')', '')
+	  FROM ar.invoice i WHERE i.id = _draft_label.invoice_id
+$$;
+COMMENT ON FUNCTION ar._draft_label(bigint) IS
+	'internal: a draft as ar.issue''s errors name it: invoice 19 (order SO-51)';
+
 CREATE FUNCTION ar._issue(invoice_ids bigint[])
 	RETURNS TABLE (invoice_id bigint, number text)
 	LANGUAGE plpgsql
@@ -1673,8 +1686,8 @@ BEGIN
 	END IF;
 	SELECT it.id, it.entity_id, it.kind INTO bad FROM unnest(items) it WHERE it.series_id IS NULL LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'entity % has no default % series for invoice %', bad.entity_id,
-			replace(bad.kind, '_', ' '), bad.id
+		RAISE EXCEPTION 'entity % has no default % series for %', bad.entity_id,
+			replace(bad.kind, '_', ' '), ar._draft_label(bad.id)
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Create one in ar.series with is_default, or set invoice.series_id.';
 	END IF;
@@ -1688,7 +1701,7 @@ BEGIN
 	SELECT it.id, it.issue_date, it.due_date INTO bad FROM unnest(items) it
 	 WHERE it.due_date < it.issue_date LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'invoice % is due on % before its issue date %', bad.id, bad.due_date, bad.issue_date
+		RAISE EXCEPTION '% is due on % before its issue date %', ar._draft_label(bad.id), bad.due_date, bad.issue_date
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- Numbers follow dates: a document dated far ahead (a typo such as
@@ -1697,7 +1710,7 @@ BEGIN
 	 WHERE it.issue_date < date '0001-01-01' OR it.issue_date > ar.zone_today(e.time_zone) + 366
 	 ORDER BY it.id LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION '% % is dated %, %', replace(bad.kind, '_', ' '), bad.id,
+		RAISE EXCEPTION '% is dated %, %', ar._draft_label(bad.id),
 			to_char(bad.issue_date, 'YYYY-MM-DD AD'),
 			CASE WHEN bad.issue_date < date '0001-01-01' THEN 'before the year 1'
 				 ELSE 'more than a year ahead' END
@@ -1737,8 +1750,8 @@ BEGIN
 			   round(abs(sum(v.tax)) * v.tax_rate, least(2, v.tax_minor)) AS tax_reach
 		  FROM v GROUP BY v.id, v.currency, v.minor_unit, v.tax_currency, v.tax_rate, v.tax_minor
 	), big AS (
-		SELECT format('invoice %s is too large: its amounts reach %s %s, beyond the largest amount, %s %s',
-					  t.id, x.reach, x.currency, x.top, x.currency) AS msg
+		SELECT format('%s is too large: its amounts reach %s %s, beyond the largest amount, %s %s',
+					  ar._draft_label(t.id), x.reach, x.currency, x.top, x.currency) AS msg
 		  FROM t
 		 CROSS JOIN LATERAL (VALUES (t.reach, t.currency, t.minor_unit),
 									(t.tax_reach, t.tax_currency, t.tax_minor)) x0 (reach, currency, minor)
@@ -1757,8 +1770,8 @@ BEGIN
 	)
 	SELECT (SELECT array_agg(ins) FROM ins),
 		   coalesce((SELECT big.msg FROM big),
-					(SELECT format('invoice %s: its lines of VAT category %s at %s%% give different exemption %s',
-								   b.id, b.vat_category, b.vat_rate,
+					(SELECT format('%s: its lines of VAT category %s at %s%% give different exemption %s',
+								   ar._draft_label(b.id), b.vat_category, b.vat_rate,
 								   CASE WHEN b.codes_differ THEN 'codes' ELSE 'reasons' END)
 					   FROM b WHERE b.codes_differ OR b.reasons_differ ORDER BY b.id LIMIT 1)),
 		   (SELECT EXISTS (SELECT 1 FROM big)),
@@ -1801,7 +1814,7 @@ BEGIN
 	 WHERE it.tax_currency IS NOT NULL AND it.tax_rate IS NULL
 	 ORDER BY it.id LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'invoice %: no exchange rate from % to % on or before %', bad.id, bad.currency,
+		RAISE EXCEPTION '%: no exchange rate from % to % on or before %', ar._draft_label(bad.id), bad.currency,
 			bad.tax_currency, to_char(bad.issue_date, 'YYYY-MM-DD')
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = format('An invoice in %s from a seller who accounts in %s states its VAT in %s too (EN 16931 BT-111).',
@@ -1842,7 +1855,7 @@ BEGIN
 		  FROM unnest(items) it) it
 	 WHERE it.issue_date < it.prev LIMIT 1;
 	IF FOUND THEN
-		RAISE EXCEPTION 'invoice % is dated before an invoice with a lower id in the same batch', bad.id
+		RAISE EXCEPTION '% is dated before an invoice with a lower id in the same batch', ar._draft_label(bad.id)
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'Numbers are given in id order and must follow the order of the dates.';
 	END IF;
@@ -2763,10 +2776,6 @@ DECLARE
 	todo bigint[];
 	orders bigint[];
 	invoices bigint[];
-	err_state text;
-	err_msg text;
-	err_detail text;
-	err_hint text;
 BEGIN
 	PERFORM 1 FROM ar.sales_order so WHERE so.id = ANY (order_ids) ORDER BY so.id FOR UPDATE;
 	SELECT x AS id INTO bad FROM unnest(order_ids) x
@@ -2807,44 +2816,23 @@ BEGIN
 	)
 	SELECT array_agg(so.id ORDER BY so.id), array_agg(made.id ORDER BY so.id) INTO orders, invoices
 	  FROM made JOIN ar.sales_order so ON so.entity_id = made.entity_id AND so.order_no = made.order_reference;
-	-- An error about one of the drafts names its order: the draft's id is
-	-- gone with the rollback, and a delivery of many orders must say which
-	-- one is wrong
-	BEGIN
-		INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
-									 unit_price, vat_category, vat_rate, vat_exemption_code,
-									 vat_exemption_reason)
-		SELECT m.invoice_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
-			   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
-		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
-		  JOIN ar.sales_order_line l ON l.order_id = m.order_id
-		 ORDER BY m.invoice_id, l.line_no;
-		UPDATE ar.sales_order so SET invoice_id = m.invoice_id
-		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
-		 WHERE so.id = m.order_id;
-		PERFORM count(*) FROM ar.issue(ARRAY(
-			SELECT m.invoice_id
-			  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
-			  JOIN ar.sales_order so ON so.id = m.order_id
-			 WHERE (SELECT c.auto_issue FROM ar.customer c WHERE c.id = so.customer_id)
-			 ORDER BY m.invoice_id));
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
-								err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-		SELECT so.order_no, m.invoice_id INTO bad
+	INSERT INTO ar.invoice_line (invoice_id, line_no, item_name, description, quantity, unit_code,
+								 unit_price, vat_category, vat_rate, vat_exemption_code,
+								 vat_exemption_reason)
+	SELECT m.invoice_id, l.line_no, l.item_name, l.description, l.quantity, l.unit_code, l.unit_price,
+		   l.vat_category, l.vat_rate, l.vat_exemption_code, l.vat_exemption_reason
+	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+	  JOIN ar.sales_order_line l ON l.order_id = m.order_id
+	 ORDER BY m.invoice_id, l.line_no;
+	UPDATE ar.sales_order so SET invoice_id = m.invoice_id
+	  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
+	 WHERE so.id = m.order_id;
+	PERFORM count(*) FROM ar.issue(ARRAY(
+		SELECT m.invoice_id
 		  FROM unnest(orders, invoices) AS m (order_id, invoice_id)
 		  JOIN ar.sales_order so ON so.id = m.order_id
-		 WHERE m.invoice_id = substring(err_msg FROM '(?:invoice|draft) ([0-9]{1,18})\M')::bigint;
-		IF NOT FOUND OR strpos(err_msg || err_detail, bad.order_no) > 0 THEN
-			RAISE;			-- (no draft of this delivery, or the order is named)
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = err_state,
-			MESSAGE = format('sales order %s: %s', bad.order_no, err_msg),
-			DETAIL = concat_ws(E'\n', nullif(err_detail, ''),
-							   format('Invoice %s is the draft made from sales order %s; the delivery made nothing.',
-									  bad.invoice_id, bad.order_no)),
-			HINT = nullif(err_hint, '');
-	END;
+		 WHERE (SELECT c.auto_issue FROM ar.customer c WHERE c.id = so.customer_id)
+		 ORDER BY m.invoice_id));
 END
 $$;
 COMMENT ON FUNCTION ar._invoice_orders(bigint[]) IS

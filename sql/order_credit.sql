@@ -245,3 +245,8 @@ INSERT INTO ar.sales_order_line (order_id, line_no, item_name, quantity, unit_pr
 UPDATE ar.sales_order SET status = 'delivered' WHERE id IN (50, 51);
 SELECT o.order_no, o.status, o.invoice_id FROM ar.sales_order o WHERE o.id IN (50, 51) ORDER BY o.id;
 SELECT count(*) AS invoices FROM ar.invoice WHERE entity_id = 2;
+-- so does one from the issue's own checks: no default series
+UPDATE ar.series SET is_default = false WHERE entity_id = 2 AND code = 'G';
+UPDATE ar.sales_order SET status = 'delivered' WHERE id = 50;
+UPDATE ar.series SET is_default = true WHERE entity_id = 2 AND code = 'G';
+SELECT o.order_no, o.status, o.invoice_id FROM ar.sales_order o WHERE o.id = 50;

@@ -307,6 +307,9 @@ doc_label(const UblDoc *doc)
 {
 	if (doc->number && !doc->label_draft)
 		return psprintf("%s %s", doc_kind(doc), doc->number);
+	/* a draft by its id and order (an order's draft carries its number) */
+	if (present(doc->order_reference))
+		return psprintf("%s " INT64_FORMAT " (order %s)", doc_kind(doc), doc->id, doc->order_reference);
 	return psprintf("%s " INT64_FORMAT, doc_kind(doc), doc->id);
 }
 
