@@ -380,17 +380,17 @@ COMMENT ON FUNCTION ar.iban_problem(text) IS
 -- ar.check_failed(...)) refuses a bad value with its own message, naming
 -- the field, the value and what is wrong, instead of only the constraint
 -- (the OR stops at the first true, so a good value never gets here).
-CREATE FUNCTION ar.check_failed(constraint_name text, field text, value text, problem text)
+CREATE FUNCTION ar.check_failed(table_name text, constraint_name text, field text, value text, problem text)
 	RETURNS boolean
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RAISE EXCEPTION 'invalid % "%": %', field, value, problem
-		USING ERRCODE = 'check_violation', CONSTRAINT = constraint_name;
+		USING ERRCODE = 'check_violation', SCHEMA = 'ar', TABLE = table_name, CONSTRAINT = constraint_name;
 END
 $$;
-COMMENT ON FUNCTION ar.check_failed(text, text, text, text) IS
+COMMENT ON FUNCTION ar.check_failed(text, text, text, text, text) IS
 	'raises check_violation ''invalid FIELD "VALUE": PROBLEM'' for the named constraint; the last term of a CHECK that explains itself';
 CREATE FUNCTION ar.time_zone_valid(name text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ar_time_zone_valid' LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -729,14 +729,14 @@ CREATE TABLE ar.entity (
 		CONSTRAINT entity_time_zone_check CHECK (ar.time_zone_valid(time_zone)),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT entity_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)
-		OR ar.check_failed('entity_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
+		OR ar.check_failed('entity', 'entity_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
 	CONSTRAINT entity_iban_check CHECK (iban IS NULL OR ar.iban_valid(iban)
-		OR ar.check_failed('entity_iban_check', 'IBAN', iban, ar.iban_problem(iban))),
+		OR ar.check_failed('entity', 'entity_iban_check', 'IBAN', iban, ar.iban_problem(iban))),
 	CONSTRAINT entity_bic_check CHECK (bic IS NULL OR bic ~ '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$'
-		OR ar.check_failed('entity_bic_check', 'BIC', bic,
+		OR ar.check_failed('entity', 'entity_bic_check', 'BIC', bic,
 			'a BIC is 4 letters (the bank), 2 (the country), 2 letters or digits (the place) and optionally 3 (the branch), in upper case')),
 	CONSTRAINT entity_bankgiro_check CHECK (bankgiro IS NULL OR ar.bankgiro_valid(bankgiro)
-		OR ar.check_failed('entity_bankgiro_check', 'bankgiro number', bankgiro,
+		OR ar.check_failed('entity', 'entity_bankgiro_check', 'bankgiro number', bankgiro,
 			CASE WHEN bankgiro ~ '^[0-9]{3,4}-?[0-9]{4}$' THEN 'its check digit does not match (Luhn)'
 				 ELSE 'a bankgiro number has 7 or 8 digits, written NNN-NNNN or NNNN-NNNN' END)),
 	CONSTRAINT entity_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
@@ -824,12 +824,12 @@ CREATE TABLE ar.customer (
 	UNIQUE (entity_id, customer_no),
 	UNIQUE (entity_id, id),
 	CONSTRAINT customer_vat_id_check CHECK (vat_id IS NULL OR ar.vat_id_valid(vat_id, country)
-		OR ar.check_failed('customer_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
+		OR ar.check_failed('customer', 'customer_vat_id_check', 'VAT id', vat_id, ar.vat_id_problem(country))),
 	CONSTRAINT customer_peppol_check CHECK ((peppol_scheme IS NULL) = (peppol_id IS NULL)),
 	CONSTRAINT customer_peppol_channel_check CHECK (channel <> 'peppol' OR peppol_id IS NOT NULL),
 	CONSTRAINT customer_credit_limit_check CHECK (credit_limit IS NULL OR
 		(ar.currency_of(credit_limit) = currency AND ar.minor_units(credit_limit) >= 0)
-		OR ar.check_failed('customer_credit_limit_check', 'credit limit', credit_limit::text,
+		OR ar.check_failed('customer', 'customer_credit_limit_check', 'credit limit', credit_limit::text,
 			CASE WHEN ar.currency_of(credit_limit) <> currency
 				 THEN format('it must be in %s, the customer''s currency', currency)
 				 ELSE 'it cannot be negative' END))
@@ -3288,7 +3288,7 @@ CREATE FUNCTION ar._set_aside(payment_id bigint, reason text) RETURNS text
 AS $$
 DECLARE
 	pay ar.payment;
-	why text := btrim(_set_aside.reason);
+	why text := regexp_replace(_set_aside.reason, '^\s+|\s+$', '', 'g');
 BEGIN
 	IF _set_aside.payment_id IS NULL THEN
 		RAISE EXCEPTION 'cannot set aside a NULL payment' USING ERRCODE = 'null_value_not_allowed';
@@ -5411,6 +5411,17 @@ BEGIN ATOMIC
 		  FROM (SELECT * FROM trail WHERE trail.table_name = 'invoice_tax') t
 		  FULL JOIN ar.invoice_tax x
 			ON ((x.invoice_id || '/' || x.vat_category || '/' || x.vat_rate) COLLATE "C") = t.row_key
+		 -- the VAT rows of an invoice issued before the VAT breakdown was
+		 -- audited (in a dump of an earlier build) have no trail: its
+		 -- issuing audit row comes before the first VAT audit row (their
+		 -- totals are audited with the invoice); any other VAT row needs one
+		 WHERE t.row_key IS NOT NULL
+			OR NOT EXISTS (SELECT 1 FROM ar.audit a
+							WHERE a.table_name = 'invoice' AND a.row_key = (x.invoice_id::text COLLATE "C")
+							  AND a.op = 'UPDATE' AND a.data ? 'number'
+							  AND a.id < coalesce((SELECT min(f.id) FROM ar.audit f
+												   WHERE f.table_name = 'invoice_tax'),
+												  9223372036854775807))
 	), row_problems AS (
 		SELECT c.last_id AS audit_id,
 			   'ar.' || c.tname || ' ' || c.row_key ||

@@ -192,13 +192,14 @@ SELECT id, status, unallocated, set_aside_reason FROM ar.payment WHERE id IN (80
 SELECT payment_id, invoice_id, rule FROM ar.match_suggestion WHERE payment_id IN (80, 81);
 SELECT status, open_amount FROM ar.invoice WHERE id = 80;
 -- setting a suggested payment aside drops its suggestions
-SELECT ar.set_aside(81, '  tax refund  ');
+SELECT ar.set_aside(81, E'\t tax refund \n');
 SELECT id, status, set_aside_reason FROM ar.payment WHERE id = 81;
 SELECT count(*) AS suggestions_of_81 FROM ar.match_suggestion WHERE payment_id = 81;
 -- what is refused, each naming the payment
 SELECT ar.set_aside(80, 'again');
 SELECT ar.set_aside(81, NULL);
 SELECT ar.set_aside(2, '   ');
+SELECT ar.set_aside(2, E'\t\n ');
 SELECT ar.set_aside(NULL, 'x');
 SELECT ar.set_aside(999, 'x');
 SELECT ar.set_aside(4, 'a debit');

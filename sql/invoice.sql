@@ -32,6 +32,17 @@ INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad',
 INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad', 'SE', '4550000000058398257466', 'SEK');
 INSERT INTO ar.entity (code, name, country, bic, currency) VALUES ('X9', 'Bad', 'SE', 'eskdseSS', 'SEK');
 INSERT INTO ar.entity (code, name, country, bankgiro, currency) VALUES ('X9', 'Bad', 'SE', '505-10', 'SEK');
+-- the error names its schema, table and constraint as PostgreSQL's own
+DO $$
+DECLARE
+	st text; sch text; tab text; con text;
+BEGIN
+	INSERT INTO ar.entity (code, name, country, iban, currency) VALUES ('X9', 'Bad', 'SE', 'SE4550000000058398257467', 'SEK');
+EXCEPTION WHEN check_violation THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, sch = SCHEMA_NAME, tab = TABLE_NAME, con = CONSTRAINT_NAME;
+	RAISE NOTICE '% %.% %', st, sch, tab, con;
+END
+$$;
 SELECT ar.iban_problem('SE4550000000058398257466') IS NULL AS valid, ar.iban_problem('se45 5000 0000 0583 9825 7466') IS NULL AS with_blanks;
 INSERT INTO ar.entity (code, name, country, vat_id, currency, reference_scheme)
 VALUES ('GR1', 'Ελλάδα AE', 'GR', 'EL123456789', 'EUR', 'rf');
